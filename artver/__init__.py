@@ -1,0 +1,3 @@
+"""artver: version large artifacts (models, datasets, checkpoints) in lockstep with Git."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,207 @@
+"""Finding tracked artifacts and reading their workspace state.
+
+Shared by add, status, checkout and remove: which pointer files exist, which of
+them the user selected, how a directory in the workspace is walked, and how a
+workspace file's content hash is obtained (from the stat database when its
+inode, size and mtime are unchanged; by reading it otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+from dataclasses import dataclass
+from pathlib import Path
+
+from artver import git, hashing, listing
+from artver import pointer as pointer_module
+from artver.errors import ArtverError, UnsafePathError, UsageError
+from artver.fsutil import TEMP_MARKER
+from artver.hashing import ByteCallback
+from artver.listing import Entry
+from artver.paths import check_relative, fs_name_ok
+from artver.pointer import Pointer
+from artver.repo import Repo
+from artver.statcache import StatCache, StatKey
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One artifact: its repository-relative path and its parsed pointer."""
+
+    path: str
+    pointer_path: str
+    pointer: Pointer
+
+
+@dataclass(frozen=True)
+class WorkspaceFile:
+    relative: str  # inside the artifact directory
+    absolute: Path
+    stat: os.stat_result
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.stat.st_mode & stat_module.S_IXUSR)
+
+
+def cli_path(repo: Repo, user_path: str) -> str:
+    """Repository-relative path of a path the user typed (relative to the current directory)."""
+    absolute = Path(os.path.abspath(user_path))
+    parent = Path(os.path.realpath(absolute.parent))
+    absolute = parent / absolute.name if absolute.name else parent
+    try:
+        relative = absolute.relative_to(repo.root)
+    except ValueError:
+        raise UsageError(f"{user_path}: outside the repository {repo.root}") from None
+    return relative.as_posix() if relative.parts else "."
+
+
+def artifact_of_argument(repo: Repo, user_path: str) -> str:
+    """Accept either the artifact path or its pointer file path."""
+    relative = cli_path(repo, user_path)
+    if relative.endswith(pointer_module.SUFFIX) and relative != pointer_module.SUFFIX:
+        return relative[: -len(pointer_module.SUFFIX)]
+    return relative
+
+
+def all_pointer_paths(repo: Repo) -> list[str]:
+    return [
+        path for path in git.pointer_files(repo.root, pointer_module.SUFFIX) if (repo.root / path).is_file()
+    ]
+
+
+def select(repo: Repo, user_paths: list[str] | None) -> list[Tracked]:
+    """The tracked artifacts named by ``user_paths`` (an artifact, its pointer, or a folder
+    containing artifacts); all of them when no path is given."""
+    pointer_paths = all_pointer_paths(repo)
+    if user_paths:
+        chosen: set[str] = set()
+        for user_path in user_paths:
+            wanted = artifact_of_argument(repo, user_path)
+            matches = [
+                path
+                for path in pointer_paths
+                if wanted == "." or path[: -len(pointer_module.SUFFIX)] == wanted or path.startswith(wanted + "/")
+            ]
+            if not matches:
+                raise UsageError(f"{user_path}: not a tracked artifact (no {wanted}{pointer_module.SUFFIX}); see 'artver add'")
+            chosen.update(matches)
+        pointer_paths = sorted(chosen)
+    return [load(repo, path) for path in pointer_paths]
+
+
+def load(repo: Repo, pointer_path: str) -> Tracked:
+    artifact = pointer_path[: -len(pointer_module.SUFFIX)]
+    check_relative(artifact, pointer_path)
+    parsed = pointer_module.read_pointer(repo.root / pointer_path, pointer_path)
+    return Tracked(artifact, pointer_path, parsed)
+
+
+def entries_of(repo: Repo, tracked: Tracked) -> tuple[Entry, ...]:
+    """A directory's listing, inline or from its listing object in the cache."""
+    if tracked.pointer.entries is not None:
+        return tracked.pointer.entries
+    assert tracked.pointer.listing is not None
+    data = repo.cache.read_bytes(tracked.pointer.listing, tracked.pointer_path)
+    return listing.from_object_bytes(data, f"{tracked.pointer_path} (listing {hashing.short(tracked.pointer.listing)})")
+
+
+def content_hash_of(tracked: Tracked, repo: Repo) -> str:
+    """The artifact's identity: a file's hash, a directory's listing hash."""
+    pointer = tracked.pointer
+    if pointer.kind == "file":
+        assert pointer.hash is not None
+        return pointer.hash
+    if pointer.listing is not None:
+        return pointer.listing
+    assert pointer.entries is not None
+    return listing.identity(pointer.entries, repo.algorithm)
+
+
+def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
+    """Every file below ``root``, sorted. Symlinks to files inside ``root`` count as the
+    file they point to; symlinks that leave ``root``, point to folders, or are broken are refused."""
+    real_root = Path(os.path.realpath(root))
+    found: list[WorkspaceFile] = []
+    pending = [("", root)]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            iterator = os.scandir(directory)
+        except OSError as error:
+            raise ArtverError(f"{display}/{prefix}: cannot read folder ({error.strerror})") from None
+        with iterator:
+            for item in iterator:
+                if TEMP_MARKER in item.name:
+                    continue
+                relative = prefix + item.name
+                where = f"{display}/{relative}"
+                if not fs_name_ok(item.name):
+                    raise UsageError(f"{os.fsencode(where)!r}: file name is not valid UTF-8; rename it to track it")
+                try:
+                    check_relative(relative, display)
+                except UnsafePathError:
+                    raise UsageError(
+                        f"{where!r}: file name contains a backslash or control character; rename it to track it"
+                    ) from None
+                if item.is_symlink():
+                    found.append(_symlinked_file(item, real_root, relative, where))
+                elif item.is_dir(follow_symlinks=False):
+                    pending.append((relative + "/", Path(item.path)))
+                elif item.is_file(follow_symlinks=False):
+                    found.append(WorkspaceFile(relative, Path(item.path), item.stat(follow_symlinks=False)))
+                else:
+                    raise UsageError(f"{where}: not a regular file (device, socket or pipe); artver tracks only files")
+    found.sort(key=lambda item: item.relative)
+    return found
+
+
+def _symlinked_file(item: os.DirEntry[str], real_root: Path, relative: str, where: str) -> WorkspaceFile:
+    target = Path(os.path.realpath(item.path))
+    if not target.is_relative_to(real_root):
+        raise UnsafePathError(f"{where}: symlink points outside the tracked folder (to {target}); replace it by a copy or remove it")
+    if not target.exists():
+        raise UsageError(f"{where}: broken symlink; remove it or fix its target")
+    if target.is_dir():
+        raise UsageError(f"{where}: symlink to a folder; artver stores files only (replace the link by the folder)")
+    return WorkspaceFile(relative, target, target.stat())
+
+
+Preloaded = dict[str, tuple[StatKey, str]]
+
+
+@dataclass
+class Hasher:
+    """Gets content hashes of workspace files, trusting the stat database where it can."""
+
+    repo: Repo
+    stats: StatCache
+    on_bytes: ByteCallback | None = None
+
+    def known(self, relative: str, stat: os.stat_result, preloaded: Preloaded | None = None) -> str | None:
+        """The recorded hash if the file's inode, size and mtime are unchanged, else None."""
+        key = StatKey.of(stat)
+        if preloaded is not None:
+            hit = preloaded.get(relative)
+            hash_value = hit[1] if hit is not None and hit[0] == key else None
+        else:
+            hash_value = self.stats.lookup(relative, key)
+        if hash_value is not None and hashing.algorithm_of(hash_value) == self.repo.algorithm:
+            return hash_value
+        return None
+
+    def hash(self, relative: str, absolute: Path, stat: os.stat_result, preloaded: Preloaded | None = None) -> str:
+        cached = self.known(relative, stat, preloaded)
+        if cached is not None:
+            return cached
+        hash_value, _ = hashing.hash_file(absolute, self.repo.algorithm, self.on_bytes)
+        self.stats.record(relative, StatKey.of(stat), hash_value)
+        return hash_value
+
+    def record(self, relative: str, stat: os.stat_result, hash_value: str) -> None:
+        self.stats.record(relative, StatKey.of(stat), hash_value)
+
+
+def open_stats(repo: Repo) -> StatCache:
+    return StatCache(repo.state_db)

@@ -1,0 +1,132 @@
+"""The content-addressed object cache: ``<cache>/<algorithm>/<2 hex>/<rest>``.
+
+Write ordering (why a crash is harmless): an object is first written to
+``<cache>/tmp/`` (same filesystem), hashed *while* it is written, made
+read-only, and only then renamed to its final name. So a file under its final
+name always holds the content its name says; a killed process leaves only a
+temp file, which the next run removes. Objects are never modified in place.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from artver import hashing
+from artver.errors import CacheError, IntegrityError, ObjectMissingError
+from artver.hashing import CHUNK_SIZE, ByteCallback
+
+FICLONE = 0x40049409  # linux/fs.h: clone a file's extents (reflink)
+OBJECT_MODE = 0o444
+
+
+@dataclass(frozen=True)
+class Cache:
+    root: Path
+    algorithm: str
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def path_of(self, hash_value: str) -> Path:
+        algorithm, digest = hashing.split_hash(hash_value)
+        return self.root / algorithm / digest[:2] / digest[2:]
+
+    def has(self, hash_value: str) -> bool:
+        return os.path.isfile(self.path_of(hash_value))
+
+    def new_temp(self) -> Path:
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        return self.temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+
+    def add_file(self, source: Path, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
+        """Store a copy of ``source``; return (hash, size). Reads the source once."""
+        temp = self.new_temp()
+        try:
+            if _reflink(source, temp):
+                hash_value, size = hashing.hash_file(temp, self.algorithm, on_bytes)
+            else:
+                hash_value, size = _copy_and_hash(source, temp, self.algorithm, on_bytes)
+            self._install(temp, hash_value)
+        except OSError as error:
+            raise CacheError(f"cannot store {source} in the cache {self.root}: {error.strerror or error}") from None
+        finally:
+            temp.unlink(missing_ok=True)
+        return hash_value, size
+
+    def add_bytes(self, data: bytes) -> str:
+        hash_value = hashing.hash_bytes(data, self.algorithm)
+        if self.has(hash_value):
+            return hash_value
+        temp = self.new_temp()
+        try:
+            with open(temp, "xb") as handle:
+                handle.write(data)
+            self._install(temp, hash_value)
+        finally:
+            temp.unlink(missing_ok=True)
+        return hash_value
+
+    def install_verified(self, temp: Path, expected: str, source: str) -> None:
+        """Move a downloaded temp file into the cache if, and only if, it hashes to ``expected``."""
+        actual, _ = hashing.hash_file(temp, hashing.algorithm_of(expected))
+        if actual != expected:
+            raise IntegrityError(f"object {expected} from {source} is corrupt: its content hashes to {actual}")
+        self._install(temp, expected)
+
+    def read_bytes(self, hash_value: str, where: str) -> bytes:
+        """Read a small object (a listing) fully, checking its hash."""
+        try:
+            data = self.path_of(hash_value).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissingError(f"{where}: object {hashing.short(hash_value)} is not in the cache") from None
+        if hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) != hash_value:
+            raise IntegrityError(f"{where}: cache object {self.path_of(hash_value)} is corrupt (run 'artver verify')")
+        return data
+
+    def _install(self, temp: Path, hash_value: str) -> None:
+        final = self.path_of(hash_value)
+        os.chmod(temp, OBJECT_MODE)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, final)
+
+
+def _reflink(source: Path, target: Path) -> bool:
+    """Clone source into a new file target; False where the filesystem cannot."""
+    try:
+        with open(source, "rb") as src, open(target, "xb") as dst:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+        return True
+    except OSError as error:
+        target.unlink(missing_ok=True)
+        if error.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EBADF):
+            return False
+        raise
+
+
+def _copy_and_hash(source: Path, target: Path, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
+    hasher = hashing.new_hasher(algorithm)
+    size = 0
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:
+        while True:
+            count = src.readinto(buffer)
+            if not count:
+                break
+            chunk = view[:count]
+            hasher.update(chunk)
+            written = 0
+            while written < count:
+                written += dst.write(chunk[written:])
+            size += count
+            if on_bytes is not None:
+                on_bytes(count)
+    return f"{algorithm}:{hasher.hexdigest()}", size

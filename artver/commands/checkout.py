@@ -1,0 +1,168 @@
+"""artver checkout: make the workspace match the pointer files.
+
+Safety rule: a workspace file is only overwritten or deleted if its current
+content is saved in the cache (so it can be got back), or with ``force``.
+Files that would be lost are listed and left alone; everything else is still
+checked out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artver import file_lock, workspace
+from artver.artifacts import Hasher, Tracked, entries_of, open_stats, select, walk_directory
+from artver.errors import ObjectMissingError, UnsafePathError
+from artver.paths import check_no_symlink_escape
+from artver.progress import NO_PROGRESS, Progress
+from artver.repo import Repo
+
+
+@dataclass
+class CheckoutResult:
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unsaved: list[str] = field(default_factory=list)  # left alone: their content is saved nowhere
+    missing: list[str] = field(default_factory=list)  # their object is not in the cache
+    unchanged: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.unsaved and not self.missing
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    path: str  # repository-relative
+    hash: str
+    size: int
+    executable: bool
+
+
+def checkout(
+    repo: Repo, paths: list[str] | None = None, force: bool = False, progress: Progress = NO_PROGRESS
+) -> CheckoutResult:
+    result = CheckoutResult()
+    with file_lock.locked(repo.lock_path, repo.lock_timeout):
+        tracked = select(repo, paths)
+        with open_stats(repo) as stats:
+            plan = _Checkout(repo, Hasher(repo, stats), force, result)
+            for item in tracked:
+                plan.artifact(item)
+            plan.place_all(progress)
+    for items in (result.updated, result.removed, result.unsaved, result.missing):
+        items.sort()
+    return result
+
+
+@dataclass
+class _Checkout:
+    repo: Repo
+    hasher: Hasher
+    force: bool
+    result: CheckoutResult
+    to_place: list[_Wanted] = field(default_factory=list)
+
+    def artifact(self, tracked: Tracked) -> None:
+        absolute = self.repo.root / tracked.path
+        pointer = tracked.pointer
+        if pointer.kind == "file":
+            assert pointer.hash is not None and pointer.size is not None
+            if absolute.is_dir() and not absolute.is_symlink():
+                if not self._clear_folder(tracked.path, absolute):
+                    return
+            self._want(_Wanted(tracked.path, pointer.hash, pointer.size, False), absolute)
+            return
+        try:
+            entries = entries_of(self.repo, tracked)
+        except ObjectMissingError:
+            self.result.missing.append(tracked.path)
+            return
+        if absolute.is_symlink():
+            raise UnsafePathError(f"{tracked.path}: is a symlink; artver will not write through it (remove it first)")
+        if absolute.exists() and not absolute.is_dir():
+            if not self._may_replace(tracked.path, absolute):
+                self.result.unsaved.append(tracked.path)
+                return
+            absolute.unlink()
+            self.result.removed.append(tracked.path)
+        wanted = {entry.path: entry for entry in entries}
+        if absolute.is_dir():
+            preloaded = self.hasher.stats.under(tracked.path)
+            for item in walk_directory(absolute, tracked.path):
+                if item.relative in wanted:
+                    continue
+                path = f"{tracked.path}/{item.relative}"
+                target = absolute / item.relative
+                if self.force or self._saved(path, target, item.stat, preloaded):
+                    target.unlink()
+                    workspace.remove_empty_parents(target.parent, absolute)
+                    self.result.removed.append(path)
+                else:
+                    self.result.unsaved.append(path)
+        for entry in entries:
+            target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
+            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target)
+        absolute.mkdir(parents=True, exist_ok=True)
+
+    def _want(self, wanted: _Wanted, target: Path) -> None:
+        if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache):
+            if not self.force:
+                self.result.unsaved.append(wanted.path)
+                return
+        elif target.is_file():
+            stat = target.stat()
+            current = self.hasher.hash(wanted.path, target, stat) if stat.st_size == wanted.size else None
+            if current == wanted.hash:
+                if bool(stat.st_mode & 0o100) != wanted.executable and not target.is_symlink() and stat.st_nlink == 1:
+                    os.chmod(target, (stat.st_mode | 0o111) & 0o7777 if wanted.executable else stat.st_mode & 0o7666)
+                self.result.unchanged += 1
+                return
+            if not self.force and not self._saved(wanted.path, target, stat):
+                self.result.unsaved.append(wanted.path)
+                return
+        elif target.is_dir():
+            if not self._clear_folder(wanted.path, target):
+                return
+        if not self.repo.cache.has(wanted.hash):
+            self.result.missing.append(wanted.path)
+            return
+        self.to_place.append(wanted)
+
+    def place_all(self, progress: Progress) -> None:
+        if not self.to_place:
+            return
+        progress.start("Checking out", sum(item.size for item in self.to_place))
+        for item in self.to_place:
+            target = self.repo.root / item.path
+            try:
+                workspace.materialize(self.repo.cache, item.hash, target, item.executable, self.repo.link_modes)
+            except (NotADirectoryError, FileExistsError, IsADirectoryError):
+                self.result.unsaved.append(item.path)  # a file or folder of the user's is in the way
+                continue
+            self.hasher.record(item.path, target.stat(), item.hash)
+            self.result.updated.append(item.path)
+            progress.advance(item.size)
+        progress.finish()
+
+    def _saved(self, path: str, target: Path, stat: os.stat_result, preloaded: dict | None = None) -> bool:
+        if target.is_symlink():
+            return workspace.is_link_into(target, self.repo.cache)
+        return self.repo.cache.has(self.hasher.hash(path, target, stat, preloaded))
+
+    def _may_replace(self, path: str, target: Path) -> bool:
+        return self.force or self._saved(path, target, target.stat())
+
+    def _clear_folder(self, path: str, folder: Path) -> bool:
+        """Remove a folder standing where a file must go, if everything in it is saved."""
+        if not self.force:
+            for item in walk_directory(folder, path):
+                if not self._saved(f"{path}/{item.relative}", item.absolute, item.stat):
+                    self.result.unsaved.append(path)
+                    return False
+        shutil.rmtree(folder)
+        self.result.removed.append(path)
+        return True

@@ -1,0 +1,79 @@
+"""artver status: compare each tracked artifact's workspace data with its pointer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from artver.artifacts import Hasher, Tracked, entries_of, open_stats, select, walk_directory
+from artver.errors import ObjectMissingError
+from artver.progress import NO_PROGRESS, Progress
+from artver.repo import Repo
+
+CLEAN = "clean"
+MODIFIED = "modified"
+MISSING = "missing"
+NOT_IN_CACHE = "not-in-cache"
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    path: str
+    kind: str
+    state: str
+    added: tuple[str, ...] = ()
+    modified: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    detail: str = ""
+
+
+def status(repo: Repo, paths: list[str] | None = None, progress: Progress = NO_PROGRESS) -> list[ArtifactStatus]:
+    tracked = select(repo, paths)
+    with open_stats(repo) as stats:
+        hasher = Hasher(repo, stats, progress.advance)
+        return [_status_of(repo, item, hasher) for item in tracked]
+
+
+def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
+    absolute = repo.root / tracked.path
+    pointer = tracked.pointer
+    cache = repo.cache
+    if pointer.kind == "file":
+        assert pointer.hash is not None
+        in_cache = cache.has(pointer.hash)
+        if not absolute.exists():
+            return ArtifactStatus(tracked.path, "file", MISSING, detail="" if in_cache else "not in the cache either")
+        if absolute.is_dir():
+            return ArtifactStatus(tracked.path, "file", MODIFIED, detail="a folder is where the file should be")
+        if hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
+            return ArtifactStatus(tracked.path, "file", MODIFIED)
+        return ArtifactStatus(tracked.path, "file", CLEAN if in_cache else NOT_IN_CACHE)
+    try:
+        entries = entries_of(repo, tracked)
+    except ObjectMissingError:
+        state = MISSING if not absolute.exists() else NOT_IN_CACHE
+        return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache")
+    if not absolute.exists():
+        return ArtifactStatus(tracked.path, "dir", MISSING)
+    if not absolute.is_dir():
+        return ArtifactStatus(tracked.path, "dir", MODIFIED, detail="a file is where the folder should be")
+    expected = {entry.path: entry for entry in entries}
+    present = walk_directory(absolute, tracked.path)
+    preloaded = hasher.stats.under(tracked.path)
+    added, modified = [], []
+    for item in present:
+        entry = expected.get(item.relative)
+        if entry is None:
+            added.append(item.relative)
+            continue
+        if entry.size != item.stat.st_size or entry.executable != item.executable:
+            modified.append(item.relative)
+            continue
+        if hasher.hash(f"{tracked.path}/{item.relative}", item.absolute, item.stat, preloaded) != entry.hash:
+            modified.append(item.relative)
+    seen = {item.relative for item in present}
+    deleted = [path for path in expected if path not in seen]
+    if added or modified or deleted:
+        return ArtifactStatus(tracked.path, "dir", MODIFIED, tuple(added), tuple(modified), tuple(deleted))
+    if not all(cache.has(entry.hash) for entry in entries):
+        return ArtifactStatus(tracked.path, "dir", NOT_IN_CACHE)
+    return ArtifactStatus(tracked.path, "dir", CLEAN)

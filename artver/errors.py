@@ -1,0 +1,68 @@
+"""The one exception hierarchy of artver.
+
+Every error a user can cause derives from ArtverError and carries a message fit
+to show as one line, plus the exit code the CLI should use. The core raises
+these; only the CLI (error_handler.py) turns them into output and exit codes.
+"""
+
+from __future__ import annotations
+
+
+class ArtverError(Exception):
+    """Base of all errors meant for a user. str(error) is the one-line message."""
+
+    exit_code = 1
+
+
+class UsageError(ArtverError):
+    """A command was called with arguments that cannot work (bad path, bad option)."""
+
+    exit_code = 2
+
+
+class NotARepositoryError(ArtverError):
+    """No Git work tree, or artver was not initialised in it."""
+
+    exit_code = 2
+
+
+class ConfigError(ArtverError):
+    """The configuration is invalid or a setting is refused."""
+
+    exit_code = 2
+
+
+class PointerError(ArtverError):
+    """A pointer file or directory listing is malformed or unsafe."""
+
+
+class UnsafePathError(PointerError):
+    """A path from a pointer or listing would escape its artifact or the repository."""
+
+
+class LockError(ArtverError):
+    """Another artver process holds the repository lock."""
+
+
+class CacheError(ArtverError):
+    """The cache cannot be read or written."""
+
+
+class ObjectMissingError(CacheError):
+    """An object a pointer references is not in the cache."""
+
+
+class IntegrityError(ArtverError):
+    """Content does not match the hash it is stored under."""
+
+
+class GitError(ArtverError):
+    """A Git repository or revision cannot be read."""
+
+
+class RemoteError(ArtverError):
+    """A remote cannot be reached or refuses an operation."""
+
+
+class TransientRemoteError(RemoteError):
+    """A remote failure worth retrying (reset, timeout, 5xx, throttling)."""

@@ -1,0 +1,53 @@
+"""The repository lock: one artver process at a time changes a repository's state.
+
+It is an flock(2) on ``.artver/lock``. The kernel releases it when the holder
+exits, however it exits (SIGKILL included), so a killed process can never leave
+a lock that blocks the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+from artver.errors import LockError
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    raise LockError(
+                        f"another artver process{holder} is working in this repository "
+                        f"(waited {timeout:g}s on {path}); try again when it has finished"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -1,0 +1,65 @@
+"""Every Git access of artver goes through this module.
+
+Working-tree questions (which files does Git track, which pointer files exist)
+are asked of the ``git`` command, which is fast and honours every ignore rule.
+History (pointer files at any revision) is read with dulwich, without touching
+the working tree, the index or HEAD.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from artver.errors import GitError, NotARepositoryError
+
+GIT_TIMEOUT = 120
+
+
+def find_work_tree(start: Path) -> Path:
+    """The root of the Git work tree containing ``start``."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    raise NotARepositoryError(f"{start} is not inside a Git work tree; run 'git init' first (or cd into your repository)")
+
+
+def run(root: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), *args],
+            input=input_bytes,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except FileNotFoundError:
+        raise GitError("the 'git' command was not found; install Git and try again") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"'git {' '.join(args)}' did not finish within {GIT_TIMEOUT}s") from None
+    if completed.returncode != 0:
+        message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"'git {args[0]}' failed: {message[-1] if message else completed.returncode}")
+    return completed.stdout
+
+
+def _split_z(output: bytes) -> list[str]:
+    return [os.fsdecode(item) for item in output.split(b"\0") if item]
+
+
+def tracked_under(root: Path, relative_paths: list[str]) -> set[str]:
+    """Paths Git tracks (in the index) that are, or are below, one of ``relative_paths``."""
+    if not relative_paths:
+        return set()
+    output = run(root, "ls-files", "-z", "--cached", "--", *(f":(literal){path}" for path in relative_paths))
+    return set(_split_z(output))
+
+
+def pointer_files(root: Path, suffix: str) -> list[str]:
+    """Repository-relative paths of every pointer file: tracked, or new and not ignored."""
+    output = run(
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f":(glob)**/*{suffix}"
+    )
+    return sorted(set(_split_z(output)))

@@ -1,0 +1,87 @@
+"""Content hashes: which algorithms, how hash strings look, how files are hashed.
+
+A hash string always carries its algorithm: ``xxh128:<32 hex>`` or
+``sha256:<64 hex>``. XXH3-128 is the default because it hashes at memory speed;
+SHA-256 is there for teams that must resist deliberate collisions (see
+docs/security.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Protocol
+
+import xxhash
+
+from artver.errors import UsageError
+
+DEFAULT_ALGORITHM = "xxh128"
+ALGORITHMS = {"xxh128": 32, "sha256": 64}  # algorithm -> hex digits
+CHUNK_SIZE = 4 * 1024 * 1024
+
+_HASH_RE = re.compile(r"^(xxh128|sha256):([0-9a-f]+)$")
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def new_hasher(algorithm: str) -> Hasher:
+    if algorithm == "xxh128":
+        return xxhash.xxh3_128()
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    raise UsageError(f"unknown hash algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
+
+
+def is_valid_hash(value: str) -> bool:
+    match = _HASH_RE.match(value)
+    return bool(match) and len(match.group(2)) == ALGORITHMS[match.group(1)]
+
+
+def split_hash(value: str) -> tuple[str, str]:
+    """Return (algorithm, hex digest); the caller must have validated the string."""
+    algorithm, _, digest = value.partition(":")
+    return algorithm, digest
+
+
+def algorithm_of(value: str) -> str:
+    return value.partition(":")[0]
+
+
+def short(value: str, digits: int = 8) -> str:
+    """A hash prefix for people: ``xxh128:8d3c1a2b``."""
+    algorithm, digest = split_hash(value)
+    return f"{algorithm}:{digest[:digits]}"
+
+
+def hash_bytes(data: bytes, algorithm: str) -> str:
+    hasher = new_hasher(algorithm)
+    hasher.update(data)
+    return f"{algorithm}:{hasher.hexdigest()}"
+
+
+def hash_file(path: Path, algorithm: str, on_bytes: "ByteCallback | None" = None) -> tuple[str, int]:
+    """Hash a file's content in bounded memory; return (hash string, size)."""
+    hasher = new_hasher(algorithm)
+    size = 0
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as source:
+        while True:
+            count = source.readinto(buffer)
+            if not count:
+                break
+            hasher.update(view[:count])
+            size += count
+            if on_bytes is not None:
+                on_bytes(count)
+    return f"{algorithm}:{hasher.hexdigest()}", size
+
+
+class ByteCallback(Protocol):
+    def __call__(self, count: int, /) -> None: ...

@@ -1,0 +1,231 @@
+"""Pointer files: the small text file ``PATH.art`` committed to Git for each artifact.
+
+The format is specified in docs/pointer-format.md; this module is its only
+reader and writer. Writing is deterministic (same artifact, same bytes) and
+reading is strict: anything not exactly in the format is refused with an error
+naming the file, because a pointer may come from anyone who can push to Git.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from artver import hashing, listing
+from artver.errors import PointerError
+from artver.fsutil import atomic_write_bytes
+from artver.listing import Entry
+
+SUFFIX = ".art"
+VERSION = 1
+MAGIC = "artver-pointer"
+MAX_POINTER_BYTES = 16 * 1024 * 1024
+_META_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_HEADER_KEYS = ("kind", "hash", "size", "listing", "count", "desc")
+
+Kind = Literal["file", "dir"]
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """One artifact. A file has ``hash`` and ``size``. A directory has either
+    inline ``entries`` or, when large, a ``listing`` object hash with ``count`` and ``size``."""
+
+    kind: Kind
+    hash: str | None = None
+    size: int | None = None
+    entries: tuple[Entry, ...] | None = None
+    listing: str | None = None
+    count: int | None = None
+    desc: str | None = None
+    meta: tuple[tuple[str, str], ...] = field(default=())
+
+    def with_user_data(self, desc: str | None, meta: tuple[tuple[str, str], ...]) -> "Pointer":
+        return replace(self, desc=desc, meta=tuple(sorted(meta)))
+
+
+def file_pointer(hash_value: str, size: int) -> Pointer:
+    return Pointer(kind="file", hash=hash_value, size=size)
+
+
+def artifact_path_of(pointer_path: Path) -> Path:
+    return pointer_path.with_name(pointer_path.name[: -len(SUFFIX)])
+
+
+def pointer_path_of(artifact_path: Path) -> Path:
+    return artifact_path.with_name(artifact_path.name + SUFFIX)
+
+
+def check_meta_key(key: str, where: str) -> str:
+    if not _META_KEY.match(key):
+        raise PointerError(
+            f"{where}: invalid metadata key {key[:120]!r} (use letters, digits, '_', '.', '-'; at most 100 characters)"
+        )
+    return key
+
+
+def format_pointer(pointer: Pointer) -> bytes:
+    lines = [f"{MAGIC}: {VERSION}", f"kind: {pointer.kind}"]
+    if pointer.kind == "file":
+        lines += [f"hash: {pointer.hash}", f"size: {pointer.size}"]
+    elif pointer.listing is not None:
+        lines += [f"listing: {pointer.listing}", f"count: {pointer.count}", f"size: {pointer.size}"]
+    if pointer.desc is not None:
+        lines.append(f"desc: {json.dumps(pointer.desc, ensure_ascii=False)}")
+    for key, value in sorted(pointer.meta):
+        lines.append(f"meta.{key}: {json.dumps(value, ensure_ascii=False)}")
+    if pointer.kind == "dir" and pointer.entries is not None:
+        lines.append("entries:")
+        lines += [listing.format_entry(entry) for entry in pointer.entries]
+    lines.append("end")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def parse_pointer(data: bytes, where: str) -> Pointer:
+    if len(data) > MAX_POINTER_BYTES:
+        raise PointerError(f"{where}: {len(data)} bytes is too large to be an artver pointer file")
+    if not data:
+        raise PointerError(f"{where}: empty file, not an artver pointer (restore it with 'git checkout -- {where}')")
+    if b"\0" in data:
+        raise PointerError(f"{where}: binary content, not an artver pointer file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PointerError(f"{where}: not UTF-8 text, not an artver pointer file") from None
+    lines = text.split("\n")
+    first = lines[0]
+    if not first.startswith(f"{MAGIC}: "):
+        raise PointerError(f"{where}: not an artver pointer file (first line must be '{MAGIC}: {VERSION}')")
+    version = first[len(MAGIC) + 2 :]
+    if version != str(VERSION):
+        raise PointerError(
+            f"{where}: unsupported pointer version {version[:20]!r}; this artver reads version {VERSION} "
+            f"(upgrade artver if the file was written by a newer one)"
+        )
+    if lines[-1] != "" or len(lines) < 3 or lines[-2] != "end":
+        raise PointerError(f"{where}: truncated pointer file (it must end with a line 'end')")
+    body = lines[1:-2]
+    header: dict[str, str] = {}
+    meta: dict[str, str] = {}
+    entry_lines: list[str] | None = None
+    for number, line in enumerate(body, start=2):
+        if entry_lines is not None:
+            entry_lines.append(line)
+            continue
+        if line == "entries:":
+            entry_lines = []
+            continue
+        key, separator, value = line.partition(": ")
+        if not separator:
+            raise PointerError(f"{where}:{number}: malformed line {line[:120]!r} (expected 'key: value')")
+        if key.startswith("meta."):
+            name = check_meta_key(key[5:], f"{where}:{number}")
+            if name in meta:
+                raise PointerError(f"{where}:{number}: duplicate metadata key {name!r}")
+            meta[name] = _parse_json_string(value, f"{where}:{number}")
+            continue
+        if key not in _HEADER_KEYS:
+            raise PointerError(f"{where}:{number}: unknown key {key[:60]!r}")
+        if key in header:
+            raise PointerError(f"{where}:{number}: duplicate key {key!r}")
+        header[key] = value
+    return _build(header, meta, entry_lines, where)
+
+
+def _parse_json_string(value: str, where: str) -> str:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, str):
+        raise PointerError(f"{where}: value {value[:60]!r} must be a JSON string in double quotes")
+    return parsed
+
+
+def _parse_size(value: str | None, key: str, where: str) -> int:
+    if value is None:
+        raise PointerError(f"{where}: missing '{key}'")
+    if not value.isdigit() or len(value) > 19:
+        raise PointerError(f"{where}: invalid {key} {value[:40]!r} (expected a whole number)")
+    return int(value)
+
+
+def _parse_hash(value: str | None, key: str, where: str) -> str:
+    if value is None:
+        raise PointerError(f"{where}: missing '{key}'")
+    if not hashing.is_valid_hash(value):
+        raise PointerError(f"{where}: invalid {key} {value[:80]!r} (expected 'xxh128:<32 hex>' or 'sha256:<64 hex>')")
+    return value
+
+
+def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] | None, where: str) -> Pointer:
+    kind = header.get("kind")
+    desc = _parse_json_string(header["desc"], where) if "desc" in header else None
+    meta_items = tuple(sorted(meta.items()))
+
+    def refuse_keys(*keys: str) -> None:
+        for key in keys:
+            if key in header:
+                raise PointerError(f"{where}: key '{key}' does not belong in a {kind} pointer")
+
+    if kind == "file":
+        refuse_keys("listing", "count")
+        if entry_lines is not None:
+            raise PointerError(f"{where}: a file pointer has no 'entries:' section")
+        return Pointer(
+            kind="file",
+            hash=_parse_hash(header.get("hash"), "hash", where),
+            size=_parse_size(header.get("size"), "size", where),
+            desc=desc,
+            meta=meta_items,
+        )
+    if kind == "dir":
+        refuse_keys("hash")
+        if "listing" in header:
+            if entry_lines is not None:
+                raise PointerError(f"{where}: a pointer has either 'listing:' or 'entries:', not both")
+            return Pointer(
+                kind="dir",
+                listing=_parse_hash(header["listing"], "listing", where),
+                count=_parse_size(header.get("count"), "count", where),
+                size=_parse_size(header.get("size"), "size", where),
+                desc=desc,
+                meta=meta_items,
+            )
+        refuse_keys("count", "size")
+        if entry_lines is None:
+            raise PointerError(f"{where}: a dir pointer needs 'entries:' or 'listing:'")
+        return Pointer(kind="dir", entries=listing.parse_lines(entry_lines, where), desc=desc, meta=meta_items)
+    if kind is None:
+        raise PointerError(f"{where}: missing 'kind'")
+    raise PointerError(f"{where}: unknown kind {kind[:20]!r} (expected 'file' or 'dir')")
+
+
+def read_pointer(path: Path, where: str) -> Pointer:
+    try:
+        size = path.stat().st_size
+        if size > MAX_POINTER_BYTES:
+            raise PointerError(f"{where}: {size} bytes is too large to be an artver pointer file")
+        data = path.read_bytes()
+    except PointerError:
+        raise
+    except IsADirectoryError:
+        raise PointerError(f"{where}: is a directory, not an artver pointer file") from None
+    except OSError as error:
+        raise PointerError(f"{where}: cannot read pointer file ({error.strerror})") from None
+    return parse_pointer(data, where)
+
+
+def write_pointer(path: Path, pointer: Pointer) -> bool:
+    """Write atomically; return False (and touch nothing) if the file already says the same."""
+    data = format_pointer(pointer)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write_bytes(path, data)
+    return True

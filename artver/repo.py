@@ -1,0 +1,70 @@
+"""Finding an artver repository and the places inside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from artver import config as config_module
+from artver import git, hashing
+from artver.cache import Cache
+from artver.config import Config
+from artver.errors import ConfigError, NotARepositoryError
+from artver.workspace import parse_link_modes
+
+ARTVER_DIR = ".artver"
+DEFAULT_INLINE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: Path
+    config: Config
+
+    @property
+    def artver_dir(self) -> Path:
+        return self.root / ARTVER_DIR
+
+    @property
+    def algorithm(self) -> str:
+        value = self.config.get("core", "hash", hashing.DEFAULT_ALGORITHM) or hashing.DEFAULT_ALGORITHM
+        if value not in hashing.ALGORITHMS:
+            raise ConfigError(f"config: core.hash = {value!r}; expected one of {', '.join(hashing.ALGORITHMS)}")
+        return value
+
+    @property
+    def cache(self) -> Cache:
+        configured = self.config.get("cache", "dir")
+        root = (self.root / Path(configured).expanduser()) if configured else self.artver_dir / "cache"
+        return Cache(root.resolve(), self.algorithm)
+
+    @property
+    def link_modes(self) -> tuple[str, ...]:
+        return parse_link_modes(self.config.get("cache", "link"))
+
+    @property
+    def inline_max(self) -> int:
+        return self.config.get_int("core", "listing_inline_max", DEFAULT_INLINE_MAX)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.artver_dir / "lock"
+
+    @property
+    def lock_timeout(self) -> float:
+        return float(self.config.get_int("core", "lock_timeout", 10))
+
+    @property
+    def state_db(self) -> Path:
+        return self.artver_dir / "state.db"
+
+    def relative(self, path: Path) -> str:
+        """Repository-relative POSIX path of an absolute path inside the work tree."""
+        return path.relative_to(self.root).as_posix()
+
+
+def open_repo(start: Path | None = None) -> Repo:
+    root = git.find_work_tree(start or Path.cwd())
+    if not (root / ARTVER_DIR / config_module.CONFIG_NAME).is_file():
+        raise NotARepositoryError(f"artver is not initialised in {root}; run 'artver init' there first")
+    return Repo(root, config_module.load(root / ARTVER_DIR))

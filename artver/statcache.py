@@ -1,0 +1,108 @@
+"""The stat database: which content a workspace file had when artver last hashed it.
+
+Keyed by repository-relative path with (inode, size, mtime_ns). If all three
+still match, the file is not read again. SQLite gives crash safety for free; the
+database is only a cache, so a damaged one is rebuilt rather than trusted.
+
+Racy files: a file modified twice within one timestamp tick could keep the
+same mtime. Entries are therefore not recorded for files whose mtime is less
+than RACY_NS old; such a file is hashed again next time (Git's "racy clean").
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+RACY_NS = 2_000_000_000
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS stat ("
+    " path TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL) WITHOUT ROWID"
+)
+
+
+@dataclass(frozen=True)
+class StatKey:
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result) -> "StatKey":
+        return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class StatCache:
+    """A thin wrapper over one SQLite connection; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._connection = _connect(path)
+        self._pending: dict[str, tuple[StatKey, str]] = {}
+
+    def __enter__(self) -> "StatCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def under(self, prefix: str) -> dict[str, tuple[StatKey, str]]:
+        """All entries for ``prefix`` itself and for paths below ``prefix/``."""
+        rows = self._connection.execute(
+            "SELECT path, ino, size, mtime_ns, hash FROM stat WHERE path = ? OR (path >= ? AND path < ?)",
+            (prefix, prefix + "/", prefix + "0"),  # '0' is the character after '/'
+        ).fetchall()
+        return {path: (StatKey(ino, size, mtime), hash_value) for path, ino, size, mtime, hash_value in rows}
+
+    def lookup(self, path: str, key: StatKey) -> str | None:
+        row = self._connection.execute(
+            "SELECT ino, size, mtime_ns, hash FROM stat WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None or StatKey(row[0], row[1], row[2]) != key:
+            return None
+        return row[3]
+
+    def record(self, path: str, key: StatKey, hash_value: str) -> None:
+        if time.time_ns() - key.mtime_ns < RACY_NS:
+            return
+        self._pending[path] = (key, hash_value)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows: Iterable[tuple[str, int, int, int, str]] = (
+            (path, key.ino, key.size, key.mtime_ns, hash_value)
+            for path, (key, hash_value) in self._pending.items()
+        )
+        try:
+            with self._connection:
+                self._connection.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError:
+            pass  # busy or read-only: the entries are an optimisation, the next run hashes again
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._connection.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    for attempt in range(2):
+        try:
+            connection = sqlite3.connect(path, timeout=5.0)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(_SCHEMA)
+            return connection
+        except sqlite3.DatabaseError:
+            if attempt:
+                raise
+            # Not a database any more (disk damage, a stray write): it is only a cache, start afresh.
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+    raise AssertionError("unreachable")

@@ -1,0 +1,99 @@
+"""Putting cache objects into the workspace (and taking them out).
+
+How a file is materialised is set by ``cache.link``: a comma-separated order of
+``reflink``, ``copy``, ``hardlink``, ``symlink`` (default ``reflink,copy``).
+reflink and copy give the workspace its own inode, so editing the file can
+never change the cache. hardlink and symlink share the cache object, which is
+read-only (mode 0444), so an edit fails instead of corrupting the cache.
+Every placement is atomic: the new file is built under a temp name beside the
+target and renamed over it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from artver.cache import Cache, _reflink
+from artver.errors import ConfigError
+from artver.fsutil import temp_path_beside
+
+LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
+DEFAULT_LINK = ("reflink", "copy")
+
+
+def parse_link_modes(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_LINK
+    modes = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [mode for mode in modes if mode not in LINK_MODES]
+    if unknown or not modes:
+        raise ConfigError(f"config: cache.link = {value!r}; use a comma-separated list of {', '.join(LINK_MODES)}")
+    return modes
+
+
+def _file_mode(executable: bool) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if executable else 0o666) & ~umask
+
+
+def materialize(cache: Cache, hash_value: str, target: Path, executable: bool, modes: tuple[str, ...]) -> str:
+    """Place the object at ``target`` atomically; return the link mode used."""
+    source = cache.path_of(hash_value)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_beside(target)
+    try:
+        used = _place(source, temp, executable, modes)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return used
+
+
+def _place(source: Path, temp: Path, executable: bool, modes: tuple[str, ...]) -> str:
+    for mode in modes:
+        if mode == "reflink":
+            if _reflink(source, temp):
+                os.chmod(temp, _file_mode(executable))
+                return mode
+        elif mode == "copy":
+            shutil.copyfile(source, temp)
+            os.chmod(temp, _file_mode(executable))
+            return mode
+        elif mode == "hardlink" and not executable:
+            # A shared inode cannot be both read-only-for-safety and executable-for-this-file.
+            try:
+                os.link(source, temp)
+                return mode
+            except OSError:
+                continue
+        elif mode == "symlink":
+            os.symlink(source, temp)
+            return mode
+    shutil.copyfile(source, temp)
+    os.chmod(temp, _file_mode(executable))
+    return "copy"
+
+
+def is_link_into(path: Path, cache: Cache) -> bool:
+    """True if the workspace file is a symlink to a cache object (cache.link = symlink)."""
+    if not path.is_symlink():
+        return False
+    try:
+        return Path(os.readlink(path)).is_relative_to(cache.root)
+    except OSError:
+        return False
+
+
+def remove_empty_parents(start: Path, stop: Path) -> None:
+    """Remove now-empty directories from ``start`` up to, not including, ``stop``."""
+    current = start
+    while current != stop and current.is_relative_to(stop):
+        try:
+            current.rmdir()
+        except OSError:
+            return
+        current = current.parent
