@@ -205,3 +205,25 @@ class Hasher:
 
 def open_stats(repo: Repo) -> StatCache:
     return StatCache(repo.state_db)
+
+
+def required_objects(repo: Repo, items: list[Tracked]) -> tuple[dict[str, int], list[str]]:
+    """Every object the artifacts need (hash -> size), and the listing objects that are
+    not in the cache (their entries cannot be known until they are fetched)."""
+    objects: dict[str, int] = {}
+    unknown_listings: list[str] = []
+    cache = repo.cache
+    for item in items:
+        pointer = item.pointer
+        if pointer.kind == "file":
+            assert pointer.hash is not None and pointer.size is not None
+            objects[pointer.hash] = pointer.size
+            continue
+        if pointer.listing is not None:
+            objects.setdefault(pointer.listing, 0)
+            if not cache.has(pointer.listing):
+                unknown_listings.append(pointer.listing)
+                continue
+        for entry in entries_of(repo, item):
+            objects[entry.hash] = entry.size
+    return objects, sorted(set(unknown_listings))

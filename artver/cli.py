@@ -28,6 +28,12 @@ app = typer.Typer(
 )
 
 PathsArg = Annotated[Optional[list[str]], typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
+RemoteOpt = Annotated[Optional[str], typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
+JobsOpt = Annotated[Optional[int], typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
+RevOpt = Annotated[Optional[list[str]], typer.Option("--rev", help="Also the pointers of this Git revision (repeatable).", show_default=False)]
+AllBranchesOpt = Annotated[bool, typer.Option("--all-branches", help="Also the pointers of every branch head.")]
+AllTagsOpt = Annotated[bool, typer.Option("--all-tags", help="Also the pointers of every tag.")]
+AllCommitsOpt = Annotated[bool, typer.Option("--all-commits", help="Also the pointers of every commit.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (see docs/json.md).")]
 
 
@@ -116,12 +122,18 @@ def status(
     ctx: typer.Context,
     paths: PathsArg = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if anything is not clean (for hooks and CI).")] = False,
+    cloud: Annotated[bool, typer.Option("--cloud", help="Instead: whether each artifact's objects are all in the remote.")] = False,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show which artifacts differ from their pointer files."""
+    """Show which artifacts differ from their pointer files (or, with --cloud, from the remote)."""
     from artver.commands.status import CLEAN, status as run_status
 
     out = _out(ctx)
+    if cloud:
+        _cloud_status(out, paths, remote, jobs, check, json_output)
+        return
     results = run_status(_repo(), paths, out.progress())
     dirty = [result for result in results if result.state != CLEAN]
     if json_output:
@@ -218,8 +230,202 @@ def remove(
     out.say(f"To record this in Git:  git add -A {staged}")
 
 
+def _cloud_status(out: Output, paths: list[str] | None, remote: str | None, jobs: int | None, check: bool, json_output: bool) -> None:
+    from artver.commands.status import IN_REMOTE, cloud_status
+
+    results = cloud_status(_repo(), paths, remote, jobs)
+    incomplete = [result for result in results if result.state != IN_REMOTE]
+    if json_output:
+        out.json(results)
+    elif not results:
+        out.say("No artifacts are tracked here yet.")
+    elif not incomplete:
+        out.say(f"All {len(results)} artifact{'s' if len(results) != 1 else ''} are complete in the remote.")
+    else:
+        for result in incomplete:
+            detail = f"; {result.detail}" if result.detail else ""
+            out.say(f"{result.state:17} {result.path} ({result.missing} of {result.objects} objects missing{detail})")
+        out.detail("hint: 'artver push' uploads what is missing")
+    if check and incomplete:
+        raise typer.Exit(1)
+
+
+def _revisions(rev: list[str] | None, all_branches: bool, all_tags: bool, all_commits: bool):  # type: ignore[no-untyped-def]
+    from artver.scope import Revisions
+
+    return Revisions(tuple(rev or ()), all_branches, all_tags, all_commits)
+
+
+def _report_transfer(out: Output, summary, verb: str, json_output: bool, extra: dict | None = None) -> None:  # type: ignore[no-untyped-def]
+    if json_output:
+        out.json({**_asdict(summary), "ok": summary.ok, **(extra or {})})
+        return
+    if summary.transferred == 0 and not summary.failed:
+        out.say(f"Everything is up to date with {summary.remote} ({summary.skipped} object{'s' if summary.skipped != 1 else ''}).")
+    else:
+        out.say(
+            f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({human_size(summary.bytes)}), "
+            f"{summary.skipped} already there, {len(summary.failed)} failed; {summary.remote}."
+        )
+    for failure in summary.failed:
+        out.warn(f"failed: {short(failure.object)}: {failure.error}")
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_tags: AllTagsOpt = False,
+    all_commits: AllCommitsOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Upload the artifacts' objects that the remote lacks."""
+    from artver.commands.push import push as run_push
+
+    out = _out(ctx)
+    summary = run_push(_repo(), paths, remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
+    _report_transfer(out, summary, "Pushed", json_output)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_tags: AllTagsOpt = False,
+    all_commits: AllCommitsOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Download the artifacts' objects into the cache (the workspace is not touched)."""
+    from artver.commands.fetch import fetch as run_fetch
+
+    out = _out(ctx)
+    summary = run_fetch(_repo(), paths, remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
+    _report_transfer(out, summary, "Fetched", json_output)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete workspace data even if it is saved nowhere.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Fetch, then checkout: bring the workspace to the pointers' data from the remote."""
+    from artver.commands.pull import pull as run_pull
+
+    out = _out(ctx)
+    result = run_pull(_repo(), paths, remote, jobs, force, out.progress())
+    if json_output:
+        out.json({"fetch": {**_asdict(result.fetch), "ok": result.fetch.ok}, "checkout": {**_asdict(result.checkout), "ok": result.checkout.ok}, "ok": result.ok})
+    else:
+        _report_transfer(out, result.fetch, "Fetched", False)
+        _report_checkout(out, result.checkout)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+remote_app = typer.Typer(help="Configure where artifacts are pushed (S3, Google Cloud Storage, a directory).", no_args_is_help=True)
+app.add_typer(remote_app, name="remote")
+LocalOpt = Annotated[bool, typer.Option("--local", help="Write to .artver/config.local (not committed) instead of .artver/config.")]
+
+
+@remote_app.command("add")
+def remote_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A short name, e.g. origin.")],
+    url: Annotated[str, typer.Argument(help="s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, file:///PATH or a directory.")],
+    default: Annotated[bool, typer.Option("--default", "-d", help="Make it the default remote.")] = False,
+    local: LocalOpt = False,
+) -> None:
+    """Add a remote."""
+    from artver.commands import remote as remote_commands
+
+    info = remote_commands.add(_repo(), name, url, default, local)
+    _out(ctx).say(f"Added remote '{info.name}' -> {info.url}{' (default)' if info.default else ''}.")
+
+
+@remote_app.command("list")
+def remote_list(ctx: typer.Context, json_output: JsonOpt = False) -> None:
+    """List the remotes."""
+    from artver.commands import remote as remote_commands
+
+    out = _out(ctx)
+    remotes = remote_commands.list_remotes(_repo())
+    if json_output:
+        out.json(remotes)
+        return
+    if not remotes:
+        out.say("No remotes; add one with 'artver remote add NAME URL --default'.")
+    for info in remotes:
+        extra = "".join(f" {key}={value}" for key, value in info.settings.items() if key != "url")
+        secrets = "".join(f" {key}=(set)" for key in info.secrets)
+        out.say(f"{'*' if info.default else ' '} {info.name}\t{info.url}{extra}{secrets}")
+
+
+@remote_app.command("remove")
+def remote_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The remote to remove.")]) -> None:
+    """Remove a remote (its stored objects are not touched)."""
+    from artver.commands import remote as remote_commands
+
+    remote_commands.remove(_repo(), name)
+    _out(ctx).say(f"Removed remote '{name}'.")
+
+
+@remote_app.command("default")
+def remote_default(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The remote to use by default.")], local: LocalOpt = False) -> None:
+    """Choose the default remote."""
+    from artver.commands import remote as remote_commands
+
+    remote_commands.set_default(_repo(), name, local)
+    _out(ctx).say(f"Default remote is now '{name}'.")
+
+
+@remote_app.command("modify")
+def remote_modify(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The remote to change.")],
+    key: Annotated[str, typer.Argument(help="url, endpoint_url, region, profile, project, credentials_path, jobs, retries, timeout, or a secret: access_key_id, secret_access_key, session_token.")],
+    value: Annotated[Optional[str], typer.Argument(help="The new value (omit with --unset).", show_default=False)] = None,
+    local: LocalOpt = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
+) -> None:
+    """Change one setting of a remote. Secrets need --local."""
+    from artver.commands import remote as remote_commands
+    from artver.errors import UsageError
+
+    if (value is None) != unset:
+        raise UsageError("give either a VALUE or --unset")
+    remote_commands.modify(_repo(), name, key, None if unset else value, local)
+    _out(ctx).say(f"{'Unset' if unset else 'Set'} {key} of remote '{name}'{' in .artver/config.local' if local else ''}.")
+
+
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def _hoist_global_flags(args: list[str]) -> list[str]:
+    """Let -q/-v stand anywhere ('artver add -q x' as well as 'artver -q add x')."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
+    rest = [arg for arg in args[:end] if arg not in GLOBAL_FLAGS]
+    return flags + rest + args[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     verbose = any(arg in ("-v", "--verbose") for arg in args)
     return error_handler.run(

@@ -45,14 +45,18 @@ class _Wanted:
 def checkout(
     repo: Repo, paths: list[str] | None = None, force: bool = False, progress: Progress = NO_PROGRESS
 ) -> CheckoutResult:
-    result = CheckoutResult()
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
-        tracked = select(repo, paths)
-        with open_stats(repo) as stats:
-            plan = _Checkout(repo, Hasher(repo, stats), force, result)
-            for item in tracked:
-                plan.artifact(item)
-            plan.place_all(progress)
+        return checkout_unlocked(repo, paths, force, progress)
+
+
+def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress: Progress) -> CheckoutResult:
+    result = CheckoutResult()
+    tracked = select(repo, paths)
+    with open_stats(repo) as stats:
+        plan = _Checkout(repo, Hasher(repo, stats), force, result)
+        for item in tracked:
+            plan.artifact(item)
+        plan.place_all(progress)
     for items in (result.updated, result.removed, result.unsaved, result.missing):
         items.sort()
     return result

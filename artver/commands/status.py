@@ -77,3 +77,51 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     if not all(cache.has(entry.hash) for entry in entries):
         return ArtifactStatus(tracked.path, "dir", NOT_IN_CACHE)
     return ArtifactStatus(tracked.path, "dir", CLEAN)
+
+
+IN_REMOTE = "in-remote"
+PARTLY_IN_REMOTE = "partly-in-remote"
+NOT_IN_REMOTE = "not-in-remote"
+
+
+@dataclass(frozen=True)
+class CloudStatus:
+    path: str
+    kind: str
+    state: str
+    objects: int
+    missing: int
+    detail: str = ""
+
+
+def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None = None, jobs: int | None = None) -> list[CloudStatus]:
+    """Per artifact: is everything it needs in the remote? Reads listings, never data."""
+    from artver import transfer
+    from artver.artifacts import required_objects
+    from artver.errors import ArtverError
+
+    tracked = select(repo, paths)
+    session = transfer.open_session(repo, remote, jobs)
+    needs: list[tuple[Tracked, set[str], str]] = []
+    everything: set[str] = set()
+    for item in tracked:
+        detail = ""
+        objects, unknown = required_objects(repo, [item])
+        for listing_hash in unknown:
+            try:
+                transfer.with_retries(
+                    lambda: transfer.download_verified(repo.cache, session.storage, listing_hash), session.policy
+                )
+            except ArtverError:
+                detail = "its listing is not in the remote"
+        if unknown and not detail:
+            objects, _ = required_objects(repo, [item])
+        needs.append((item, set(objects), detail))
+        everything.update(objects)
+    present = transfer.remote_has(session.storage, sorted(everything), session.jobs, session.policy)
+    results = []
+    for item, objects, detail in needs:
+        missing = len(objects - present)
+        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(objects) else PARTLY_IN_REMOTE
+        results.append(CloudStatus(item.path, item.pointer.kind, state, len(objects), missing, detail))
+    return results

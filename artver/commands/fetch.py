@@ -1,0 +1,45 @@
+"""artver fetch: download into the cache the objects the selected pointers reference."""
+
+from __future__ import annotations
+
+from artver import file_lock, transfer
+from artver.artifacts import required_objects
+from artver.progress import NO_PROGRESS, Progress
+from artver.repo import Repo
+from artver.scope import Revisions, pointers_in_scope
+from artver.transfer import TransferSummary
+
+
+def fetch(
+    repo: Repo,
+    paths: list[str] | None = None,
+    remote: str | None = None,
+    jobs: int | None = None,
+    revisions: Revisions = Revisions(),
+    progress: Progress = NO_PROGRESS,
+) -> TransferSummary:
+    with file_lock.locked(repo.lock_path, repo.lock_timeout):
+        return fetch_unlocked(repo, paths, remote, jobs, revisions, progress)
+
+
+def fetch_unlocked(
+    repo: Repo,
+    paths: list[str] | None,
+    remote: str | None,
+    jobs: int | None,
+    revisions: Revisions,
+    progress: Progress,
+) -> TransferSummary:
+    items = pointers_in_scope(repo, paths, revisions)
+    session = transfer.open_session(repo, remote, jobs)
+    objects, unknown_listings = required_objects(repo, items)
+    summary = transfer.TransferSummary(session.storage.url)
+    if unknown_listings:
+        # Listings first: only they say which file objects a large directory needs.
+        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs, session.policy)
+        objects, _ = required_objects(repo, items)
+        for listing in unknown_listings:
+            objects.pop(listing, None)
+    return transfer.merge(
+        summary, transfer.fetch(repo.cache, session.storage, objects, session.jobs, session.policy, progress)
+    )

@@ -1,0 +1,28 @@
+"""artver push: upload the objects the selected pointers reference and the remote lacks."""
+
+from __future__ import annotations
+
+from artver import file_lock, transfer
+from artver.artifacts import required_objects
+from artver.progress import NO_PROGRESS, Progress
+from artver.repo import Repo
+from artver.scope import Revisions, pointers_in_scope
+from artver.transfer import Failure, TransferSummary
+
+
+def push(
+    repo: Repo,
+    paths: list[str] | None = None,
+    remote: str | None = None,
+    jobs: int | None = None,
+    revisions: Revisions = Revisions(),
+    progress: Progress = NO_PROGRESS,
+) -> TransferSummary:
+    with file_lock.locked(repo.lock_path, repo.lock_timeout):
+        items = pointers_in_scope(repo, paths, revisions)
+        objects, unknown_listings = required_objects(repo, items)
+        session = transfer.open_session(repo, remote, jobs)
+        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress)
+        for listing in unknown_listings:
+            summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
+        return summary

@@ -1,0 +1,38 @@
+"""The storage interface every remote backend implements, and nothing more.
+
+A backend moves opaque blobs under keys relative to the remote's URL (the
+layout ``<algorithm>/<2 hex>/<rest>`` is decided above, in transfer.py).
+It knows nothing about pointers, hashes, retries or progress bars. It
+translates its library's failures into RemoteError (final) or
+TransientRemoteError (worth retrying); transfer.py does the retrying.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Iterator, Protocol, Sequence
+
+from artver.hashing import ByteCallback
+
+
+class Storage(Protocol):
+    url: str  # the remote's URL, for messages (never contains credentials)
+
+    def exists(self, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` present in the remote (one request per key)."""
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix`` (paginated by the backend)."""
+
+    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
+        """Store the file under ``key``. Never overwrites an existing key, and never
+        leaves a partial object visible under ``key`` (failure leaves nothing there)."""
+
+    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+        """Write the object's bytes to ``sink``; raise RemoteError if it does not exist."""
+
+    def delete(self, key: str) -> None:
+        """Remove the key; a missing key is not an error."""
+
+    def url_of(self, key: str) -> str:
+        """Where the object lives, as a URL or path a person could use."""

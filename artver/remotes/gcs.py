@@ -1,0 +1,176 @@
+"""Google Cloud Storage through google-cloud-storage.
+
+Credentials: ``credentials_path`` (a service-account JSON file) if set, else
+google-auth's default chain. ``STORAGE_EMULATOR_HOST`` is honoured by the
+library itself, with no artver setting. Uploads carry
+``if_generation_match=0``, so an existing object is never replaced; large files
+use resumable uploads, which commit nothing until the last chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+
+from artver.errors import RemoteError, TransientRemoteError
+from artver.hashing import ByteCallback
+
+RESUMABLE_CHUNK = 16 * 1024 * 1024
+RESUMABLE_THRESHOLD = 8 * 1024 * 1024
+
+
+class GcsStorage:
+    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str]) -> None:
+        self.url = url
+        self.bucket_name = bucket
+        self.prefix = prefix
+        self._settings = dict(settings)
+        self._local = threading.local()  # one client per thread: the HTTP session is not shared
+        self._timeout = float(settings.get("timeout", "60"))
+
+    def _bucket(self) -> Any:
+        bucket = getattr(self._local, "bucket", None)
+        if bucket is None:
+            bucket = _make_client(self._settings, self.url).bucket(self.bucket_name)
+            self._local.bucket = bucket
+        return bucket
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def exists(self, keys: Sequence[str]) -> set[str]:
+        present = set()
+        for key in keys:
+            try:
+                if self._bucket().blob(self._key(key)).exists(timeout=self._timeout):
+                    present.add(key)
+            except Exception as error:  # noqa: BLE001
+                raise _translate(error, self, key) from None
+        if not present and keys:
+            self._check_bucket()
+        return present
+
+    def _check_bucket(self) -> None:
+        try:
+            if not self._bucket().exists(timeout=self._timeout):
+                raise RemoteError(_no_bucket(self))
+        except RemoteError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, "") from None
+
+    def list(self, prefix: str) -> Iterator[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            client = self._bucket().client
+            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout):
+                yield blob.name[strip:]
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, prefix) from None
+
+    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
+        size = source.stat().st_size
+        blob = self._bucket().blob(self._key(key), chunk_size=RESUMABLE_CHUNK if size >= RESUMABLE_THRESHOLD else None)
+        try:
+            blob.upload_from_filename(str(source), if_generation_match=0, timeout=self._timeout, checksum=None)
+        except Exception as error:  # noqa: BLE001
+            if _status(error) == 412:
+                on_bytes(size)  # already there: content-addressed, so the same content
+                return
+            raise _translate(error, self, key) from None
+        on_bytes(size)
+
+    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+        blob = self._bucket().blob(self._key(key))
+        writer = _CountingWriter(sink, on_bytes)
+        try:
+            blob.download_to_file(writer, raw_download=True, checksum=None, timeout=self._timeout)
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._bucket().blob(self._key(key)).delete(timeout=self._timeout)
+        except Exception as error:  # noqa: BLE001
+            if _status(error) == 404:
+                return
+            raise _translate(error, self, key) from None
+
+    def url_of(self, key: str) -> str:
+        return f"gs://{self.bucket_name}/{self._key(key)}"
+
+
+class _CountingWriter:
+    def __init__(self, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+        self._sink, self._on_bytes = sink, on_bytes
+
+    def write(self, data: bytes) -> int:
+        self._sink.write(data)
+        self._on_bytes(len(data))
+        return len(data)
+
+
+def _make_client(settings: Mapping[str, str], url: str) -> Any:
+    from google.cloud import storage
+
+    credentials = None
+    path = settings.get("credentials_path")
+    try:
+        if path:
+            from google.oauth2 import service_account
+
+            credentials = service_account.Credentials.from_service_account_file(str(Path(path).expanduser()))
+        return storage.Client(project=settings.get("project") or None, credentials=credentials)
+    except FileNotFoundError:
+        raise RemoteError(f"{url}: credentials file {path} does not exist") from None
+    except Exception as error:  # noqa: BLE001 - google-auth raises several unrelated types
+        name = type(error).__name__
+        if name == "DefaultCredentialsError":
+            raise RemoteError(
+                f"{url}: no Google credentials found; set GOOGLE_APPLICATION_CREDENTIALS, run "
+                f"'gcloud auth application-default login', or 'artver remote modify NAME credentials_path FILE --local'"
+            ) from None
+        raise RemoteError(f"{url}: cannot set up the Google Cloud Storage client ({name}: {str(error).splitlines()[0] if str(error) else ''})") from None
+
+
+def _status(error: BaseException) -> int:
+    code = getattr(error, "code", None)
+    if isinstance(code, int):
+        return code
+    response = getattr(error, "response", None)
+    return int(getattr(response, "status_code", 0) or 0)
+
+
+def _no_bucket(storage: GcsStorage) -> str:
+    return f"{storage.url}: bucket {storage.bucket_name!r} does not exist (create it, or fix the URL with 'artver remote modify')"
+
+
+def _translate(error: BaseException, storage: GcsStorage, key: str) -> RemoteError:
+    where = storage.url
+    if isinstance(error, RemoteError):
+        return error
+    status = _status(error)
+    message = str(getattr(error, "message", "") or error).splitlines()[0] if str(error) else type(error).__name__
+    if status == 404:
+        if "bucket" in message.lower():
+            return RemoteError(_no_bucket(storage))
+        return RemoteError(f"{where}: object {key} does not exist in the remote")
+    if status == 401:
+        return RemoteError(f"{where}: the credentials were rejected (401); check credentials_path or GOOGLE_APPLICATION_CREDENTIALS")
+    if status == 403:
+        return RemoteError(f"{where}: permission denied (403) for {key or 'the bucket'}")
+    if status == 429 or status >= 500:
+        return TransientRemoteError(f"{where}: the server answered {status}")
+    import requests
+
+    if isinstance(error, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+        return TransientRemoteError(f"{where}: connection failed ({type(error).__name__})")
+    name = type(error).__name__
+    if name in ("DataCorruption", "InvalidResponse", "ChunkedEncodingError", "RetryError"):
+        return TransientRemoteError(f"{where}: {name} during transfer")
+    if isinstance(error, OSError):
+        return RemoteError(f"{where}: {error.strerror or error}")
+    if status:
+        return RemoteError(f"{where}: {status}: {message}")
+    raise error

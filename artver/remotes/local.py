@@ -1,0 +1,87 @@
+"""A remote that is a directory: a local disk, or a mounted network share."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import BinaryIO, Iterator, Sequence
+
+from artver.errors import RemoteError
+from artver.fsutil import TEMP_MARKER, temp_path_beside
+from artver.hashing import CHUNK_SIZE, ByteCallback
+
+
+class LocalStorage:
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise RemoteError(f"{self.url}: directory {self.root} does not exist (create it, or fix the remote URL)")
+
+    def exists(self, keys: Sequence[str]) -> set[str]:
+        self._check_root()
+        return {key for key in keys if os.path.isfile(self.root / key)}
+
+    def list(self, prefix: str) -> Iterator[str]:
+        self._check_root()
+        directory, _, name_prefix = prefix.rpartition("/")
+        start = self.root / directory if directory else self.root
+        for dirpath, _dirnames, filenames in os.walk(start):
+            relative_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for filename in filenames:
+                if TEMP_MARKER in filename:
+                    continue
+                key = filename if relative_dir == "." else f"{relative_dir}/{filename}"
+                if key.startswith(prefix):
+                    yield key
+
+    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
+        self._check_root()
+        final = self.root / key
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = temp_path_beside(final)
+            try:
+                shutil.copyfile(source, temp)
+                os.chmod(temp, 0o444)
+                # link(2) fails if the name exists: an existing object is never replaced.
+                os.link(temp, final)
+            except FileExistsError:
+                pass
+            finally:
+                temp.unlink(missing_ok=True)
+        except OSError as error:
+            raise _translate(error, self.url, key) from None
+        on_bytes(final.stat().st_size)
+
+    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+        try:
+            with open(self.root / key, "rb", buffering=0) as source:
+                while chunk := source.read(CHUNK_SIZE):
+                    sink.write(chunk)
+                    on_bytes(len(chunk))
+        except OSError as error:
+            raise _translate(error, self.url, key) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            (self.root / key).unlink(missing_ok=True)
+        except OSError as error:
+            raise _translate(error, self.url, key) from None
+
+    def url_of(self, key: str) -> str:
+        return str(self.root / key)
+
+
+def _translate(error: OSError, url: str, key: str) -> RemoteError:
+    if error.errno == errno.ENOENT:
+        return RemoteError(f"{url}: object {key} does not exist")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return RemoteError(f"{url}: permission denied writing or reading {key}")
+    if error.errno == errno.ENOSPC:
+        return RemoteError(f"{url}: no space left on the device")
+    return RemoteError(f"{url}: {error.strerror or error} ({key})")

@@ -1,0 +1,250 @@
+"""S3 and S3-compatible stores (AWS, SeaweedFS, MinIO, Ceph, R2) through boto3.
+
+Credentials come from boto3's own default chain (environment variables,
+profile, instance metadata) unless ``access_key_id``/``secret_access_key`` are
+set in ``.artver/config.local``. ``endpoint_url``, ``region`` and ``profile``
+may be set per remote; ``AWS_ENDPOINT_URL(_S3)`` work with no setting at all.
+
+Small objects are sent with one PUT carrying ``If-None-Match: *`` so an
+existing key is never replaced. Large ones go up in a multipart upload whose
+parts are read straight from the file (no part is held in memory); a failed
+upload is aborted, so nothing partial is ever visible under the final key.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config as BotoConfig
+
+from artver.errors import RemoteError, TransientRemoteError
+from artver.hashing import CHUNK_SIZE, ByteCallback
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+PART_JOBS = 4
+MAX_PARTS = 10_000
+_TRANSIENT_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+    "InternalError", "ServiceUnavailable", "503", "500", "502", "504", "RequestLimitExceeded",
+}
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"}
+
+
+class S3Storage:
+    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int) -> None:
+        self.url = url
+        self.bucket = bucket
+        self.prefix = prefix
+        session = boto3.session.Session(
+            profile_name=settings.get("profile") or None,
+            aws_access_key_id=settings.get("access_key_id") or None,
+            aws_secret_access_key=settings.get("secret_access_key") or None,
+            aws_session_token=settings.get("session_token") or None,
+        )
+        timeout = float(settings.get("timeout", "60"))
+        self._client = session.client(
+            "s3",
+            endpoint_url=settings.get("endpoint_url") or None,
+            region_name=settings.get("region") or None,
+            config=BotoConfig(
+                retries={"total_max_attempts": 1},  # transfer.py retries, with backoff and jitter
+                max_pool_connections=max(10, jobs * PART_JOBS),
+                connect_timeout=min(timeout, 10.0),
+                read_timeout=timeout,
+                s3={"addressing_style": "path"} if settings.get("endpoint_url") else None,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def exists(self, keys: Sequence[str]) -> set[str]:
+        present = set()
+        for key in keys:
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+                present.add(key)
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                    continue
+                if _code(error) == "403" and not _bucket_exists(self):
+                    raise RemoteError(_no_bucket(self)) from None
+                raise _translate(error, self, key) from None
+            except Exception as error:  # noqa: BLE001 - botocore raises many unrelated types
+                raise _translate(error, self, key) from None
+        return present
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for item in page.get("Contents", ()):
+                    yield item["Key"][strip:]
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, prefix) from None
+
+    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
+        size = source.stat().st_size
+        try:
+            if size < MULTIPART_THRESHOLD:
+                with open(source, "rb") as body:
+                    self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*")
+                on_bytes(size)
+            else:
+                self._upload_multipart(key, source, size, on_bytes)
+        except botocore.exceptions.ClientError as error:
+            if _code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                on_bytes(size)  # someone stored it first; content-addressed, so it is the same content
+                return
+            raise _translate(error, self, key) from None
+        except (RemoteError, TransientRemoteError):
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def _upload_multipart(self, key: str, source: Path, size: int, on_bytes: ByteCallback) -> None:
+        part_size = max(PART_SIZE, -(-size // MAX_PARTS))
+        full_key = self._key(key)
+        upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=full_key)["UploadId"]
+        try:
+            with open(source, "rb", buffering=0) as handle, ThreadPoolExecutor(PART_JOBS) as pool:
+                offsets = range(0, size, part_size)
+                futures = [
+                    pool.submit(self._upload_part, full_key, upload_id, number, handle.fileno(), offset,
+                                min(part_size, size - offset), on_bytes)
+                    for number, offset in enumerate(offsets, start=1)
+                ]
+                parts = [future.result() for future in futures]
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full_key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}, IfNoneMatch="*",
+            )
+        except BaseException:
+            try:
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - best effort; the original error matters more
+                pass
+            raise
+
+    def _upload_part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int,
+                     on_bytes: ByteCallback) -> dict[str, Any]:
+        with self._part_slots:
+            body = _FileRange(fd, offset, length)
+            response = self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ContentLength=length
+            )
+        on_bytes(length)
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body = response["Body"]
+            while chunk := body.read(CHUNK_SIZE):
+                sink.write(chunk)
+                on_bytes(len(chunk))
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def url_of(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+class _FileRange:
+    """A seekable, read-only view of part of a file, so botocore can stream and
+    re-read (for checksums and retries) a part without it being held in memory."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd, self._offset, self._length, self._position = fd, offset, length, 0
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._length - self._position
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        data = os.pread(self._fd, size, self._offset + self._position) if size else b""
+        self._position += len(data)
+        return data
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: self._length}[whence]
+        self._position = max(0, min(self._length, base + position))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def _code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _bucket_exists(storage: S3Storage) -> bool:
+    try:
+        storage._client.head_bucket(Bucket=storage.bucket)
+        return True
+    except botocore.exceptions.ClientError as error:
+        return _code(error) not in ("404", "NoSuchBucket", "NotFound")
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _no_bucket(storage: S3Storage) -> str:
+    return f"{storage.url}: bucket {storage.bucket!r} does not exist (create it, or fix the URL with 'artver remote modify')"
+
+
+def _translate(error: BaseException, storage: S3Storage, key: str) -> RemoteError:
+    where = storage.url
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = _code(error)
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "NoSuchBucket":
+            return RemoteError(_no_bucket(storage))
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return RemoteError(f"{where}: object {key} does not exist in the remote")
+        if code in _CREDENTIAL_CODES:
+            return RemoteError(
+                f"{where}: the credentials were rejected ({code}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                f"the profile, or the remote's access_key_id/secret_access_key in .artver/config.local"
+            )
+        if code in ("AccessDenied", "403", "AllAccessDisabled"):
+            return RemoteError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
+        if code in _TRANSIENT_CODES or status >= 500:
+            return TransientRemoteError(f"{where}: the server answered {code or status}")
+        return RemoteError(f"{where}: {code or status}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": "))
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return RemoteError(
+            f"{where}: no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+            f"or 'artver remote modify NAME access_key_id ... --local'"
+        )
+    if isinstance(error, botocore.exceptions.ProfileNotFound):
+        return RemoteError(f"{where}: {error}")
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return TransientRemoteError(f"{where}: cannot connect to {error.kwargs.get('endpoint_url', 'the endpoint')}")
+    if isinstance(error, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError,
+                          botocore.exceptions.ResponseStreamingError, ConnectionError, TimeoutError)):
+        return TransientRemoteError(f"{where}: connection failed ({type(error).__name__})")
+    if isinstance(error, botocore.exceptions.BotoCoreError):
+        return RemoteError(f"{where}: {error}")
+    if isinstance(error, OSError):
+        return RemoteError(f"{where}: {error.strerror or error}")
+    raise error

@@ -1,0 +1,67 @@
+"""Which pointers a command works on: the workspace, and optionally Git revisions.
+
+push, fetch and gc accept ``--rev REV`` (repeatable), ``--all-branches``,
+``--all-tags`` and ``--all-commits``. The workspace's pointers are always
+included; the revisions add the pointers they contain, read through dulwich
+without touching the working tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from artver import history
+from artver import pointer as pointer_module
+from artver.artifacts import Tracked, cli_path, select
+from artver.paths import check_relative
+from artver.repo import Repo
+
+
+@dataclass(frozen=True)
+class Revisions:
+    revs: tuple[str, ...] = ()
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.revs or self.all_branches or self.all_tags or self.all_commits)
+
+
+def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions, workspace: bool = True) -> list[Tracked]:
+    found: list[Tracked] = select(repo, paths) if workspace else []
+    if not revisions.any:
+        return found
+    wanted = [cli_path(repo, path) for path in paths] if paths else None
+    git = history.open_git(repo.root)
+    reader = history.PointerReader(git, pointer_module.SUFFIX.encode())
+    commits: dict[bytes, tuple[str, object]] = {}
+    for revision in revisions.revs:
+        commit = history.resolve(git, revision)
+        commits.setdefault(commit.id, (revision, commit))
+    if revisions.all_branches:
+        for name, commit in history.branch_commits(git):
+            commits.setdefault(commit.id, (name, commit))
+    if revisions.all_tags:
+        for name, commit in history.tag_commits(git):
+            commits.setdefault(commit.id, (name, commit))
+    if revisions.all_commits:
+        for commit in history.all_commits(git):
+            commits.setdefault(commit.id, (commit.id.decode()[:8], commit))
+    seen_blobs: set[bytes] = set()
+    for label, commit in commits.values():
+        for path, blob_id in reader.pointer_blobs(commit):  # type: ignore[arg-type]
+            if blob_id in seen_blobs:
+                continue
+            artifact = path[: -len(pointer_module.SUFFIX)]
+            if wanted is not None and not any(
+                artifact == item or artifact.startswith(item + "/") or item in (".", artifact + pointer_module.SUFFIX)
+                for item in wanted
+            ):
+                continue
+            seen_blobs.add(blob_id)
+            where = f"{label}:{path}"
+            check_relative(artifact, where)
+            found.append(Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where)))
+    return found

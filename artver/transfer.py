@@ -1,0 +1,279 @@
+"""Moving objects between the cache and a remote: what to move, in parallel, with retries.
+
+This layer knows the object layout (``<algorithm>/<2 hex>/<rest>``, the same as
+the cache) and verification; it knows nothing about S3 or GCS (see remotes/).
+
+Existence checks are batched: a few objects are checked one request each; for
+many, the 2-hex folders they fall into are listed instead, unless the remote
+is so large that listing would cost more requests than checking.
+
+Downloads are hashed while they stream into a temp file in the cache and are
+moved to their final name only if the hash matches, so a corrupt or tampered
+object never enters the cache, and an interrupted download leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
+
+from artver import hashing
+from artver.cache import Cache
+from artver.errors import ArtverError, IntegrityError, RemoteError, TransientRemoteError
+from artver.progress import NO_PROGRESS, Progress
+from artver.remotes.base import Storage
+
+if TYPE_CHECKING:
+    from artver.repo import Repo
+
+T = TypeVar("T")
+
+PER_OBJECT_CHECK_LIMIT = 100  # up to this many objects, one existence request each
+LIST_PAGE = 1000
+DEFAULT_RETRIES = 5
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 10.0
+
+
+def default_jobs(local: bool) -> int:
+    cpus = os.cpu_count() or 2
+    return min(16, cpus * 4) if local else min(32, max(8, cpus * 8))
+
+
+def key_of(hash_value: str) -> str:
+    algorithm, digest = hashing.split_hash(hash_value)
+    return f"{algorithm}/{digest[:2]}/{digest[2:]}"
+
+
+def hash_of_key(key: str) -> str | None:
+    parts = key.split("/")
+    if len(parts) != 3:
+        return None
+    value = f"{parts[0]}:{parts[1]}{parts[2]}"
+    return value if hashing.is_valid_hash(value) else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    object: str
+    error: str
+
+
+@dataclass
+class TransferSummary:
+    remote: str
+    transferred: int = 0
+    bytes: int = 0
+    skipped: int = 0  # already at the destination
+    failed: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = DEFAULT_RETRIES
+    base: float = BACKOFF_BASE
+    cap: float = BACKOFF_CAP
+
+
+def with_retries(operation: Callable[[], T], policy: RetryPolicy, on_retry: Callable[[], None] | None = None) -> T:
+    """Retry TransientRemoteError with exponential backoff and full jitter."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return operation()
+        except TransientRemoteError as error:
+            if attempt >= policy.attempts:
+                raise RemoteError(f"{error} (gave up after {policy.attempts} attempts)") from None
+            if on_retry is not None:
+                on_retry()
+            time.sleep(random.uniform(0, min(policy.cap, policy.base * 2 ** attempt)))
+    raise AssertionError("unreachable")
+
+
+def _parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> None:
+    items = list(items)
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            function(item)
+        return
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="artver-transfer") as pool:
+        for future in [pool.submit(function, item) for item in items]:
+            future.result()
+
+
+def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> set[str]:
+    """Which of ``hashes`` the remote holds, in as few requests as sensible."""
+    if not hashes:
+        return set()
+    keys = {key_of(hash_value): hash_value for hash_value in hashes}
+    folders = sorted({key.rsplit("/", 1)[0] + "/" for key in keys})
+    if len(keys) > PER_OBJECT_CHECK_LIMIT:
+        # Sample one folder to estimate what listing all of them would cost.
+        sample = with_retries(lambda: list(storage.list(folders[0])), policy)
+        pages_per_folder = max(1, -(-len(sample) // LIST_PAGE))
+        if pages_per_folder * len(folders) <= len(keys) // 2:
+            present: set[str] = {key for key in sample if key in keys}
+            lock = threading.Lock()
+
+            def list_folder(folder: str) -> None:
+                found = [key for key in with_retries(lambda: list(storage.list(folder)), policy) if key in keys]
+                with lock:
+                    present.update(found)
+
+            _parallel(jobs, list_folder, folders[1:])
+            return {keys[key] for key in present}
+    batches = [list(keys)[index : index + 20] for index in range(0, len(keys), 20)]
+    found_keys: set[str] = set()
+    lock = threading.Lock()
+
+    def check(batch: list[str]) -> None:
+        result = with_retries(lambda: storage.exists(batch), policy)
+        with lock:
+            found_keys.update(result)
+
+    _parallel(jobs, check, batches)
+    return {keys[key] for key in found_keys}
+
+
+def push(
+    cache: Cache,
+    storage: Storage,
+    objects: dict[str, int],
+    jobs: int,
+    policy: RetryPolicy = RetryPolicy(),
+    progress: Progress = NO_PROGRESS,
+) -> TransferSummary:
+    """Upload every object in ``objects`` (hash -> size) that the remote lacks."""
+    summary = TransferSummary(storage.url)
+    local = {hash_value: size for hash_value, size in objects.items() if cache.has(hash_value)}
+    for hash_value in sorted(set(objects) - set(local)):
+        summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
+    present = remote_has(storage, sorted(local), jobs, policy)
+    summary.skipped = len(present)
+    todo = sorted(set(local) - present)
+    if not todo:
+        return summary
+    progress.start(f"Pushing to {storage.url}", sum(local[hash_value] for hash_value in todo))
+    lock = threading.Lock()
+
+    def upload(hash_value: str) -> None:
+        source = cache.path_of(hash_value)
+        try:
+            with_retries(lambda: storage.upload(key_of(hash_value), source, progress.advance), policy)
+        except ArtverError as error:
+            with lock:
+                summary.failed.append(Failure(hash_value, str(error)))
+            return
+        with lock:
+            summary.transferred += 1
+            summary.bytes += local[hash_value]
+
+    try:
+        _parallel(jobs, upload, todo)
+    finally:
+        progress.finish()
+    summary.failed.sort(key=lambda failure: failure.object)
+    return summary
+
+
+def fetch(
+    cache: Cache,
+    storage: Storage,
+    objects: dict[str, int],
+    jobs: int,
+    policy: RetryPolicy = RetryPolicy(),
+    progress: Progress = NO_PROGRESS,
+) -> TransferSummary:
+    """Download every object in ``objects`` that the cache lacks, verifying each one."""
+    summary = TransferSummary(storage.url)
+    todo = sorted(hash_value for hash_value in objects if not cache.has(hash_value))
+    summary.skipped = len(objects) - len(todo)
+    if not todo:
+        return summary
+    progress.start(f"Fetching from {storage.url}", sum(objects[hash_value] for hash_value in todo))
+    lock = threading.Lock()
+
+    def download(hash_value: str) -> None:
+        try:
+            with_retries(lambda: download_verified(cache, storage, hash_value, progress), policy)
+        except ArtverError as error:
+            with lock:
+                summary.failed.append(Failure(hash_value, str(error)))
+            return
+        with lock:
+            summary.transferred += 1
+            summary.bytes += objects[hash_value]
+
+    try:
+        _parallel(jobs, download, todo)
+    finally:
+        progress.finish()
+    summary.failed.sort(key=lambda failure: failure.object)
+    return summary
+
+
+class _HashingSink:
+    def __init__(self, handle: "os.PathLike[str] | object", algorithm: str) -> None:
+        self._handle = handle
+        self.hasher = hashing.new_hasher(algorithm)
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self._handle.write(data)  # type: ignore[attr-defined,no-any-return]
+
+
+def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS) -> None:
+    """Download one object into a temp file, hashing as it streams; install it only if it matches."""
+    temp = cache.new_temp()
+    try:
+        with open(temp, "xb") as handle:
+            sink = _HashingSink(handle, hashing.algorithm_of(hash_value))
+            storage.download(key_of(hash_value), sink, progress.advance)  # type: ignore[arg-type]
+        actual = f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}"
+        if actual != hash_value:
+            raise IntegrityError(
+                f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
+                f"it was not used. Push it again from a clone that has it intact."
+            )
+        cache.install_trusted(temp, hash_value)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Session:
+    """An opened remote with the parallelism and retry policy to use with it."""
+
+    storage: Storage
+    jobs: int
+    policy: RetryPolicy
+
+
+def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
+    from artver.remotes import open_storage, spec_of
+
+    spec = spec_of(repo.config, remote, repo.root)
+    section = f"remote.{spec.name}"
+    chosen_jobs = jobs or repo.config.get_int(section, "jobs", default_jobs(spec.scheme == "file"))
+    if chosen_jobs < 1:
+        raise ArtverError(f"-j/--jobs must be at least 1, not {chosen_jobs}")
+    policy = RetryPolicy(attempts=max(1, repo.config.get_int(section, "retries", DEFAULT_RETRIES)))
+    return Session(open_storage(spec, repo.config, chosen_jobs), chosen_jobs, policy)
+
+
+def merge(first: TransferSummary, second: TransferSummary) -> TransferSummary:
+    return TransferSummary(
+        remote=first.remote,
+        transferred=first.transferred + second.transferred,
+        bytes=first.bytes + second.bytes,
+        skipped=first.skipped + second.skipped,
+        failed=sorted(first.failed + second.failed, key=lambda failure: failure.object),
+    )
