@@ -77,12 +77,23 @@ class S3Storage:
             except botocore.exceptions.ClientError as error:
                 if _code(error) in ("404", "NoSuchKey", "NotFound"):
                     continue
-                if _code(error) == "403" and not _bucket_exists(self):
-                    raise RemoteError(_no_bucket(self)) from None
+                if _code(error) == "403":
+                    self._explain_forbidden(key)
                 raise _translate(error, self, key) from None
             except Exception as error:  # noqa: BLE001 - botocore raises many unrelated types
                 raise _translate(error, self, key) from None
+        if not present and keys and not _bucket_exists(self):
+            # A HEAD on a missing bucket is a bare 404, like a missing key; some stores would even
+            # create the bucket on the first PUT. Say what is wrong instead.
+            raise RemoteError(_no_bucket(self))
         return present
+
+    def _explain_forbidden(self, key: str) -> None:
+        """A HEAD answer has no body, so a 403 does not say why; ask a request that does."""
+        try:
+            self._client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(key), MaxKeys=1)
+        except botocore.exceptions.ClientError as error:
+            raise _translate(error, self, key) from None
 
     def list(self, prefix: str) -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")

@@ -1,0 +1,244 @@
+"""The same behaviour against a local directory, SeaweedFS (S3) and fake-gcs-server (GCS)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import Result, commit_all, git
+from tests.remote_helpers import RemoteUnderTest, make_remote
+
+KINDS = ["local", "s3", "gcs"]
+
+
+@pytest.fixture(params=KINDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteUnderTest:
+    return make_remote(request.param, request, tmp_path, monkeypatch)
+
+
+def configure(run_artver: Callable[..., Result], root: Path, remote: RemoteUnderTest, name: str = "origin") -> None:
+    result = run_artver(root, "remote", "add", name, remote.url, "--default")
+    assert result.code == 0, result.err
+    for key, value in remote.settings.items():
+        result = run_artver(root, "remote", "modify", name, key, value)
+        assert result.code == 0, result.err
+
+
+def make_project(root: Path) -> dict[str, bytes]:
+    files = {
+        "model.pt": os.urandom(300_000),
+        "data/train/a.csv": b"x,y\n1,2\n",
+        "data/train/b.csv": b"x,y\n3,4\n",
+        "data/test/empty.csv": b"",
+        "data/caf\u00e9 menu.txt": "unicode \u2713".encode(),
+    }
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return files
+
+
+def assert_files(root: Path, files: dict[str, bytes]) -> None:
+    for relative, content in files.items():
+        assert (root / relative).read_bytes() == content, relative
+
+
+@pytest.fixture
+def pushed(repo: Path, remote: RemoteUnderTest, run_artver: Callable[..., Result]) -> tuple[Path, RemoteUnderTest, dict[str, bytes]]:
+    files = make_project(repo)
+    assert run_artver(repo, "add", "model.pt", "data").code == 0
+    configure(run_artver, repo, remote)
+    commit_all(repo, "model and data")
+    result = run_artver(repo, "push")
+    assert result.code == 0, result.err
+    return repo, remote, files
+
+
+def clone(source: Path, tmp_path: Path, name: str = "clone") -> Path:
+    target = tmp_path / name
+    git(tmp_path, "clone", "-q", str(source), str(target))
+    return target
+
+
+def test_push_then_pull_into_a_fresh_clone(pushed, tmp_path: Path, run_artver) -> None:
+    repo, remote, files = pushed
+    assert len(remote.keys()) == len(files)  # one object per distinct content
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "pull")
+    assert result.code == 0, result.err
+    assert_files(other, files)
+    assert run_artver(other, "status", "--check").code == 0
+
+
+def test_remote_layout_is_the_cache_layout(pushed) -> None:
+    repo, remote, _ = pushed
+    cache = repo / ".artver" / "cache"
+    local = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file() and p.relative_to(cache).parts[0] != "tmp")
+    assert remote.keys() == local
+    for key in local:
+        assert remote.get_raw(key) == (cache / key).read_bytes()
+
+
+def test_second_push_moves_nothing(pushed, run_artver) -> None:
+    repo, remote, files = pushed
+    result = run_artver(repo, "push", "--json")
+    assert result.code == 0
+    summary = json.loads(result.out)
+    assert summary["transferred"] == 0 and summary["skipped"] == len(files) and summary["ok"]
+    assert "up to date" in run_artver(repo, "push").out
+
+
+def test_push_never_overwrites_an_existing_object(pushed, run_artver) -> None:
+    repo, remote, _ = pushed
+    key = remote.keys()[0]
+    remote.put_raw(key, b"something else")
+    (repo / "model.pt").write_bytes(b"new model")
+    assert run_artver(repo, "add", "model.pt").code == 0
+    assert run_artver(repo, "push").code == 0
+    assert remote.get_raw(key) == b"something else"
+
+
+def test_partial_pull_of_one_artifact(pushed, tmp_path: Path, run_artver) -> None:
+    repo, _, files = pushed
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "pull", "model.pt")
+    assert result.code == 0, result.err
+    assert (other / "model.pt").read_bytes() == files["model.pt"]
+    assert not (other / "data").exists()
+    assert run_artver(other, "fetch", "data").code == 0
+    assert not (other / "data").exists()  # fetch fills the cache only
+    assert run_artver(other, "checkout", "data").code == 0
+    assert_files(other, files)
+
+
+def test_pull_of_a_file_inside_a_tracked_folder_is_refused_clearly(pushed, tmp_path: Path, run_artver) -> None:
+    repo, _, _ = pushed
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "pull", "nothing-here")
+    assert result.code == 2
+    assert "nothing-here" in result.err and "not a tracked artifact" in result.err
+
+
+def test_push_all_tags_sends_old_versions(repo: Path, remote: RemoteUnderTest, tmp_path: Path, run_artver) -> None:
+    configure(run_artver, repo, remote)
+    versions = {}
+    for version in ("v1", "v2", "v3"):
+        versions[version] = f"model {version}".encode() * 1000
+        (repo / "model.pt").write_bytes(versions[version])
+        assert run_artver(repo, "add", "model.pt").code == 0
+        commit_all(repo, f"model {version}")
+        git(repo, "tag", version)
+    result = run_artver(repo, "push", "--json")
+    assert json.loads(result.out)["transferred"] == 1  # the workspace only: v3
+    # The caches of older versions are still local, so --all-tags can push them.
+    result = run_artver(repo, "push", "--all-tags", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["transferred"] == 2
+    other = clone(repo, tmp_path)
+    git(other, "checkout", "-q", "v1")
+    assert run_artver(other, "pull").code == 0
+    assert (other / "model.pt").read_bytes() == versions["v1"]
+
+
+def test_fetch_rev_reads_pointers_from_history(repo: Path, remote: RemoteUnderTest, tmp_path: Path, run_artver) -> None:
+    configure(run_artver, repo, remote)
+    (repo / "model.pt").write_bytes(b"first" * 100)
+    run_artver(repo, "add", "model.pt")
+    first = commit_all(repo, "first")
+    assert run_artver(repo, "push").code == 0
+    (repo / "model.pt").write_bytes(b"second" * 100)
+    run_artver(repo, "add", "model.pt")
+    commit_all(repo, "second")
+    assert run_artver(repo, "push").code == 0
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "fetch", "--rev", "HEAD~1", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["transferred"] == 2  # HEAD~1 plus the workspace
+    git(other, "checkout", "-q", first)
+    assert run_artver(other, "checkout").code == 0  # no pull needed: already fetched
+    assert (other / "model.pt").read_bytes() == b"first" * 100
+
+
+def test_corrupted_remote_object_is_an_integrity_error(pushed, tmp_path: Path, run_artver) -> None:
+    repo, remote, files = pushed
+    from artver.hashing import hash_bytes
+
+    model_hash = hash_bytes(files["model.pt"], "xxh128")
+    algorithm, digest = model_hash.split(":")
+    key = f"{algorithm}/{digest[:2]}/{digest[2:]}"
+    remote.put_raw(key, b"tampered" + files["model.pt"][8:])
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "pull")
+    assert result.code == 1
+    assert digest[:8] in result.err and "corrupt" in result.err and "origin" in result.err
+    assert "Traceback" not in result.err
+    assert not (other / "model.pt").exists()
+    assert not (other / ".artver" / "cache" / key).exists()
+    assert_files(other, {name: data for name, data in files.items() if name != "model.pt"})  # the rest goes on
+
+
+def test_status_cloud(repo: Path, remote: RemoteUnderTest, run_artver) -> None:
+    configure(run_artver, repo, remote)
+    make_project(repo)
+    run_artver(repo, "add", "model.pt", "data")
+    result = run_artver(repo, "status", "--cloud", "--json")
+    assert result.code == 0, result.err
+    assert {item["path"]: item["state"] for item in json.loads(result.out)} == {"data": "not-in-remote", "model.pt": "not-in-remote"}
+    assert run_artver(repo, "status", "--cloud", "--check").code == 1
+    run_artver(repo, "push", "model.pt")
+    states = {item["path"]: item["state"] for item in json.loads(run_artver(repo, "status", "--cloud", "--json").out)}
+    assert states == {"data": "not-in-remote", "model.pt": "in-remote"}
+    run_artver(repo, "push")
+    assert run_artver(repo, "status", "--cloud", "--check").code == 0
+
+
+def test_large_directory_listing_travels_as_an_object(repo: Path, remote: RemoteUnderTest, tmp_path: Path, run_artver) -> None:
+    (repo / ".artver" / "config").write_text("[core]\nhash = xxh128\nlisting_inline_max = 3\n")
+    files = {f"data/f{index:02}.bin": os.urandom(100 + index) for index in range(12)}
+    for relative, content in files.items():
+        (repo / relative).parent.mkdir(exist_ok=True)
+        (repo / relative).write_bytes(content)
+    run_artver(repo, "add", "data")
+    assert "listing: " in (repo / "data.art").read_text()
+    configure(run_artver, repo, remote)
+    commit_all(repo, "data")
+    assert run_artver(repo, "push").code == 0
+    other = clone(repo, tmp_path)
+    result = run_artver(other, "pull")
+    assert result.code == 0, result.err
+    assert_files(other, files)
+
+
+def test_missing_bucket_or_directory_is_a_clear_error(repo: Path, remote: RemoteUnderTest, run_artver) -> None:
+    broken = RemoteUnderTest(remote.kind, remote.url.replace("bucket-", "no-such-bucket-").replace("remote-", "no-such-dir-"),
+                             remote.settings, remote.put_raw, remote.get_raw, remote.keys)
+    configure(run_artver, repo, broken)
+    run_artver(repo, "remote", "modify", "origin", "retries", "1")
+    (repo / "model.pt").write_bytes(b"model")
+    run_artver(repo, "add", "model.pt")
+    result = run_artver(repo, "push")
+    assert result.code != 0
+    assert "Traceback" not in result.err
+    message = result.err.strip().splitlines()
+    assert len(message) == 1, result.err
+    assert "origin" in message[0] and ("does not exist" in message[0])
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_large_file_goes_up_in_parts(kind: str, repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
+    remote = make_remote(kind, request, tmp_path, monkeypatch)
+    data = os.urandom(1024 * 1024) * 70  # 70 MiB: above the S3 multipart and GCS resumable thresholds
+    (repo / "big.bin").write_bytes(data)
+    run_artver(repo, "add", "big.bin")
+    configure(run_artver, repo, remote)
+    commit_all(repo, "big")
+    result = run_artver(repo, "push")
+    assert result.code == 0, result.err
+    other = clone(repo, tmp_path)
+    assert run_artver(other, "pull").code == 0
+    assert (other / "big.bin").read_bytes() == data
