@@ -227,3 +227,31 @@ def required_objects(repo: Repo, items: list[Tracked]) -> tuple[dict[str, int], 
         for entry in entries_of(repo, item):
             objects[entry.hash] = entry.size
     return objects, sorted(set(unknown_listings))
+
+
+def entries_fetching_listing(repo: Repo, tracked: Tracked, remote: str | None = None) -> tuple[Entry, ...]:
+    """Like entries_of, but a listing missing from the cache is fetched from the remote
+    (the named one, else the default one, if any). Only listings, never data."""
+    from artver.errors import ObjectMissingError
+
+    try:
+        return entries_of(repo, tracked)
+    except ObjectMissingError:
+        from artver import transfer
+
+        assert tracked.pointer.listing is not None
+        try:
+            session = transfer.open_session(repo, remote, 1)
+        except ArtverError:
+            raise ObjectMissingError(
+                f"{tracked.pointer_path}: listing {hashing.short(tracked.pointer.listing)} is not in the cache "
+                f"and no remote is configured to fetch it from"
+            ) from None
+        transfer.with_retries(
+            lambda: transfer.download_verified(repo.cache, session.storage, tracked.pointer.listing), session.policy  # type: ignore[arg-type]
+        )
+        return entries_of(repo, tracked)
+
+
+def workspace_pointers(repo: Repo) -> dict[str, Tracked]:
+    return {item.path: item for item in select(repo, None)}

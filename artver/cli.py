@@ -67,12 +67,20 @@ def _repo():  # type: ignore[no-untyped-def]
 def init(
     ctx: typer.Context,
     hash_algorithm: Annotated[Optional[str], typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
+    hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
     """Set up artver in the current Git repository (creates .artver/)."""
     from artver.commands.init import init as run_init
 
     out = _out(ctx)
     result = run_init(Path.cwd(), hash_algorithm)
+    if hooks:
+        from artver import hooks as hook_module
+
+        for change in hook_module.install(result.root):
+            out.say(f"{change.action:9} {change.hook} hook")
+    elif result.created:
+        out.say("Tip: 'artver install-hooks' keeps data in step with git checkout, merge, commit and push.")
     if result.created:
         out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}).")
         out.say(f"Commit its config:  git add {relative_to_cwd(result.root, '.artver')}")
@@ -422,6 +430,207 @@ def _hoist_global_flags(args: list[str]) -> list[str]:
     flags = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
     rest = [arg for arg in args[:end] if arg not in GLOBAL_FLAGS]
     return flags + rest + args[end:]
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    arguments: Annotated[Optional[list[str]], typer.Argument(metavar="[REV_A [REV_B]] [PATH...]", help="No revision: HEAD against the workspace pointers; one: REV_A against the workspace; two: REV_A against REV_B. Then optional artifact paths.", show_default=False)] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show which artifacts (and which files inside directories) changed between revisions."""
+    from artver.commands.diff import diff as run_diff, split_arguments
+
+    out = _out(ctx)
+    repo = _repo()
+    revisions, paths = split_arguments(repo, list(arguments or []))
+    result = run_diff(repo, revisions[0] if revisions else None, revisions[1] if len(revisions) > 1 else None, paths)
+    if json_output:
+        out.json(result)
+        return
+    if not result.changes:
+        out.say(f"No artifact changes between {result.old} and {result.new}.")
+        return
+    out.say(f"Artifact changes from {result.old} to {result.new}:")
+    rows = []
+    for change in result.changes:
+        name = f"{change.old_path} -> {change.path}" if change.old_path else change.path
+        size = f"{_size_text(change.old_size)} -> {_size_text(change.new_size)}"
+        hashes = f"{_hash_text(change.old_hash)} -> {_hash_text(change.new_hash)}"
+        rows.append((change.change, name, size, hashes))
+    widths = [max(len(row[index]) for row in rows) for index in range(3)]
+    for change, row in zip(result.changes, rows):
+        out.say("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
+        if change.kind == "dir" and change.change == "modified":
+            if change.detail:
+                out.say(f"    ({change.detail})")
+            else:
+                out.say(f"    {change.files_added} added, {change.files_deleted} deleted, {change.files_modified} modified")
+            marks = {"added": "+", "deleted": "-", "modified": "~"}
+            for item in change.files[: None if out.verbose else 20]:
+                out.say(f"    {marks[item.change]} {item.path}")
+            if len(change.files) > 20 and not out.verbose:
+                out.say(f"    ... and {len(change.files) - 20} more (-v or --json for all)")
+
+
+def _size_text(size: int | None) -> str:
+    return "-" if size is None else human_size(size)
+
+
+def _hash_text(value: str | None) -> str:
+    return "-" if value is None else short(value)
+
+
+@app.command()
+def log(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A tracked artifact, or a file inside a tracked directory.")],
+    max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show the commits that changed an artifact: who, when, why, and what."""
+    from artver.commands.log import log as run_log
+
+    out = _out(ctx)
+    entries = run_log(_repo(), path, max_count)
+    if json_output:
+        out.json(entries)
+        return
+    if not entries:
+        out.say(f"No commits change {path} yet.")
+        return
+    for entry in entries:
+        what = entry.change if entry.change != "renamed" else f"renamed from {entry.old_path}"
+        detail = f"{_size_text(entry.size)}  {_hash_text(entry.hash)}" if entry.hash else ""
+        out.say(f"{entry.short}  {entry.date[:16].replace('T', ' ')}  {entry.author.split(' <')[0]}  {entry.subject}")
+        out.say(f"          {what}  {detail}".rstrip())
+
+
+@app.command("ls")
+def ls_command(
+    ctx: typer.Context,
+    rev: Annotated[Optional[str], typer.Option("--rev", help="List at this Git revision (default: the workspace pointers).", show_default=False)] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List the tracked artifacts with size, file count, description and metadata."""
+    from artver.commands.ls import ls as run_ls
+
+    out = _out(ctx)
+    items = run_ls(_repo(), rev)
+    if json_output:
+        out.json(items)
+        return
+    if not items:
+        out.say("No artifacts are tracked" + (f" at {rev}." if rev else " here yet."))
+    for item in items:
+        files = f"{item.files} files" if item.kind == "dir" else "file"
+        meta = "".join(f" {key}={value}" for key, value in item.meta.items())
+        desc = f"  {item.desc}" if item.desc else ""
+        out.say(f"{item.path}  {item.kind}  {files}  {human_size(item.size)}  {short(item.hash)}{desc}{meta}")
+
+
+@app.command("install-hooks")
+def install_hooks(ctx: typer.Context) -> None:
+    """Install Git hooks that keep data in step with commits (existing hooks are kept and chained)."""
+    from artver import hooks
+
+    out = _out(ctx)
+    for change in hooks.install(_repo().root):
+        note = " (your existing hook is kept as " + change.hook + hooks.CHAINED_SUFFIX + " and still runs)" if change.action == "chained" else ""
+        out.say(f"{change.action:9} {change.hook}{note}")
+
+
+@app.command("uninstall-hooks")
+def uninstall_hooks(ctx: typer.Context) -> None:
+    """Remove what 'artver install-hooks' added; your own hooks stay."""
+    from artver import hooks
+
+    out = _out(ctx)
+    changes = hooks.uninstall(_repo().root)
+    for change in changes:
+        out.say(f"{change.action:9} {change.hook}")
+    if not changes:
+        out.say("No artver hooks were installed.")
+
+
+@app.command("hook", hidden=True)
+def hook(
+    name: Annotated[str, typer.Argument()],
+    arguments: Annotated[Optional[list[str]], typer.Argument()] = None,
+) -> None:
+    """Run one Git hook's artver part (called by the installed hooks)."""
+    from artver.commands.hook import run as run_hook
+
+    stdin = sys.stdin.read() if name == "pre-push" and not sys.stdin.isatty() else ""
+    result = run_hook(_repo(), name, list(arguments or []), stdin)
+    for message in result.messages:
+        sys.stderr.write(message + "\n")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("check-large-files")
+def check_large_files(
+    ctx: typer.Context,
+    files: Annotated[Optional[list[str]], typer.Argument(help="Files to check (default: the staged files).", show_default=False)] = None,
+    max_size: Annotated[str, typer.Option("--max-size", help="Largest size allowed in Git, e.g. 10MiB.")] = "10MiB",
+) -> None:
+    """Fail if files larger than --max-size are about to be committed to Git instead of artver."""
+    from artver.commands.check_large_files import check, parse_size
+    from artver.git import find_work_tree
+
+    limit = parse_size(max_size)
+    found = check(find_work_tree(Path.cwd()), list(files or []), limit)
+    for item in found:
+        sys.stderr.write(
+            f"artver: {item.path} is {human_size(item.size)}, over the {human_size(limit)} limit for Git; "
+            f"track it with 'artver add {_quote(item.path)}' (and 'git rm --cached {_quote(item.path)}' if already staged)\n"
+        )
+    if found:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    workspace: Annotated[bool, typer.Option("--workspace", "-w", help="Keep the objects the workspace pointers reference.")] = False,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_tags: AllTagsOpt = False,
+    all_commits: AllCommitsOpt = False,
+    cloud: Annotated[bool, typer.Option("--cloud", help="Also delete unreferenced objects from the remote.")] = False,
+    remote: RemoteOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting from the remote.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only say what would be deleted.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Allow gc on a cache shared with other clones (cache.dir).")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Delete cached objects that no pointer in the given scope references."""
+    from artver.commands import gc as gc_commands
+    from artver.errors import UsageError
+
+    out = _out(ctx)
+    repo = _repo()
+    revisions = _revisions(rev, all_branches, all_tags, all_commits)
+    plan = gc_commands.plan(repo, workspace, revisions, cloud, remote, force)
+    if dry_run:
+        result = gc_commands.dry_run(plan)
+    else:
+        if plan.remote and not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"gc --cloud would delete {len(plan.remote)} object(s) from {plan.remote_url}; add --yes to confirm")
+            if not typer.confirm(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?", default=False):
+                raise typer.Exit(1)
+        result = gc_commands.apply(repo, plan, remote)
+    if json_output:
+        out.json(result)
+        return
+    verb = "Would delete" if result.dry_run else "Deleted"
+    out.say(f"{verb} {result.deleted} cache object(s) ({human_size(result.bytes)}); {result.referenced} referenced object(s) kept.")
+    if result.remote:
+        out.say(f"{verb} {len(result.remote_deleted)} object(s) from {result.remote}:")
+        for hash_value in result.remote_deleted:
+            out.say(f"    {hash_value}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,3 +170,32 @@ class _Checkout:
         shutil.rmtree(folder)
         self.result.removed.append(path)
         return True
+
+
+def remove_dropped(repo: Repo, artifacts: list[str], hasher: Hasher) -> tuple[list[str], list[str]]:
+    """Delete the workspace data of artifacts that are no longer tracked (after a branch
+    switch), file by file, only where the content is in the cache. Returns (removed, kept)."""
+    removed: list[str] = []
+    kept: list[str] = []
+    cache = repo.cache
+    for artifact in artifacts:
+        absolute = repo.root / artifact
+        if absolute.is_symlink() or not absolute.exists():
+            continue
+        if absolute.is_file():
+            if cache.has(hasher.hash(artifact, absolute, absolute.stat())):
+                absolute.unlink()
+                removed.append(artifact)
+            else:
+                kept.append(artifact)
+            continue
+        for item in walk_directory(absolute, artifact):
+            path = f"{artifact}/{item.relative}"
+            if cache.has(hasher.hash(path, item.absolute, item.stat)):
+                item.absolute.unlink()
+                workspace.remove_empty_parents(item.absolute.parent, absolute)
+                removed.append(path)
+            else:
+                kept.append(path)
+        workspace.remove_empty_parents(absolute, repo.root)
+    return removed, kept

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artver import file_lock, transfer
-from artver.artifacts import required_objects
+from artver.artifacts import Tracked, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -19,10 +19,15 @@ def push(
     progress: Progress = NO_PROGRESS,
 ) -> TransferSummary:
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
-        items = pointers_in_scope(repo, paths, revisions)
-        objects, unknown_listings = required_objects(repo, items)
-        session = transfer.open_session(repo, remote, jobs)
-        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress)
-        for listing in unknown_listings:
-            summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
-        return summary
+        return push_items(repo, pointers_in_scope(repo, paths, revisions), remote, jobs, progress)
+
+
+def push_items(
+    repo: Repo, items: list[Tracked], remote: str | None, jobs: int | None, progress: Progress = NO_PROGRESS
+) -> TransferSummary:
+    objects, unknown_listings = required_objects(repo, items)
+    session = transfer.open_session(repo, remote, jobs)
+    summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress)
+    for listing in unknown_listings:
+        summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
+    return summary

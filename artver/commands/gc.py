@@ -1,0 +1,134 @@
+"""artver gc: delete cache (and optionally remote) objects that no pointer in scope references.
+
+The scope is explicit — the workspace and/or Git revisions — because what is
+"unused" depends on which history you still care about. The workspace's
+pointers are always in scope, so gc never deletes what the workspace needs.
+Remote deletion is a separate, confirmed step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from artver import file_lock, hashing, transfer
+from artver.artifacts import required_objects
+from artver.errors import UsageError
+from artver.repo import Repo
+from artver.scope import Revisions, pointers_in_scope
+
+TEMP_MAX_AGE = 3600.0  # temp files of a killed process; younger ones may belong to a running one
+
+
+@dataclass
+class GcPlan:
+    referenced: int
+    local: list[tuple[str, int]] = field(default_factory=list)  # (hash, size) to delete from the cache
+    remote: list[str] = field(default_factory=list)  # hashes to delete from the remote
+    remote_url: str | None = None
+
+    @property
+    def local_bytes(self) -> int:
+        return sum(size for _, size in self.local)
+
+
+@dataclass(frozen=True)
+class GcResult:
+    dry_run: bool
+    referenced: int
+    deleted: int
+    bytes: int
+    remote: str | None
+    remote_deleted: tuple[str, ...]
+
+
+def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, remote: str | None = None,
+         force: bool = False) -> GcPlan:
+    if not workspace and not revisions.any:
+        raise UsageError(
+            "gc needs a scope: --workspace, --all-branches, --all-tags, --all-commits or --rev REV "
+            "(objects referenced by none of them are deleted; the workspace is always kept)"
+        )
+    if repo.config.get("cache", "dir") and not force:
+        raise UsageError(
+            "the cache is shared (cache.dir is set): gc here could delete objects other clones need; "
+            "add --force if that is what you want"
+        )
+    items = pointers_in_scope(repo, None, revisions, workspace=True)
+    objects, unknown = required_objects(repo, items)
+    if unknown:
+        raise UsageError(
+            f"the listing {hashing.short(unknown[0])} of a directory in scope is not in the cache, so gc cannot tell "
+            f"which files it needs; run 'artver fetch' with the same scope first"
+        )
+    referenced = set(objects)
+    result = GcPlan(referenced=len(referenced))
+    for hash_value, size in _cache_objects(repo):
+        if hash_value not in referenced:
+            result.local.append((hash_value, size))
+    if cloud:
+        session = transfer.open_session(repo, remote, None)
+        result.remote_url = session.storage.url
+        keys = transfer.with_retries(lambda: list(session.storage.list("")), session.policy)
+        for key in keys:
+            hash_value = transfer.hash_of_key(key)
+            if hash_value is not None and hash_value not in referenced:
+                result.remote.append(hash_value)
+        result.remote.sort()
+    return result
+
+
+def _cache_objects(repo: Repo) -> list[tuple[str, int]]:
+    found = []
+    root = repo.cache.root
+    for algorithm in hashing.ALGORITHMS:
+        base = root / algorithm
+        if not base.is_dir():
+            continue
+        for prefix in sorted(os.listdir(base)):
+            folder = base / prefix
+            if len(prefix) != 2 or not folder.is_dir():
+                continue
+            for name in os.listdir(folder):
+                value = f"{algorithm}:{prefix}{name}"
+                if hashing.is_valid_hash(value):
+                    found.append((value, (folder / name).stat().st_size))
+    return found
+
+
+def apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
+    with file_lock.locked(repo.lock_path, repo.lock_timeout):
+        for hash_value, _ in gc_plan.local:
+            repo.cache.path_of(hash_value).unlink(missing_ok=True)
+        _remove_old_temp_files(repo)
+        deleted_remote: list[str] = []
+        if gc_plan.remote:
+            session = transfer.open_session(repo, remote, None)
+
+            def delete(hash_value: str) -> None:
+                transfer.with_retries(lambda: session.storage.delete(transfer.key_of(hash_value)), session.policy)
+                deleted_remote.append(hash_value)
+
+            transfer._parallel(session.jobs, delete, gc_plan.remote)
+    return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
+                    tuple(sorted(deleted_remote)))
+
+
+def dry_run(gc_plan: GcPlan) -> GcResult:
+    return GcResult(True, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
+                    tuple(gc_plan.remote))
+
+
+def _remove_old_temp_files(repo: Repo) -> None:
+    temp_dir = repo.cache.temp_dir
+    if not temp_dir.is_dir():
+        return
+    cutoff = time.time() - TEMP_MAX_AGE
+    for name in os.listdir(temp_dir):
+        path = temp_dir / name
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass

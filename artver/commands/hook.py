@@ -1,0 +1,198 @@
+"""What each Git hook does (installed by 'artver install-hooks', run as 'artver hook NAME ...').
+
+post-checkout  after a branch switch: check out the new commit's artifacts, and remove the
+               data of artifacts the new commit no longer tracks (only where it is saved).
+post-merge     after 'git merge' / 'git pull': check out.
+pre-push       push the artifacts of the commits being pushed, so a pointer never reaches
+               the Git remote without its data; a failure stops the Git push.
+pre-commit     refuse a commit whose staged pointers do not match the workspace data or
+               whose objects are not in the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from artver import file_lock, git, hashing
+from artver import pointer as pointer_module
+from artver.artifacts import Hasher, Tracked, open_stats, walk_directory
+from artver.commands.checkout import checkout_unlocked, remove_dropped
+from artver.errors import ArtverError, UsageError
+from artver.listing import Entry
+from artver.repo import Repo
+
+ZERO = "0" * 40
+
+
+@dataclass
+class HookResult:
+    ok: bool = True
+    messages: list[str] = field(default_factory=list)
+
+
+def run(repo: Repo, name: str, arguments: list[str], stdin: str = "") -> HookResult:
+    if name == "post-checkout":
+        return post_checkout(repo, arguments)
+    if name == "post-merge":
+        return _checkout(repo, HookResult())
+    if name == "pre-push":
+        return pre_push(repo, arguments, stdin)
+    if name == "pre-commit":
+        return pre_commit(repo)
+    raise UsageError(f"unknown hook {name!r}; artver provides post-checkout, post-merge, pre-push, pre-commit")
+
+
+def _checkout(repo: Repo, result: HookResult) -> HookResult:
+    with file_lock.locked(repo.lock_path, repo.lock_timeout):
+        outcome = checkout_unlocked(repo, None, False, _no_progress())
+    if outcome.updated or outcome.removed:
+        result.messages.append(f"artver: checked out {len(outcome.updated)} file(s), removed {len(outcome.removed)}")
+    if outcome.unsaved:
+        result.messages.append(
+            f"artver: left {len(outcome.unsaved)} path(s) untouched because their content is saved nowhere: "
+            + ", ".join(outcome.unsaved[:5]) + (" ..." if len(outcome.unsaved) > 5 else "")
+            + " (artver add keeps them; artver checkout --force discards them)"
+        )
+    if outcome.missing:
+        result.messages.append(
+            f"artver: {len(outcome.missing)} file(s) are not in the cache; run 'artver pull' to get them"
+        )
+    return result
+
+
+def _no_progress():  # type: ignore[no-untyped-def]
+    from artver.progress import NO_PROGRESS
+
+    return NO_PROGRESS
+
+
+def post_checkout(repo: Repo, arguments: list[str]) -> HookResult:
+    result = HookResult()
+    if len(arguments) < 3 or arguments[2] != "1":
+        return result  # a checkout of files, not of a branch: nothing to do
+    previous = arguments[0]
+    if previous != ZERO:
+        from artver.commands.diff import snapshot
+
+        try:
+            before = set(snapshot(repo, previous))
+        except ArtverError:
+            before = set()
+        now = {path[: -len(pointer_module.SUFFIX)] for path in git.pointer_files(repo.root, pointer_module.SUFFIX)
+               if (repo.root / path).is_file()}
+        dropped = sorted(before - now)
+        if dropped:
+            with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
+                removed, kept = remove_dropped(repo, dropped, Hasher(repo, stats))
+            if removed:
+                result.messages.append(f"artver: removed data of {len(removed)} file(s) no longer tracked here")
+            if kept:
+                result.messages.append(f"artver: kept {len(kept)} untracked file(s) whose content is saved nowhere: {', '.join(kept[:5])}")
+    return _checkout(repo, result)
+
+
+def pre_push(repo: Repo, arguments: list[str], stdin: str) -> HookResult:
+    from artver.commands.push import push_items
+    from artver.scope import Revisions, pointers_in_scope
+
+    result = HookResult()
+    remote_name = arguments[0] if arguments else "origin"
+    commits: list[str] = []
+    for line in stdin.splitlines():
+        fields = line.split()
+        if len(fields) != 4 or fields[1] == ZERO:
+            continue  # malformed, or a deletion: nothing to upload
+        local_sha, remote_sha = fields[1], fields[3]
+        if remote_sha != ZERO and _known(repo, remote_sha):
+            listed = git.run(repo.root, "rev-list", f"{remote_sha}..{local_sha}")
+        else:
+            listed = git.run(repo.root, "rev-list", local_sha, "--not", f"--remotes={remote_name}")
+        commits.extend(listed.decode().split())
+    commits = list(dict.fromkeys(commits))
+    if not commits:
+        return result
+    items = pointers_in_scope(repo, None, Revisions(revs=tuple(commits)), workspace=False)
+    if not items:
+        return result
+    try:
+        with file_lock.locked(repo.lock_path, repo.lock_timeout):
+            summary = push_items(repo, items, None, None)
+    except ArtverError as error:
+        result.ok = False
+        result.messages.append(f"artver: pre-push: {error}")
+        result.messages.append("artver: the Git push was stopped so that no pointer reaches the remote without its data")
+        return result
+    if summary.transferred:
+        result.messages.append(f"artver: pushed {summary.transferred} object(s) to {summary.remote}")
+    if summary.failed:
+        result.ok = False
+        for failure in summary.failed[:10]:
+            result.messages.append(f"artver: pre-push: {hashing.short(failure.object)}: {failure.error}")
+        result.messages.append(
+            f"artver: {len(summary.failed)} object(s) could not be pushed; the Git push was stopped so that no pointer "
+            f"reaches the remote without its data (fix it and push again; 'git push --no-verify' skips this check)"
+        )
+    return result
+
+
+def _known(repo: Repo, sha: str) -> bool:
+    try:
+        git.run(repo.root, "cat-file", "-e", f"{sha}^{{commit}}")
+        return True
+    except ArtverError:
+        return False
+
+
+def pre_commit(repo: Repo) -> HookResult:
+    result = HookResult()
+    staged = git.run(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR", "--", f":(glob)**/*{pointer_module.SUFFIX}")
+    paths = [item for item in staged.decode("utf-8", "surrogateescape").split("\0") if item]
+    if not paths:
+        return result
+    with open_stats(repo) as stats:
+        hasher = Hasher(repo, stats)
+        for path in paths:
+            data = git.run(repo.root, "show", f":{path}")
+            artifact = path[: -len(pointer_module.SUFFIX)]
+            try:
+                tracked = Tracked(artifact, path, pointer_module.parse_pointer(data, f"staged {path}"))
+                problem = _staged_problem(repo, tracked, hasher)
+            except ArtverError as error:
+                problem = str(error)
+            if problem:
+                result.ok = False
+                result.messages.append(f"artver: {artifact}: {problem}")
+    if not result.ok:
+        result.messages.append("artver: commit refused: the staged pointers must match the data (or run 'git commit --no-verify')")
+    return result
+
+
+def _staged_problem(repo: Repo, tracked: Tracked, hasher: Hasher) -> str:
+    from artver.artifacts import entries_of
+
+    cache = repo.cache
+    absolute = repo.root / tracked.path
+    fix = f"run 'artver add {tracked.path}' and 'git add {tracked.pointer_path}'"
+    pointer = tracked.pointer
+    if pointer.kind == "file":
+        assert pointer.hash is not None
+        if not cache.has(pointer.hash):
+            return f"its object {hashing.short(pointer.hash)} is not in the cache; {fix}"
+        if absolute.is_file() and hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
+            return f"the workspace data differs from the staged pointer; {fix}"
+        return ""
+    if pointer.listing is not None and not cache.has(pointer.listing):
+        return f"its listing is not in the cache; {fix}"
+    entries: tuple[Entry, ...] = entries_of(repo, tracked)
+    missing = [entry.path for entry in entries if not cache.has(entry.hash)]
+    if missing:
+        return f"{len(missing)} file(s) are not in the cache (e.g. {missing[0]}); {fix}"
+    if absolute.is_dir():
+        present = {item.relative: item for item in walk_directory(absolute, tracked.path)}
+        listed = {entry.path: entry for entry in entries}
+        if set(present) != set(listed) or any(
+            hasher.hash(f"{tracked.path}/{path}", present[path].absolute, present[path].stat) != entry.hash
+            for path, entry in listed.items()
+        ):
+            return f"the workspace folder differs from the staged pointer; {fix}"
+    return ""
