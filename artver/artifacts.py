@@ -19,7 +19,7 @@ from artver.errors import ArtverError, UnsafePathError, UsageError
 from artver.fsutil import TEMP_MARKER
 from artver.hashing import ByteCallback
 from artver.listing import Entry
-from artver.paths import check_relative, fs_name_ok
+from artver.paths import check_artifact_path, check_relative, fs_name_ok
 from artver.pointer import Pointer
 from artver.repo import Repo
 from artver.statcache import StatCache, StatKey
@@ -93,7 +93,7 @@ def select(repo: Repo, user_paths: list[str] | None) -> list[Tracked]:
 
 def load(repo: Repo, pointer_path: str) -> Tracked:
     artifact = pointer_path[: -len(pointer_module.SUFFIX)]
-    check_relative(artifact, pointer_path)
+    check_artifact_path(artifact, pointer_path)
     parsed = pointer_module.read_pointer(repo.root / pointer_path, pointer_path)
     return Tracked(artifact, pointer_path, parsed)
 

@@ -57,6 +57,21 @@ def tracked_under(root: Path, relative_paths: list[str]) -> set[str]:
     return set(_split_z(output))
 
 
+def ignored(root: Path, relative_paths: list[str]) -> set[str]:
+    """Which of the paths Git's ignore rules exclude (they need not exist)."""
+    if not relative_paths:
+        return set()
+    completed = subprocess.run(
+        ["git", "-C", str(root), "check-ignore", "-z", "--no-index", "--stdin"],
+        input=b"\0".join(os.fsencode(path) for path in relative_paths),
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+    )
+    if completed.returncode not in (0, 1):
+        raise GitError(f"'git check-ignore' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")
+    return set(_split_z(completed.stdout))
+
+
 def pointer_files(root: Path, suffix: str) -> list[str]:
     """Repository-relative paths of every pointer file: tracked, or new and not ignored."""
     output = run(

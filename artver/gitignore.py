@@ -1,7 +1,7 @@
 """Keeping each artifact out of Git: one anchored line in its directory's .gitignore.
 
-artver appends ``/name`` once and removes exactly that line again; everything
-the user wrote stays as it was, in its order.
+artver appends ``/name`` once and removes exactly that line again; every other
+byte the user wrote (order, comments, line endings, encoding) stays as it was.
 """
 
 from __future__ import annotations
@@ -21,38 +21,40 @@ def pattern_for(name: str) -> str:
     return "/" + escaped
 
 
-def _lines(path: Path) -> list[str]:
+def _read(path: Path) -> bytes:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_bytes()
     except FileNotFoundError:
-        return []
+        return b""
+
+
+def _is_our_line(line: bytes, pattern: bytes) -> bool:
+    return line.rstrip(b"\r\n") == pattern
 
 
 def add(directory: Path, name: str) -> bool:
     """Ensure the artifact ``name`` is ignored; return True if the file changed."""
     path = directory / ".gitignore"
-    pattern = pattern_for(name)
-    if pattern in _lines(path):
+    pattern = pattern_for(name).encode("utf-8")
+    data = _read(path)
+    if any(_is_our_line(line, pattern) for line in data.splitlines(keepends=True)):
         return False
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        data = b""
+    newline = b"\r\n" if b"\r\n" in data else b"\n"
     if data and not data.endswith(b"\n"):
-        data += b"\n"
-    atomic_write_bytes(path, data + pattern.encode("utf-8") + b"\n")
+        data += newline
+    atomic_write_bytes(path, data + pattern + newline)
     return True
 
 
 def remove(directory: Path, name: str) -> bool:
     path = directory / ".gitignore"
-    pattern = pattern_for(name)
-    lines = _lines(path)
-    if pattern not in lines:
+    pattern = pattern_for(name).encode("utf-8")
+    lines = _read(path).splitlines(keepends=True)
+    kept = [line for line in lines if not _is_our_line(line, pattern)]
+    if len(kept) == len(lines):
         return False
-    kept = [line for line in lines if line != pattern]
     if kept:
-        atomic_write_bytes(path, ("\n".join(kept) + "\n").encode("utf-8"))
+        atomic_write_bytes(path, b"".join(kept))
     else:
         path.unlink()
     return True

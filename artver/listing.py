@@ -14,6 +14,7 @@ directory's identity, whichever way it is stored.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -22,6 +23,7 @@ from artver.errors import PointerError
 from artver.paths import check_relative
 
 LISTING_HEADER = b"artver-listing: 1\n"
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True, order=True)
@@ -43,7 +45,7 @@ def parse_entry(line: str, where: str) -> Entry:
     hash_value, size_text, mode, path = parts
     if not hashing.is_valid_hash(hash_value):
         raise PointerError(f"{where}: invalid hash {hash_value[:80]!r} for {path[:200]!r}")
-    if not size_text.isdigit() or len(size_text) > 19:
+    if not _DECIMAL.fullmatch(size_text):
         raise PointerError(f"{where}: invalid size {size_text[:40]!r} for {path[:200]!r}")
     if mode not in ("-", "x"):
         raise PointerError(f"{where}: invalid mode {mode[:10]!r} for {path[:200]!r} (expected '-' or 'x')")

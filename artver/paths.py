@@ -34,6 +34,16 @@ def check_relative(path: str, where: str) -> str:
     return path
 
 
+def check_artifact_path(path: str, where: str) -> str:
+    """An artifact path (from a pointer's location): a safe relative path that is not,
+    and is not inside, a ``.git`` folder or the repository's ``.artver`` folder."""
+    check_relative(path, where)
+    parts = path.split("/")
+    if ".git" in parts or parts[0] == ".artver":
+        raise UnsafePathError(f"{where}: refers to {path!r}, inside Git's or artver's own folder; artver never writes there")
+    return path
+
+
 def check_no_symlink_escape(base: Path, relative: str, where: str) -> Path:
     """Join ``relative`` to ``base`` and refuse if an existing parent is a symlink.
 

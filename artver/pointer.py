@@ -24,6 +24,7 @@ VERSION = 1
 MAGIC = "artver-pointer"
 MAX_POINTER_BYTES = 16 * 1024 * 1024
 _META_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 _HEADER_KEYS = ("kind", "hash", "size", "listing", "count", "desc")
 
 Kind = Literal["file", "dir"]
@@ -148,7 +149,7 @@ def _parse_json_string(value: str, where: str) -> str:
 def _parse_size(value: str | None, key: str, where: str) -> int:
     if value is None:
         raise PointerError(f"{where}: missing '{key}'")
-    if not value.isdigit() or len(value) > 19:
+    if not _DECIMAL.fullmatch(value):
         raise PointerError(f"{where}: invalid {key} {value[:40]!r} (expected a whole number)")
     return int(value)
 

@@ -67,4 +67,7 @@ def open_repo(start: Path | None = None) -> Repo:
     root = git.find_work_tree(start or Path.cwd())
     if not (root / ARTVER_DIR / config_module.CONFIG_NAME).is_file():
         raise NotARepositoryError(f"artver is not initialised in {root}; run 'artver init' there first")
-    return Repo(root, config_module.load(root / ARTVER_DIR))
+    repo = Repo(root, config_module.load(root / ARTVER_DIR))
+    # Validate every setting now, so a bad value stops a command before it changes anything.
+    _ = (repo.algorithm, repo.link_modes, repo.inline_max, repo.lock_timeout)
+    return repo

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from artver import history
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, cli_path, select
-from artver.paths import check_relative
+from artver.paths import check_artifact_path
 from artver.repo import Repo
 
 
@@ -62,6 +62,6 @@ def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions,
                 continue
             seen_blobs.add(blob_id)
             where = f"{label}:{path}"
-            check_relative(artifact, where)
+            check_artifact_path(artifact, where)
             found.append(Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where)))
     return found

@@ -10,7 +10,8 @@ from typing import Iterable
 from artver import file_lock, git, gitignore, listing, workspace
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, all_pointer_paths, cli_path, open_stats, walk_directory
-from artver.errors import PointerError, UsageError
+from artver.errors import PointerError, UnsafePathError, UsageError
+from artver.paths import check_relative
 from artver.listing import Entry
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
@@ -66,6 +67,15 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> N
             raise UsageError(f"{user_path}: cannot track the whole repository; name a file or folder inside it")
         if ".git" in parts or parts[0] == ARTVER_DIR:
             raise UsageError(f"{user_path}: inside {'.git' if '.git' in parts else ARTVER_DIR}, which artver never tracks")
+        try:
+            check_relative(relative, user_path)
+        except UnsafePathError:
+            raise UsageError(
+                f"{user_path!r}: the name contains a backslash or a control character, which a pointer cannot hold; rename it"
+            ) from None
+        for other in relatives:
+            if other != relative and relative.startswith(other + "/"):
+                raise UsageError(f"{user_path}: is inside {other}, also being added; add only {other}")
         if relative.endswith(pointer_module.SUFFIX):
             raise UsageError(f"{user_path}: is an artver pointer file; add the artifact itself")
         if not os.path.lexists(absolute):
@@ -84,6 +94,14 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> N
         if inner:
             raise UsageError(
                 f"{user_path}: contains the tracked artifact {inner[0]}; run 'artver remove {inner[0]}' first"
+            )
+    ignored = git.ignored(repo.root, [relative + pointer_module.SUFFIX for relative in relatives])
+    for relative, user_path in zip(relatives, user_paths):
+        if relative + pointer_module.SUFFIX in ignored:
+            raise UsageError(
+                f"{user_path}: its pointer {relative}{pointer_module.SUFFIX} would be ignored by Git's ignore rules, "
+                f"so it could not be committed; un-ignore it (e.g. '!{relative}{pointer_module.SUFFIX}' in .gitignore) or "
+                f"track a path outside the ignored folder"
             )
     tracked = git.tracked_under(repo.root, relatives)
     for relative, user_path in zip(relatives, user_paths):

@@ -62,6 +62,14 @@ def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress
     return result
 
 
+def _link_inside(link: Path, folder: Path | None) -> Path | None:
+    """The file a symlink points to, if it lies inside the tracked ``folder`` (as add stores it)."""
+    if folder is None or not link.is_symlink():
+        return None
+    real = Path(os.path.realpath(link))
+    return real if real.is_file() and real.is_relative_to(Path(os.path.realpath(folder))) else None
+
+
 @dataclass
 class _Checkout:
     repo: Repo
@@ -86,7 +94,9 @@ class _Checkout:
             self.result.missing.append(tracked.path)
             return
         if absolute.is_symlink():
-            raise UnsafePathError(f"{tracked.path}: is a symlink; artver will not write through it (remove it first)")
+            raise UnsafePathError(
+                f"{tracked.pointer_path}: the folder {tracked.path} is a symlink; artver will not write through it (remove it first)"
+            )
         if absolute.exists() and not absolute.is_dir():
             if not self._may_replace(tracked.path, absolute):
                 self.result.unsaved.append(tracked.path)
@@ -96,12 +106,16 @@ class _Checkout:
         wanted = {entry.path: entry for entry in entries}
         if absolute.is_dir():
             preloaded = self.hasher.stats.under(tracked.path)
-            for item in walk_directory(absolute, tracked.path):
+            try:
+                present = walk_directory(absolute, tracked.path)
+            except UnsafePathError as error:
+                raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
+            for item in present:
                 if item.relative in wanted:
                     continue
                 path = f"{tracked.path}/{item.relative}"
                 target = absolute / item.relative
-                if self.force or self._saved(path, target, item.stat, preloaded):
+                if self.force or self._saved(path, target, item.stat, preloaded, absolute):
                     target.unlink()
                     workspace.remove_empty_parents(target.parent, absolute)
                     self.result.removed.append(path)
@@ -109,11 +123,14 @@ class _Checkout:
                     self.result.unsaved.append(path)
         for entry in entries:
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
-            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target)
-        absolute.mkdir(parents=True, exist_ok=True)
+            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target, absolute)
+        if not entries:
+            absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
 
-    def _want(self, wanted: _Wanted, target: Path) -> None:
-        if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache):
+    def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None) -> None:
+        """Plan to place one file; ``folder`` is its tracked directory, if any."""
+        if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache) \
+                and _link_inside(target, folder) is None:
             if not self.force:
                 self.result.unsaved.append(wanted.path)
                 return
@@ -125,7 +142,7 @@ class _Checkout:
                     os.chmod(target, (stat.st_mode | 0o111) & 0o7777 if wanted.executable else stat.st_mode & 0o7666)
                 self.result.unchanged += 1
                 return
-            if not self.force and not self._saved(wanted.path, target, stat):
+            if not self.force and not self._saved(wanted.path, target, stat, None, folder):
                 self.result.unsaved.append(wanted.path)
                 return
         elif target.is_dir():
@@ -152,9 +169,16 @@ class _Checkout:
             progress.advance(item.size)
         progress.finish()
 
-    def _saved(self, path: str, target: Path, stat: os.stat_result, preloaded: dict | None = None) -> bool:
+    def _saved(self, path: str, target: Path, stat: os.stat_result, preloaded: dict | None = None,
+               folder: Path | None = None) -> bool:
+        """Is the content at ``target`` in the cache, so that replacing it loses nothing?"""
         if target.is_symlink():
-            return workspace.is_link_into(target, self.repo.cache)
+            if workspace.is_link_into(target, self.repo.cache):
+                return True
+            inside = _link_inside(target, folder)
+            if inside is None:
+                return False
+            target, stat = inside, inside.stat()
         return self.repo.cache.has(self.hasher.hash(path, target, stat, preloaded))
 
     def _may_replace(self, path: str, target: Path) -> bool:

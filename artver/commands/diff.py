@@ -14,7 +14,7 @@ from artver import pointer as pointer_module
 from artver.artifacts import Tracked, content_hash_of, entries_fetching_listing, workspace_pointers
 from artver.errors import ArtverError
 from artver.listing import Entry
-from artver.paths import check_relative
+from artver.paths import check_artifact_path
 from artver.repo import Repo
 
 WORKSPACE = "workspace"
@@ -65,7 +65,7 @@ def snapshot(repo: Repo, revision: str | None, git: object | None = None) -> dic
     for path, blob_id in reader.pointer_blobs(commit):
         artifact = path[: -len(pointer_module.SUFFIX)]
         where = f"{revision}:{path}"
-        check_relative(artifact, where)
+        check_artifact_path(artifact, where)
         found[artifact] = Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where))
     return found
 
