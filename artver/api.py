@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
-from artver import hashing, transfer
+from artver import transfer
 from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
 from artver.commands.add import AddResult
 from artver.commands.checkout import CheckoutResult
@@ -30,7 +30,8 @@ from artver.commands.ls import ArtifactInfo
 from artver.commands.pull import PullResult
 from artver.commands.remove import RemoveResult
 from artver.commands.status import ArtifactStatus, CloudStatus
-from artver.errors import ArtverError, ObjectMissingError, UsageError
+from artver.commands.verify import VerifyResult
+from artver.errors import UsageError
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo, open_repo
 from artver.scope import Revisions
@@ -38,7 +39,7 @@ from artver.transfer import TransferSummary
 
 __all__ = [
     "open", "read", "get_url", "init", "add", "status", "cloud_status", "checkout", "remove", "push", "fetch",
-    "pull", "diff", "log", "ls",
+    "pull", "diff", "log", "ls", "verify",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -53,7 +54,10 @@ def _paths(repo: PathLike, paths: PathLike | Sequence[PathLike] | None) -> list[
     if paths is None:
         return None
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    return [str(Path(repo).resolve() / item) for item in items]
+    base = Path(repo).resolve()
+    if base == Path.cwd().resolve():
+        return [os.fspath(item) for item in items]  # as the caller wrote them, for messages that name them
+    return [str(base / item) for item in items]
 
 
 def init(repo: PathLike = ".", hash: str | None = None) -> InitResult:  # noqa: A002 - mirrors --hash
@@ -137,6 +141,14 @@ def ls(rev: str | None = None, repo: PathLike = ".") -> list[ArtifactInfo]:
     from artver.commands.ls import ls as run
 
     return run(_repo(repo), rev)
+
+
+def verify(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = ".", everything: bool = False,
+           remote: str | None = None, jobs: int | None = None, progress: Progress = NO_PROGRESS) -> "VerifyResult":
+    """Re-hash cache objects the workspace references (all with ``everything``), and the remote's with ``remote``."""
+    from artver.commands.verify import verify as run
+
+    return run(_repo(repo), _paths(repo, paths), everything, remote, jobs, progress)
 
 
 def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) -> tuple[str, int]:
@@ -224,7 +236,3 @@ def read(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: s
     """The whole content of an artifact at ``rev`` (see ``open``)."""
     with open(path, rev=rev, repo=repo, remote=remote, mode=mode, encoding=encoding) as handle:
         return handle.read()  # type: ignore[no-any-return]
-
-
-def _unused() -> None:  # keep imported names referenced for type checkers
-    _ = (hashing, ArtverError, ObjectMissingError)

@@ -72,13 +72,6 @@ class Cache:
             temp.unlink(missing_ok=True)
         return hash_value
 
-    def install_verified(self, temp: Path, expected: str, source: str) -> None:
-        """Move a downloaded temp file into the cache if, and only if, it hashes to ``expected``."""
-        actual, _ = hashing.hash_file(temp, hashing.algorithm_of(expected))
-        if actual != expected:
-            raise IntegrityError(f"object {expected} from {source} is corrupt: its content hashes to {actual}")
-        self._install(temp, expected)
-
     def install_trusted(self, temp: Path, hash_value: str) -> None:
         """Move a temp file whose content the caller has just hashed into the cache."""
         self._install(temp, hash_value)
@@ -92,6 +85,17 @@ class Cache:
         if hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) != hash_value:
             raise IntegrityError(f"{where}: cache object {self.path_of(hash_value)} is corrupt (run 'artver verify')")
         return data
+
+    def quarantine(self, hash_value: str) -> Path | None:
+        """Move a corrupt object out of the way (kept for inspection); return where it went."""
+        source = self.path_of(hash_value)
+        target = self.root / "quarantine" / f"{hash_value.replace(':', '-')}-{secrets.token_hex(4)}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            return None
+        return target
 
     def _install(self, temp: Path, hash_value: str) -> None:
         final = self.path_of(hash_value)

@@ -70,10 +70,10 @@ def init(
     hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
     """Set up artver in the current Git repository (creates .artver/)."""
-    from artver.commands.init import init as run_init
+    from artver import api
 
     out = _out(ctx)
-    result = run_init(Path.cwd(), hash_algorithm)
+    result = api.init(".", hash_algorithm)
     if hooks:
         from artver import hooks as hook_module
 
@@ -97,11 +97,12 @@ def add(
     json_output: JsonOpt = False,
 ) -> None:
     """Store files or folders in the cache and write their .art pointer files."""
-    from artver.commands.add import add as run_add, parse_meta
+    from artver import api
+    from artver.commands.add import parse_meta
 
     out = _out(ctx)
     repo = _repo()
-    results = run_add(repo, paths, desc, parse_meta(meta or ()), out.progress())
+    results = api.add(paths, ".", desc, dict(parse_meta(meta or ())), out.progress())
     if json_output:
         out.json(results)
         return
@@ -136,13 +137,14 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Show which artifacts differ from their pointer files (or, with --cloud, from the remote)."""
-    from artver.commands.status import CLEAN, status as run_status
+    from artver import api
+    from artver.commands.status import CLEAN
 
     out = _out(ctx)
     if cloud:
         _cloud_status(out, paths, remote, jobs, check, json_output)
         return
-    results = run_status(_repo(), paths, out.progress())
+    results = api.status(paths, ".", out.progress())
     dirty = [result for result in results if result.state != CLEAN]
     if json_output:
         out.json(results)
@@ -179,10 +181,10 @@ def checkout(
     json_output: JsonOpt = False,
 ) -> None:
     """Make the workspace match the pointer files (e.g. after 'git checkout')."""
-    from artver.commands.checkout import checkout as run_checkout
+    from artver import api
 
     out = _out(ctx)
-    result = run_checkout(_repo(), paths, force, out.progress())
+    result = api.checkout(paths, ".", force, out.progress())
     if json_output:
         out.json({**_asdict(result), "ok": result.ok})
     else:
@@ -215,6 +217,10 @@ def _report_checkout(out: Output, result) -> None:  # type: ignore[no-untyped-de
         out.warn(f"{len(result.missing)} object(s) are not in the cache; run 'artver pull' to fetch them:")
         for path in result.missing:
             out.warn(f"    {path}")
+    if result.corrupt:
+        out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
+        for path in result.corrupt:
+            out.warn(f"    {path}")
 
 
 @app.command()
@@ -223,11 +229,11 @@ def remove(
     paths: Annotated[list[str], typer.Argument(help="Artifacts (or their .art pointers) to stop tracking.", show_default=False)],
 ) -> None:
     """Stop tracking artifacts: delete their pointers and .gitignore lines, keep the data."""
-    from artver.commands.remove import remove as run_remove
+    from artver import api
 
     out = _out(ctx)
     repo = _repo()
-    results = run_remove(repo, paths)
+    results = api.remove(paths, ".")
     to_stage: list[str] = []
     for result in results:
         out.say(f"stopped tracking {result.path}; its data stays in place")
@@ -239,9 +245,10 @@ def remove(
 
 
 def _cloud_status(out: Output, paths: list[str] | None, remote: str | None, jobs: int | None, check: bool, json_output: bool) -> None:
-    from artver.commands.status import IN_REMOTE, cloud_status
+    from artver import api
+    from artver.commands.status import IN_REMOTE
 
-    results = cloud_status(_repo(), paths, remote, jobs)
+    results = api.cloud_status(paths, ".", remote, jobs)
     incomplete = [result for result in results if result.state != IN_REMOTE]
     if json_output:
         out.json(results)
@@ -292,10 +299,10 @@ def push(
     json_output: JsonOpt = False,
 ) -> None:
     """Upload the artifacts' objects that the remote lacks."""
-    from artver.commands.push import push as run_push
+    from artver import api
 
     out = _out(ctx)
-    summary = run_push(_repo(), paths, remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
+    summary = api.push(paths, ".", remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
     _report_transfer(out, summary, "Pushed", json_output)
     if not summary.ok:
         raise typer.Exit(1)
@@ -314,10 +321,10 @@ def fetch(
     json_output: JsonOpt = False,
 ) -> None:
     """Download the artifacts' objects into the cache (the workspace is not touched)."""
-    from artver.commands.fetch import fetch as run_fetch
+    from artver import api
 
     out = _out(ctx)
-    summary = run_fetch(_repo(), paths, remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
+    summary = api.fetch(paths, ".", remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
     _report_transfer(out, summary, "Fetched", json_output)
     if not summary.ok:
         raise typer.Exit(1)
@@ -333,10 +340,10 @@ def pull(
     json_output: JsonOpt = False,
 ) -> None:
     """Fetch, then checkout: bring the workspace to the pointers' data from the remote."""
-    from artver.commands.pull import pull as run_pull
+    from artver import api
 
     out = _out(ctx)
-    result = run_pull(_repo(), paths, remote, jobs, force, out.progress())
+    result = api.pull(paths, ".", remote, jobs, force, out.progress())
     if json_output:
         out.json({"fetch": {**_asdict(result.fetch), "ok": result.fetch.ok}, "checkout": {**_asdict(result.checkout), "ok": result.checkout.ok}, "ok": result.ok})
     else:
@@ -439,12 +446,12 @@ def diff(
     json_output: JsonOpt = False,
 ) -> None:
     """Show which artifacts (and which files inside directories) changed between revisions."""
-    from artver.commands.diff import diff as run_diff, split_arguments
+    from artver import api
+    from artver.commands.diff import split_arguments
 
     out = _out(ctx)
-    repo = _repo()
-    revisions, paths = split_arguments(repo, list(arguments or []))
-    result = run_diff(repo, revisions[0] if revisions else None, revisions[1] if len(revisions) > 1 else None, paths)
+    revisions, paths = split_arguments(_repo(), list(arguments or []))
+    result = api.diff(revisions[0] if revisions else None, revisions[1] if len(revisions) > 1 else None, paths, ".")
     if json_output:
         out.json(result)
         return
@@ -489,10 +496,10 @@ def log(
     json_output: JsonOpt = False,
 ) -> None:
     """Show the commits that changed an artifact: who, when, why, and what."""
-    from artver.commands.log import log as run_log
+    from artver import api
 
     out = _out(ctx)
-    entries = run_log(_repo(), path, max_count)
+    entries = api.log(path, ".", max_count)
     if json_output:
         out.json(entries)
         return
@@ -513,10 +520,10 @@ def ls_command(
     json_output: JsonOpt = False,
 ) -> None:
     """List the tracked artifacts with size, file count, description and metadata."""
-    from artver.commands.ls import ls as run_ls
+    from artver import api
 
     out = _out(ctx)
-    items = run_ls(_repo(), rev)
+    items = api.ls(rev, ".")
     if json_output:
         out.json(items)
         return
@@ -631,6 +638,35 @@ def gc(
         out.say(f"{verb} {len(result.remote_deleted)} object(s) from {result.remote}:")
         for hash_value in result.remote_deleted:
             out.say(f"    {hash_value}")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    everything: Annotated[bool, typer.Option("--all", help="Check every object in the cache, not only those the workspace references.")] = False,
+    remote: Annotated[Optional[str], typer.Option("-r", "--remote", help="Also download and check the objects in this remote.", show_default=False)] = None,
+    jobs: JobsOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Re-hash cache objects (and with -r the remote's); quarantine corrupt ones."""
+    from artver import api
+
+    out = _out(ctx)
+    result = api.verify(paths, ".", everything, remote, jobs, out.progress())
+    if json_output:
+        out.json({**_asdict(result), "ok": result.ok, "repair": result.repair})
+    else:
+        remote_part = f" and {result.remote_checked} in {result.remote}" if result.remote else ""
+        out.say(f"Checked {result.checked} cache object(s){remote_part}: {'all intact' if result.ok else str(len(result.problems)) + ' problem(s)'}.")
+        for problem in result.problems:
+            used = f" (used by {', '.join(problem.artifacts[:3])}{' ...' if len(problem.artifacts) > 3 else ''})" if problem.artifacts else ""
+            note = ", quarantined" if problem.object in result.quarantined else ""
+            out.warn(f"{problem.where} object {problem.object} is {problem.problem}{note}{used}")
+        for hint in result.repair:
+            out.warn(f"to repair: {hint}")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

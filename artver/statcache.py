@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Iterable
 
 RACY_NS = 2_000_000_000
+_SCHEMA_VERIFIED = (
+    "CREATE TABLE IF NOT EXISTS verified ("
+    " hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL) WITHOUT ROWID"
+)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stat ("
     " path TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
@@ -72,6 +76,26 @@ class StatCache:
             return
         self._pending[path] = (key, hash_value)
 
+    def verified_objects(self) -> dict[str, StatKey]:
+        """Cache objects whose content was checked, with the stat they had then."""
+        rows = self._connection.execute("SELECT hash, ino, size, mtime_ns FROM verified").fetchall()
+        return {hash_value: StatKey(ino, size, mtime) for hash_value, ino, size, mtime in rows}
+
+    def mark_verified(self, items: Iterable[tuple[str, StatKey]]) -> None:
+        rows = [(hash_value, key.ino, key.size, key.mtime_ns) for hash_value, key in items]
+        try:
+            with self._connection:
+                self._connection.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError:
+            pass  # only an optimisation: the object is checked again next time
+
+    def forget_verified(self, hash_value: str) -> None:
+        try:
+            with self._connection:
+                self._connection.execute("DELETE FROM verified WHERE hash = ?", (hash_value,))
+        except sqlite3.OperationalError:
+            pass
+
     def flush(self) -> None:
         if not self._pending:
             return
@@ -98,6 +122,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(_SCHEMA)
+            connection.execute(_SCHEMA_VERIFIED)
             return connection
         except sqlite3.DatabaseError:
             if attempt:

@@ -29,6 +29,8 @@ from artver.progress import NO_PROGRESS, Progress
 from artver.remotes.base import Storage
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from artver.repo import Repo
 
 T = TypeVar("T")
@@ -191,8 +193,10 @@ def fetch(
     jobs: int,
     policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
+    installed: list[str] | None = None,
 ) -> TransferSummary:
-    """Download every object in ``objects`` that the cache lacks, verifying each one."""
+    """Download every object in ``objects`` that the cache lacks, verifying each one.
+    The hashes of the objects installed are appended to ``installed``."""
     summary = TransferSummary(storage.url)
     todo = sorted(hash_value for hash_value in objects if not cache.has(hash_value))
     summary.skipped = len(objects) - len(todo)
@@ -211,6 +215,8 @@ def fetch(
         with lock:
             summary.transferred += 1
             summary.bytes += objects[hash_value]
+            if installed is not None:
+                installed.append(hash_value)
 
     try:
         _parallel(jobs, download, todo)
@@ -230,8 +236,9 @@ class _HashingSink:
         return self._handle.write(data)  # type: ignore[attr-defined,no-any-return]
 
 
-def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS) -> None:
-    """Download one object into a temp file, hashing as it streams; install it only if it matches."""
+def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> "Path":
+    """Download one object into a new temp file, hashing as it streams; return the temp
+    file only if the content matches its hash (else delete it and raise IntegrityError)."""
     temp = cache.new_temp()
     try:
         with open(temp, "xb") as handle:
@@ -243,9 +250,38 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
                 f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
                 f"it was not used. Push it again from a clone that has it intact."
             )
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS) -> None:
+    """Download one object and install it in the cache, only if it matches its hash."""
+    temp = _download_checked(cache, storage, hash_value, progress)
+    try:
         cache.install_trusted(temp, hash_value)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def download_to_temp(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> "Path":
+    """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
+    return with_retries(lambda: _download_checked(cache, storage, hash_value, NO_PROGRESS), policy)
+
+
+def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> str | None:
+    """None if the remote holds the object intact, else 'missing' or 'corrupt'."""
+    try:
+        temp = download_to_temp(cache, storage, hash_value, policy)
+    except IntegrityError:
+        return "corrupt"
+    except RemoteError as error:
+        if "does not exist" in str(error):
+            return "missing"
+        raise
+    temp.unlink(missing_ok=True)
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from artver import file_lock, git, gitignore, listing, workspace
+from artver import file_lock, git, gitignore, listing, verification, workspace
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, all_pointer_paths, cli_path, open_stats, walk_directory
 from artver.errors import PointerError, UnsafePathError, UsageError
@@ -182,6 +182,7 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
         if hash_value is None:
             hash_value, _ = cache.add_file(absolute, progress.advance)
             hasher.record(relative, stat, hash_value)
+            verification.mark(repo, hasher.stats, [hash_value])
         progress.finish()
     if repo.link_modes[0] in ("hardlink", "symlink") and not workspace.is_link_into(absolute, cache):
         workspace.materialize(cache, hash_value, absolute, executable=False, modes=repo.link_modes)
@@ -206,6 +207,7 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, pr
             hash_value, _ = cache.add_file(item.absolute, progress.advance)
             hasher.record(f"{relative}/{item.relative}", item.stat, hash_value)
             resolved[item.relative] = hash_value
+        verification.mark(repo, hasher.stats, [resolved[item.relative] for item in pending])
         progress.finish()
     entries = listing.check_entries(
         (Entry(item.relative, resolved[item.relative], item.stat.st_size, item.executable) for item in files),

@@ -13,7 +13,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artver import file_lock, workspace
+from artver import file_lock, verification, workspace
+from artver.statcache import StatKey
 from artver.artifacts import Hasher, Tracked, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError, UnsafePathError
 from artver.paths import check_no_symlink_escape
@@ -27,11 +28,12 @@ class CheckoutResult:
     removed: list[str] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)  # left alone: their content is saved nowhere
     missing: list[str] = field(default_factory=list)  # their object is not in the cache
+    corrupt: list[str] = field(default_factory=list)  # their cache object was corrupt (now quarantined)
     unchanged: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.unsaved and not self.missing
+        return not self.unsaved and not self.missing and not self.corrupt
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress
         for item in tracked:
             plan.artifact(item)
         plan.place_all(progress)
-    for items in (result.updated, result.removed, result.unsaved, result.missing):
+    for items in (result.updated, result.removed, result.unsaved, result.missing, result.corrupt):
         items.sort()
     return result
 
@@ -157,8 +159,15 @@ class _Checkout:
         if not self.to_place:
             return
         progress.start("Checking out", sum(item.size for item in self.to_place))
+        verified = self.hasher.stats.verified_objects()
+        bad: set[str] = set()
         for item in self.to_place:
             target = self.repo.root / item.path
+            if item.hash in bad or not verification.check(self.repo, self.hasher.stats, item.hash, verified):
+                bad.add(item.hash)
+                self.result.corrupt.append(item.path)
+                continue
+            verified[item.hash] = StatKey.of(os.stat(self.repo.cache.path_of(item.hash)))
             try:
                 workspace.materialize(self.repo.cache, item.hash, target, item.executable, self.repo.link_modes)
             except (NotADirectoryError, FileExistsError, IsADirectoryError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer
-from artver.artifacts import required_objects
+from artver import file_lock, transfer, verification
+from artver.artifacts import open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -40,6 +40,11 @@ def fetch_unlocked(
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
-    return transfer.merge(
-        summary, transfer.fetch(repo.cache, session.storage, objects, session.jobs, session.policy, progress)
+    installed: list[str] = []
+    summary = transfer.merge(
+        summary,
+        transfer.fetch(repo.cache, session.storage, objects, session.jobs, session.policy, progress, installed),
     )
+    with open_stats(repo) as stats:
+        verification.mark(repo, stats, installed)  # hashed while downloading: no need to read them again
+    return summary

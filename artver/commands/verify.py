@@ -1,0 +1,110 @@
+"""artver verify: re-hash cache objects (and, with a remote, the remote's copies)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from artver import file_lock, hashing, transfer
+from artver.artifacts import entries_of, open_stats, select
+from artver.commands.gc import _cache_objects
+from artver.errors import ArtverError, ObjectMissingError
+from artver.progress import NO_PROGRESS, Progress
+from artver.repo import Repo
+
+
+@dataclass(frozen=True)
+class ObjectProblem:
+    object: str
+    where: str  # cache | remote
+    problem: str  # corrupt | missing
+    artifacts: tuple[str, ...]
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    remote_checked: int = 0
+    remote: str | None = None
+    problems: list[ObjectProblem] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def repair(self) -> list[str]:
+        """The commands that repair what was found."""
+        hints = []
+        if any(problem.where == "cache" for problem in self.problems):
+            hints.append("artver fetch   (downloads the quarantined or missing objects again)")
+        if any(problem.where == "remote" and problem.problem == "missing" for problem in self.problems):
+            hints.append("artver push    (uploads what the remote lacks, from a clone that has it)")
+        if any(problem.where == "remote" and problem.problem == "corrupt" for problem in self.problems):
+            hints.append("delete the corrupt remote objects listed above, then 'artver push' from a clone that has them intact")
+        return hints
+
+
+def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False, remote: str | None = None,
+           jobs: int | None = None, progress: Progress = NO_PROGRESS) -> VerifyResult:
+    result = VerifyResult()
+    users: dict[str, list[str]] = {}
+    for tracked in select(repo, paths):
+        pointer = tracked.pointer
+        if pointer.kind == "file":
+            users.setdefault(pointer.hash or "", []).append(tracked.path)
+            continue
+        if pointer.listing is not None:
+            users.setdefault(pointer.listing, []).append(tracked.path)
+        try:
+            for entry in entries_of(repo, tracked):
+                users.setdefault(entry.hash, []).append(f"{tracked.path}/{entry.path}")
+        except ObjectMissingError:
+            continue
+    objects = set(users)
+    if everything:
+        objects.update(hash_value for hash_value, _ in _cache_objects(repo))
+    with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
+        present = sorted(hash_value for hash_value in objects if repo.cache.has(hash_value))
+        progress.start("Verifying the cache", sum(repo.cache.path_of(h).stat().st_size for h in present))
+        for hash_value in present:
+            actual, _ = hashing.hash_file(repo.cache.path_of(hash_value), hashing.algorithm_of(hash_value), progress.advance)
+            result.checked += 1
+            if actual != hash_value:
+                repo.cache.quarantine(hash_value)
+                stats.forget_verified(hash_value)
+                result.quarantined.append(hash_value)
+                result.problems.append(ObjectProblem(hash_value, "cache", "corrupt", tuple(users.get(hash_value, ()))))
+        progress.finish()
+    for hash_value in sorted(objects - set(present)):
+        if hash_value in users:
+            result.problems.append(ObjectProblem(hash_value, "cache", "missing", tuple(users[hash_value])))
+    if remote is not None:
+        _verify_remote(repo, result, sorted(objects), users, remote, jobs)
+    result.problems.sort(key=lambda problem: (problem.where, problem.object))
+    return result
+
+
+def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: dict[str, list[str]],
+                   remote: str, jobs: int | None) -> None:
+    session = transfer.open_session(repo, remote or None, jobs)
+    result.remote = session.storage.url
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def check(hash_value: str) -> None:
+        try:
+            problem = transfer.check_remote_object(repo.cache, session.storage, hash_value, session.policy)
+        except ArtverError as error:
+            with lock:
+                errors.append(str(error))
+            return
+        with lock:
+            result.remote_checked += 1
+            if problem is not None:
+                result.problems.append(ObjectProblem(hash_value, "remote", problem, tuple(users.get(hash_value, ()))))
+
+    transfer._parallel(session.jobs, check, objects)
+    if errors:
+        raise ArtverError(errors[0])

@@ -1,0 +1,55 @@
+"""Checking that cache objects still hold what their names say.
+
+An object is hashed when it is written (add) or downloaded (fetch), and its
+stat is recorded as verified. Before a cache object is copied into a workspace
+or opened through the API, its stat is compared with that record; if the
+record is missing or the stat changed, the object is hashed again. A corrupt
+object is moved to ``<cache>/quarantine/`` so it can never be used, and
+``artver fetch`` gets it back from the remote.
+"""
+
+from __future__ import annotations
+
+import os
+
+from artver import hashing
+from artver.errors import IntegrityError
+from artver.repo import Repo
+from artver.statcache import StatCache, StatKey
+
+
+def check(repo: Repo, stats: StatCache, hash_value: str, verified: dict[str, StatKey] | None = None) -> bool:
+    """True if the cached object is intact (hashing it only when needed); a corrupt one is quarantined."""
+    path = repo.cache.path_of(hash_value)
+    key = StatKey.of(os.stat(path))
+    known = verified.get(hash_value) if verified is not None else stats.verified_objects().get(hash_value)
+    if known == key:
+        return True
+    actual, _ = hashing.hash_file(path, hashing.algorithm_of(hash_value))
+    if actual != hash_value:
+        repo.cache.quarantine(hash_value)
+        stats.forget_verified(hash_value)
+        return False
+    stats.mark_verified([(hash_value, key)])
+    return True
+
+
+def mark(repo: Repo, stats: StatCache, hashes: list[str]) -> None:
+    """Record objects that were just hashed while being written or downloaded."""
+    items = []
+    for hash_value in hashes:
+        try:
+            items.append((hash_value, StatKey.of(os.stat(repo.cache.path_of(hash_value)))))
+        except FileNotFoundError:
+            continue
+    stats.mark_verified(items)
+
+
+def verify_cached(repo: Repo, hash_value: str) -> None:
+    """Raise IntegrityError if a cached object is corrupt (it is quarantined)."""
+    with StatCache(repo.state_db) as stats:
+        if not check(repo, stats, hash_value):
+            raise IntegrityError(
+                f"cache object {hashing.short(hash_value)} was corrupt and has been quarantined; "
+                f"run 'artver fetch' to get it again from the remote"
+            )
