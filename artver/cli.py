@@ -30,7 +30,7 @@ app = typer.Typer(
 PathsArg = Annotated[Optional[list[str]], typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
 RemoteOpt = Annotated[Optional[str], typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
 JobsOpt = Annotated[Optional[int], typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
-RevOpt = Annotated[Optional[list[str]], typer.Option("--rev", help="Also the pointers of this Git revision (repeatable).", show_default=False)]
+RevOpt = Annotated[Optional[list[str]], typer.Option("--rev", help="Also the pointers of this Git revision.", show_default=False)]
 AllBranchesOpt = Annotated[bool, typer.Option("--all-branches", help="Also the pointers of every branch head.")]
 AllTagsOpt = Annotated[bool, typer.Option("--all-tags", help="Also the pointers of every tag.")]
 AllCommitsOpt = Annotated[bool, typer.Option("--all-commits", help="Also the pointers of every commit.")]
@@ -93,7 +93,7 @@ def add(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Files and folders to track.", show_default=False)],
     desc: Annotated[Optional[str], typer.Option("--desc", help="A description stored in the pointer.", show_default=False)] = None,
-    meta: Annotated[Optional[list[str]], typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer (repeatable).", show_default=False)] = None,
+    meta: Annotated[Optional[list[str]], typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Store files or folders in the cache and write their .art pointer files."""
