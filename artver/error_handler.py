@@ -9,6 +9,7 @@ artifacts with --check, objects missing, integrity errors, remote failures);
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from typing import Callable
@@ -24,6 +25,24 @@ INTERRUPTED = 130
 def _say(message: str) -> None:
     sys.stderr.write(f"artver: {message}\n")
     sys.stderr.flush()
+
+
+_OS_HINTS = {
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.ENOSPC: "free some disk space and run the command again",
+    errno.EDQUOT: "free some space (disk quota exceeded) and run the command again",
+    errno.EROFS: "the filesystem is read-only",
+    errno.EFBIG: "the file is larger than this filesystem or a resource limit allows",
+    errno.ENAMETOOLONG: "shorten the name",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    where = f": {error.filename}" if error.filename else ""
+    hint = _OS_HINTS.get(error.errno or 0)
+    reason = (error.strerror or str(error)).lower() if error.strerror else str(error)
+    return f"{reason}{where}" + (f" ({hint}); nothing was left half-written" if hint else "")
 
 
 def run(invoke: Callable[[], object], verbose: bool) -> int:
@@ -51,6 +70,11 @@ def run(invoke: Callable[[], object], verbose: bool) -> int:
         return INTERRUPTED
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        # The environment refused an operation (permissions, full disk, read-only filesystem):
+        # the user's to fix, not a bug. Every write is atomic, so nothing was left half-done.
+        _say(f"error: {describe_os_error(error)}")
+        return 1
     except Exception as error:  # noqa: BLE001 - the last line of defence, so users never see a traceback
         if verbose:
             traceback.print_exc()

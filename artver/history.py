@@ -30,8 +30,12 @@ def open_git(root: Path) -> GitRepo:
 
 def resolve(git: GitRepo, revision: str) -> Commit:
     """A commit from any revision Git understands here: branch, tag, (short) SHA, HEAD~3, main^."""
+    spec = revision.encode("utf-8")
     try:
-        found = parse_object(git, revision.encode("utf-8"))
+        try:
+            found = parse_object(git, spec)
+        except KeyError:
+            return parse_commit(git, spec)  # knows abbreviated SHAs, which parse_object does not
         return parse_commit(git, found)
     except (KeyError, ValueError, IndexError, NotImplementedError, AssertionError):
         raise GitError(f"unknown revision '{revision}' (try a branch, tag or commit SHA; see 'git log')") from None

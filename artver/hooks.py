@@ -131,6 +131,11 @@ def uninstall(root: Path) -> list[HookChange]:
                 os.replace(chained, path)
                 changes.append(HookChange(hook, "restored"))
                 continue
+        elif chained.exists():
+            # The user added lines of their own around the block: keep them, and keep their original
+            # hook running through a plain call where the block was.
+            call = f'"$(dirname "$0")/{hook}{CHAINED_SUFFIX}" "$@" || exit $?\n'
+            _write(path, before + call + after)
         else:
             _write(path, rest)
         changes.append(HookChange(hook, "removed"))

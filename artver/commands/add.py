@@ -73,6 +73,11 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> N
             raise UsageError(
                 f"{user_path!r}: the name contains a backslash or a control character, which a pointer cannot hold; rename it"
             ) from None
+        if len(os.fsencode(absolute.name + pointer_module.SUFFIX)) > 255:
+            raise UsageError(
+                f"{user_path}: the name is too long for its pointer file ({absolute.name[:40]}...{pointer_module.SUFFIX} "
+                f"would exceed 255 bytes); shorten it by at least {len(os.fsencode(absolute.name)) + 4 - 255} bytes"
+            )
         for other in relatives:
             if other != relative and relative.startswith(other + "/"):
                 raise UsageError(f"{user_path}: is inside {other}, also being added; add only {other}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from artver import history, listing
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, content_hash_of, entries_fetching_listing, workspace_pointers
-from artver.errors import ArtverError
+from artver.errors import ArtverError, UsageError
 from artver.listing import Entry
 from artver.paths import check_artifact_path
 from artver.repo import Repo
@@ -96,6 +96,11 @@ def diff(repo: Repo, old: str | None = None, new: str | None = None, paths: list
         def chosen(path: str) -> bool:
             return any(item in (".", path) or path.startswith(item + "/") for item in wanted)
 
+        for item, user_path in zip(wanted, paths):
+            if item != "." and not any(path == item or path.startswith(item + "/") for path in (*before, *after)):
+                raise UsageError(
+                    f"{user_path}: neither a Git revision nor an artifact tracked at {old_revision} or {new or WORKSPACE}"
+                )
         before = {path: item for path, item in before.items() if chosen(path)}
         after = {path: item for path, item in after.items() if chosen(path)}
     return DiffResult(old_revision, new or WORKSPACE, tuple(compare(repo, before, after)))

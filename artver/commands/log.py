@@ -146,8 +146,11 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
             follow = old_path
         if limit is not None and len(entries) >= limit:
             break
-    if not entries and not seen_any and not (repo.root / (artifact + SUFFIX)).is_file():
-        raise UsageError(f"{path}: not a tracked artifact in the history of {revision}")
+    if not entries and not seen_any:
+        if inner is not None:
+            raise UsageError(f"{path}: not a file of the tracked folder {artifact} in the history of {revision}")
+        if not (repo.root / (artifact + SUFFIX)).is_file():
+            raise UsageError(f"{path}: not a tracked artifact in the history of {revision}")
     return entries
 
 
