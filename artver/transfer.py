@@ -145,6 +145,44 @@ def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: Retry
     return {keys[key] for key in found_keys}
 
 
+def _transfer_each(
+    summary: TransferSummary,
+    todo: list[str],
+    sizes: dict[str, int],
+    operation: Callable[[str], None],
+    jobs: int,
+    policy: RetryPolicy,
+    progress: Progress,
+    description: str,
+) -> list[str]:
+    """Run ``operation`` on every hash in parallel with retries; record each outcome in
+    ``summary``. Returns the hashes that were transferred."""
+    done: list[str] = []
+    if not todo:
+        return done
+    progress.start(description, sum(sizes[hash_value] for hash_value in todo))
+    lock = threading.Lock()
+
+    def one(hash_value: str) -> None:
+        try:
+            with_retries(lambda: operation(hash_value), policy)
+        except ArtverError as error:
+            with lock:
+                summary.failed.append(Failure(hash_value, str(error)))
+            return
+        with lock:
+            summary.transferred += 1
+            summary.bytes += sizes[hash_value]
+            done.append(hash_value)
+
+    try:
+        _parallel(jobs, one, todo)
+    finally:
+        progress.finish()
+    summary.failed.sort(key=lambda failure: failure.object)
+    return done
+
+
 def push(
     cache: Cache,
     storage: Storage,
@@ -160,29 +198,12 @@ def push(
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
     present = remote_has(storage, sorted(local), jobs, policy)
     summary.skipped = len(present)
-    todo = sorted(set(local) - present)
-    if not todo:
-        return summary
-    progress.start(f"Pushing to {storage.url}", sum(local[hash_value] for hash_value in todo))
-    lock = threading.Lock()
 
     def upload(hash_value: str) -> None:
-        source = cache.path_of(hash_value)
-        try:
-            with_retries(lambda: storage.upload(key_of(hash_value), source, progress.advance), policy)
-        except ArtverError as error:
-            with lock:
-                summary.failed.append(Failure(hash_value, str(error)))
-            return
-        with lock:
-            summary.transferred += 1
-            summary.bytes += local[hash_value]
+        storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
-    try:
-        _parallel(jobs, upload, todo)
-    finally:
-        progress.finish()
-    summary.failed.sort(key=lambda failure: failure.object)
+    todo = sorted(set(local) - present)
+    _transfer_each(summary, todo, local, upload, jobs, policy, progress, f"Pushing to {storage.url}")
     return summary
 
 
@@ -200,29 +221,13 @@ def fetch(
     summary = TransferSummary(storage.url)
     todo = sorted(hash_value for hash_value in objects if not cache.has(hash_value))
     summary.skipped = len(objects) - len(todo)
-    if not todo:
-        return summary
-    progress.start(f"Fetching from {storage.url}", sum(objects[hash_value] for hash_value in todo))
-    lock = threading.Lock()
 
     def download(hash_value: str) -> None:
-        try:
-            with_retries(lambda: download_verified(cache, storage, hash_value, progress), policy)
-        except ArtverError as error:
-            with lock:
-                summary.failed.append(Failure(hash_value, str(error)))
-            return
-        with lock:
-            summary.transferred += 1
-            summary.bytes += objects[hash_value]
-            if installed is not None:
-                installed.append(hash_value)
+        download_verified(cache, storage, hash_value, progress)
 
-    try:
-        _parallel(jobs, download, todo)
-    finally:
-        progress.finish()
-    summary.failed.sort(key=lambda failure: failure.object)
+    done = _transfer_each(summary, todo, objects, download, jobs, policy, progress, f"Fetching from {storage.url}")
+    if installed is not None:
+        installed.extend(done)
     return summary
 
 

@@ -36,3 +36,8 @@ class Storage(Protocol):
 
     def url_of(self, key: str) -> str:
         """Where the object lives, as a URL or path a person could use."""
+
+
+def join_key(prefix: str, key: str) -> str:
+    """The full object name under a bucket's prefix (no prefix: the key itself)."""
+    return f"{prefix}/{key}" if prefix else key

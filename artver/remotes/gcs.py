@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 from artver.errors import RemoteError, TransientRemoteError
+from artver.remotes.base import join_key
 from artver.hashing import ByteCallback
 
 RESUMABLE_CHUNK = 16 * 1024 * 1024
@@ -37,7 +38,7 @@ class GcsStorage:
         return bucket
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+        return join_key(self.prefix, key)
 
     def exists(self, keys: Sequence[str]) -> set[str]:
         present = set()

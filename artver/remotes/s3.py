@@ -24,6 +24,7 @@ import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
 from artver.errors import RemoteError, TransientRemoteError
+from artver.remotes.base import join_key
 from artver.hashing import CHUNK_SIZE, ByteCallback
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -66,7 +67,7 @@ class S3Storage:
         self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+        return join_key(self.prefix, key)
 
     def exists(self, keys: Sequence[str]) -> set[str]:
         present = set()
