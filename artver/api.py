@@ -17,25 +17,26 @@ import contextlib
 import io
 import os
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Iterator, Mapping, Sequence
 
-from artver import transfer
-from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
-from artver.commands.add import AddResult
-from artver.commands.checkout import CheckoutResult
-from artver.commands.diff import DiffResult, snapshot
-from artver.commands.init import InitResult
-from artver.commands.log import LogEntry
-from artver.commands.ls import ArtifactInfo
-from artver.commands.pull import PullResult
-from artver.commands.remove import RemoveResult
-from artver.commands.status import ArtifactStatus, CloudStatus
-from artver.commands.verify import VerifyResult
 from artver.errors import UsageError
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo, open_repo
 from artver.scope import Revisions
-from artver.transfer import TransferSummary
+
+if TYPE_CHECKING:  # the result types; each function imports its implementation when called, so that
+    # 'import artver.api' (and every CLI command) loads only what it uses.
+    from artver.commands.add import AddResult
+    from artver.commands.checkout import CheckoutResult
+    from artver.commands.diff import DiffResult
+    from artver.commands.init import InitResult
+    from artver.commands.log import LogEntry
+    from artver.commands.ls import ArtifactInfo
+    from artver.commands.pull import PullResult
+    from artver.commands.remove import RemoveResult
+    from artver.commands.status import ArtifactStatus, CloudStatus
+    from artver.commands.verify import VerifyResult
+    from artver.transfer import TransferSummary
 
 __all__ = [
     "open", "read", "get_url", "init", "add", "status", "cloud_status", "checkout", "remove", "push", "fetch",
@@ -153,6 +154,9 @@ def verify(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = 
 
 def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) -> tuple[str, int]:
     """(object hash, size) of an artifact, or of a file inside a tracked directory, at ``rev``."""
+    from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
+    from artver.commands.diff import snapshot
+
     target = artifact_of_argument(repository, path)
     pointers: dict[str, Tracked] = snapshot(repository, rev)
     parts = target.split("/")
@@ -177,6 +181,8 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
 
 def get_url(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: str | None = None) -> str:
     """Where the artifact's blob lives in the remote: s3://…, gs://… or a path."""
+    from artver import transfer
+
     repository = _repo(repo)
     hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
     session = transfer.open_session(repository, remote, 1)
@@ -199,6 +205,8 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     verified, and kept in the cache (``cache=False``: in a temp file, deleted on close).
     The workspace is never touched.
     """
+    from artver import transfer
+
     if mode not in ("r", "rb", "rt"):
         raise UsageError(f"mode {mode!r}: artifacts open read-only; use 'rb' or 'r'")
     repository = _repo(repo)

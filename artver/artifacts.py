@@ -9,6 +9,7 @@ inode, size and mtime are unchanged; by reading it otherwise).
 from __future__ import annotations
 
 import os
+import re
 import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,12 @@ class Tracked:
 @dataclass(frozen=True)
 class WorkspaceFile:
     relative: str  # inside the artifact directory
-    absolute: Path
+    path: str  # absolute, as a string: directories of a million files make pathlib too slow here
     stat: os.stat_result
+
+    @property
+    def absolute(self) -> Path:
+        return Path(self.path)
 
     @property
     def executable(self) -> bool:
@@ -119,12 +124,15 @@ def content_hash_of(tracked: Tracked, repo: Repo) -> str:
     return listing.identity(pointer.entries, repo.algorithm)
 
 
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
     """Every file below ``root``, sorted. Symlinks to files inside ``root`` count as the
     file they point to; symlinks that leave ``root``, point to folders, or are broken are refused."""
     real_root = Path(os.path.realpath(root))
     found: list[WorkspaceFile] = []
-    pending = [("", root)]
+    pending = [("", str(root))]
     while pending:
         prefix, directory = pending.pop()
         try:
@@ -133,26 +141,24 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
             raise ArtverError(f"{display}/{prefix}: cannot read folder ({error.strerror})") from None
         with iterator:
             for item in iterator:
-                if TEMP_MARKER in item.name:
+                name = item.name
+                if TEMP_MARKER in name:
                     continue
-                relative = prefix + item.name
-                where = f"{display}/{relative}"
-                if not fs_name_ok(item.name):
-                    raise UsageError(f"{os.fsencode(where)!r}: file name is not valid UTF-8; rename it to track it")
-                try:
-                    check_relative(relative, display)
-                except UnsafePathError:
+                relative = prefix + name
+                if not fs_name_ok(name):
+                    raise UsageError(f"{os.fsencode(display + '/' + relative)!r}: file name is not valid UTF-8; rename it to track it")
+                if _BAD_NAME.search(name):
                     raise UsageError(
-                        f"{where!r}: file name contains a backslash or control character; rename it to track it"
-                    ) from None
+                        f"{display + '/' + relative!r}: file name contains a backslash or control character; rename it to track it"
+                    )
                 if item.is_symlink():
-                    found.append(_symlinked_file(item, real_root, relative, where))
+                    found.append(_symlinked_file(item, real_root, relative, f"{display}/{relative}"))
                 elif item.is_dir(follow_symlinks=False):
-                    pending.append((relative + "/", Path(item.path)))
+                    pending.append((relative + "/", item.path))
                 elif item.is_file(follow_symlinks=False):
-                    found.append(WorkspaceFile(relative, Path(item.path), item.stat(follow_symlinks=False)))
+                    found.append(WorkspaceFile(relative, item.path, item.stat(follow_symlinks=False)))
                 else:
-                    raise UsageError(f"{where}: not a regular file (device, socket or pipe); artver tracks only files")
+                    raise UsageError(f"{display}/{relative}: not a regular file (device, socket or pipe); artver tracks only files")
     found.sort(key=lambda item: item.relative)
     return found
 
@@ -165,7 +171,7 @@ def _symlinked_file(item: os.DirEntry[str], real_root: Path, relative: str, wher
         raise UsageError(f"{where}: broken symlink; remove it or fix its target")
     if target.is_dir():
         raise UsageError(f"{where}: symlink to a folder; artver stores files only (replace the link by the folder)")
-    return WorkspaceFile(relative, target, target.stat())
+    return WorkspaceFile(relative, str(target), target.stat())
 
 
 Preloaded = dict[str, tuple[StatKey, str]]
@@ -191,7 +197,7 @@ class Hasher:
             return hash_value
         return None
 
-    def hash(self, relative: str, absolute: Path, stat: os.stat_result, preloaded: Preloaded | None = None) -> str:
+    def hash(self, relative: str, absolute: Path | str, stat: os.stat_result, preloaded: Preloaded | None = None) -> str:
         cached = self.known(relative, stat, preloaded)
         if cached is not None:
             return cached

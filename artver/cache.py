@@ -15,6 +15,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from artver import hashing
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
@@ -38,7 +39,33 @@ class Cache:
         return self.root / algorithm / digest[:2] / digest[2:]
 
     def has(self, hash_value: str) -> bool:
-        return os.path.isfile(self.path_of(hash_value))
+        # Called once per file of a directory by status and checkout: plain strings, not pathlib.
+        algorithm, _, digest = hash_value.partition(":")
+        return os.path.isfile(f"{self._root_text}/{algorithm}/{digest[:2]}/{digest[2:]}")
+
+    def present(self, hashes: Iterable[str]) -> set[str]:
+        """Which of many hashes are in the cache: one directory listing per 2-hex folder
+        instead of one stat per object (a directory of 20,000 files needs ~256 listings)."""
+        wanted: dict[str, set[str]] = {}
+        for hash_value in hashes:
+            algorithm, _, digest = hash_value.partition(":")
+            wanted.setdefault(f"{algorithm}/{digest[:2]}", set()).add(hash_value)
+        found: set[str] = set()
+        for folder, candidates in wanted.items():
+            if len(candidates) < 4:
+                found.update(hash_value for hash_value in candidates if self.has(hash_value))
+                continue
+            try:
+                names = set(os.listdir(f"{self._root_text}/{folder}"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            algorithm, prefix = folder.split("/")
+            found.update(hash_value for hash_value in candidates if hash_value[len(algorithm) + 3 :] in names)
+        return found
+
+    @property
+    def _root_text(self) -> str:
+        return str(self.root)
 
     def new_temp(self) -> Path:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +122,7 @@ class Cache:
             os.replace(source, target)
         except FileNotFoundError:
             return None
+        os.utime(target)  # gc keeps quarantined objects for a while, counted from now
         return target
 
     def _install(self, temp: Path, hash_value: str) -> None:

@@ -4,8 +4,6 @@ Nothing here decides anything about artifacts; it only renders what the core
 returns. Errors travel as exceptions to error_handler.py.
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -77,8 +75,7 @@ def init(
     if hooks:
         from artver import hooks as hook_module
 
-        for change in hook_module.install(result.root):
-            out.say(f"{change.action:9} {change.hook} hook")
+        _report_hooks(out, hook_module.install(result.root))
     elif result.created:
         out.say("Tip: 'artver install-hooks' keeps data in step with git checkout, merge, commit and push.")
     if result.created:
@@ -108,7 +105,7 @@ def add(
         return
     to_stage: list[str] = []
     for result in results:
-        what = f"{result.files} files, " if result.kind == "dir" else ""
+        what = f"{result.files} file{'s' if result.files != 1 else ''}, " if result.kind == "dir" else ""
         verb = "added" if result.changed else "unchanged"
         out.say(f"{verb:9} {result.path} ({what}{human_size(result.size)}, {short(result.hash)})")
         if result.changed:
@@ -199,7 +196,7 @@ def _asdict(value: object) -> dict:
     return to_jsonable(value)
 
 
-def _report_checkout(out: Output, result) -> None:  # type: ignore[no-untyped-def]
+def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  # type: ignore[no-untyped-def]
     if result.updated or result.removed:
         removed = f", removed {len(result.removed)}" if result.removed else ""
         out.say(f"Checked out {len(result.updated)} file{'s' if len(result.updated) != 1 else ''}{removed}.")
@@ -214,7 +211,8 @@ def _report_checkout(out: Output, result) -> None:  # type: ignore[no-untyped-de
         for path in result.unsaved:
             out.warn(f"    {path}")
     if result.missing:
-        out.warn(f"{len(result.missing)} object(s) are not in the cache; run 'artver pull' to fetch them:")
+        why = "they could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch them"
+        out.warn(f"{len(result.missing)} object(s) are not in the cache; {why}:")
         for path in result.missing:
             out.warn(f"    {path}")
     if result.corrupt:
@@ -255,7 +253,7 @@ def _cloud_status(out: Output, paths: list[str] | None, remote: str | None, jobs
     elif not results:
         out.say("No artifacts are tracked here yet.")
     elif not incomplete:
-        out.say(f"All {len(results)} artifact{'s' if len(results) != 1 else ''} are complete in the remote.")
+        out.say(f"All {len(results)} artifact{'s are' if len(results) != 1 else ' is'} complete in the remote.")
     else:
         for result in incomplete:
             detail = f"; {result.detail}" if result.detail else ""
@@ -276,7 +274,7 @@ def _report_transfer(out: Output, summary, verb: str, json_output: bool, extra: 
         out.json({**_asdict(summary), "ok": summary.ok, **(extra or {})})
         return
     if summary.transferred == 0 and not summary.failed:
-        out.say(f"Everything is up to date with {summary.remote} ({summary.skipped} object{'s' if summary.skipped != 1 else ''}).")
+        out.say(f"Everything is up to date: {summary.skipped} object{'s' if summary.skipped != 1 else ''} in {summary.remote}.")
     else:
         out.say(
             f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({human_size(summary.bytes)}), "
@@ -348,7 +346,7 @@ def pull(
         out.json({"fetch": {**_asdict(result.fetch), "ok": result.fetch.ok}, "checkout": {**_asdict(result.checkout), "ok": result.checkout.ok}, "ok": result.ok})
     else:
         _report_transfer(out, result.fetch, "Fetched", False)
-        _report_checkout(out, result.checkout)
+        _report_checkout(out, result.checkout, after_fetch=True)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -369,7 +367,13 @@ def remote_add(
     """Add a remote."""
     from artver.commands import remote as remote_commands
 
-    info = remote_commands.add(_repo(), name, url, default, local)
+    import os
+    from urllib.parse import urlsplit
+
+    repo = _repo()
+    if url and len(urlsplit(url).scheme) <= 1 and not os.path.isabs(os.path.expanduser(url)):
+        url = os.path.relpath(os.path.abspath(url), repo.root)  # typed relative to here; stored relative to the root
+    info = remote_commands.add(repo, name, url, default, local)
     _out(ctx).say(f"Added remote '{info.name}' -> {info.url}{' (default)' if info.default else ''}.")
 
 
@@ -529,11 +533,16 @@ def ls_command(
         return
     if not items:
         out.say("No artifacts are tracked" + (f" at {rev}." if rev else " here yet."))
-    for item in items:
-        files = f"{item.files} files" if item.kind == "dir" else "file"
+    rows = [
+        (item.path, item.kind, f"{item.files} file{'s' if item.files != 1 else ''}" if item.kind == "dir" else "",
+         human_size(item.size), short(item.hash))
+        for item in items
+    ]
+    widths = [max((len(row[index]) for row in rows), default=0) for index in range(5)]
+    for item, row in zip(items, rows):
         meta = "".join(f" {key}={value}" for key, value in item.meta.items())
         desc = f"  {item.desc}" if item.desc else ""
-        out.say(f"{item.path}  {item.kind}  {files}  {human_size(item.size)}  {short(item.hash)}{desc}{meta}")
+        out.say(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"{desc}{meta}").rstrip())
 
 
 @app.command("install-hooks")
@@ -541,9 +550,14 @@ def install_hooks(ctx: typer.Context) -> None:
     """Install Git hooks that keep data in step with commits (existing hooks are kept and chained)."""
     from artver import hooks
 
-    out = _out(ctx)
-    for change in hooks.install(_repo().root):
-        note = " (your existing hook is kept as " + change.hook + hooks.CHAINED_SUFFIX + " and still runs)" if change.action == "chained" else ""
+    _report_hooks(_out(ctx), hooks.install(_repo().root))
+
+
+def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
+    from artver.hooks import CHAINED_SUFFIX
+
+    for change in changes:
+        note = f" (your existing hook is kept as {change.hook}{CHAINED_SUFFIX} and still runs)" if change.action == "chained" else ""
         out.say(f"{change.action:9} {change.hook}{note}")
 
 
@@ -635,7 +649,7 @@ def gc(
     verb = "Would delete" if result.dry_run else "Deleted"
     out.say(f"{verb} {result.deleted} cache object(s) ({human_size(result.bytes)}); {result.referenced} referenced object(s) kept.")
     if result.remote:
-        out.say(f"{verb} {len(result.remote_deleted)} object(s) from {result.remote}:")
+        out.say(f"{verb} {len(result.remote_deleted)} object(s) from {result.remote}{':' if result.remote_deleted else '.'}")
         for hash_value in result.remote_deleted:
             out.say(f"    {hash_value}")
 

@@ -19,17 +19,10 @@ from artver.fsutil import atomic_write_bytes
 CONFIG_NAME = "config"
 LOCAL_CONFIG_NAME = "config.local"
 
-# Settings whose value is a credential: refused in the committed config.
-SECRET_KEYS = frozenset(
-    {
-        "access_key_id",
-        "secret_access_key",
-        "session_token",
-        "token",
-        "credentials_json",
-        "password",
-    }
-)
+# Settings whose value is a credential: only ever in the git-ignored config.local.
+SECRET_KEYS = frozenset({"access_key_id", "secret_access_key", "session_token"})
+# Names that look like credentials: refused in the committed config even though no backend reads them.
+_SECRET_LOOKING = SECRET_KEYS | {"token", "credentials_json", "password", "secret"}
 
 # Every known key, so a typo is an error rather than a silently ignored setting.
 KNOWN_KEYS: Mapping[str, frozenset[str]] = {
@@ -106,7 +99,7 @@ def load(artver_dir: Path) -> Config:
     committed = _read(artver_dir / CONFIG_NAME)
     for section in committed.sections():
         for key, value in committed.items(section):
-            if key in SECRET_KEYS:
+            if key in _SECRET_LOOKING:
                 raise ConfigError(
                     f"{artver_dir / CONFIG_NAME}: secret setting {section}.{key} must not be in the committed "
                     f"config; move it to .artver/{LOCAL_CONFIG_NAME} (artver remote modify ... --local)"
@@ -116,12 +109,17 @@ def load(artver_dir: Path) -> Config:
     for section in local.sections():
         for key, value in local.items(section):
             values[(section, key)] = value
+    for section, key in values:
+        try:
+            check_key(section, key)
+        except ConfigError as error:
+            raise ConfigError(f"{artver_dir}/config(.local): {error}; fix or remove it") from None
     return Config(values)
 
 
 def check_key(section: str, key: str) -> None:
-    kind = section.split(".", 1)[0]
-    known = KNOWN_KEYS.get(kind)
+    kind, _, name = section.partition(".")
+    known = KNOWN_KEYS.get(kind) if (kind == "remote") == bool(name) else None
     if known is None or key not in known:
         choices = ", ".join(sorted(known or ()))
         raise ConfigError(f"unknown setting {section}.{key}" + (f" (known: {choices})" if choices else ""))

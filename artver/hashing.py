@@ -65,7 +65,7 @@ def hash_bytes(data: bytes, algorithm: str) -> str:
     return f"{algorithm}:{hasher.hexdigest()}"
 
 
-def hash_file(path: Path, algorithm: str, on_bytes: "ByteCallback | None" = None) -> tuple[str, int]:
+def hash_file(path: Path | str, algorithm: str, on_bytes: "ByteCallback | None" = None) -> tuple[str, int]:
     """Hash a file's content in bounded memory; return (hash string, size)."""
     hasher = new_hasher(algorithm)
     size = 0

@@ -8,9 +8,14 @@ directory on disk.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from artver.errors import UnsafePathError
+
+
+_VALID_RELATIVE = re.compile(r"(?!/)[^\x00-\x1f\x7f\\]+")
+_DOT_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 
 
 def check_relative(path: str, where: str) -> str:
@@ -20,6 +25,8 @@ def check_relative(path: str, where: str) -> str:
     backslashes (a Windows separator that would escape on another machine),
     NUL and other control characters.
     """
+    if _VALID_RELATIVE.fullmatch(path) and not _DOT_COMPONENT.search(path):
+        return path  # the common case, decided by two regular expressions; the checks below explain refusals
     if not path:
         raise UnsafePathError(f"{where}: empty path")
     if "\\" in path:
@@ -77,6 +84,8 @@ def to_posix(relative: Path | str) -> str:
 
 def fs_name_ok(name: str) -> bool:
     """True if ``name`` (from os.scandir) is valid UTF-8, so it can go into a pointer."""
+    if name.isascii():
+        return True
     try:
         os.fsencode(name).decode("utf-8")
     except UnicodeDecodeError:

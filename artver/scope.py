@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artver import history
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, cli_path, select
 from artver.paths import check_artifact_path
@@ -33,6 +32,8 @@ def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions,
     found: list[Tracked] = select(repo, paths) if workspace else []
     if not revisions.any:
         return found
+    from artver import history  # dulwich: loaded only when revisions are asked for
+
     wanted = [cli_path(repo, path) for path in paths] if paths else None
     git = history.open_git(repo.root)
     reader = history.PointerReader(git, pointer_module.SUFFIX.encode())

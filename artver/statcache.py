@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 RACY_NS = 2_000_000_000
 _SCHEMA_VERIFIED = (
     "CREATE TABLE IF NOT EXISTS verified ("
     " hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL) WITHOUT ROWID"
+)
+_SCHEMA_DIRS = (
+    "CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, identity TEXT NOT NULL, signature TEXT NOT NULL) WITHOUT ROWID"
 )
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stat ("
@@ -30,8 +32,9 @@ _SCHEMA = (
 )
 
 
-@dataclass(frozen=True)
-class StatKey:
+class StatKey(NamedTuple):
+    """What must be unchanged for a recorded hash to be trusted (a tuple: one per file, fast)."""
+
     ino: int
     size: int
     mtime_ns: int
@@ -76,6 +79,21 @@ class StatCache:
             return
         self._pending[path] = (key, hash_value)
 
+    def directory_matches(self, path: str, identity: str, signature: str) -> bool:
+        """True if the folder had exactly this stat signature when it last matched ``identity``."""
+        row = self._connection.execute("SELECT identity, signature FROM dirs WHERE path = ?", (path,)).fetchone()
+        return row is not None and row[0] == identity and row[1] == signature
+
+    def record_directory(self, path: str, identity: str, signature: str | None) -> None:
+        try:
+            with self._connection:
+                if signature is None:
+                    self._connection.execute("DELETE FROM dirs WHERE path = ?", (path,))
+                else:
+                    self._connection.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (path, identity, signature))
+        except sqlite3.OperationalError:
+            pass
+
     def verified_objects(self) -> dict[str, StatKey]:
         """Cache objects whose content was checked, with the stat they had then."""
         rows = self._connection.execute("SELECT hash, ino, size, mtime_ns FROM verified").fetchall()
@@ -115,6 +133,20 @@ class StatCache:
         self._connection.close()
 
 
+def directory_signature(files: "Iterable[tuple[str, os.stat_result]]") -> str | None:
+    """A digest of every file's name, inode, size, mtime and exec bit below a tracked folder;
+    None if any file is too recent to trust (see RACY_NS)."""
+    import xxhash
+
+    cutoff = time.time_ns() - RACY_NS
+    digest = xxhash.xxh3_128()
+    for relative, stat in files:
+        if stat.st_mtime_ns >= cutoff:
+            return None
+        digest.update(f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode & 0o100}\n".encode())
+    return digest.hexdigest()
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     for attempt in range(2):
         try:
@@ -123,6 +155,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(_SCHEMA)
             connection.execute(_SCHEMA_VERIFIED)
+            connection.execute(_SCHEMA_DIRS)
             return connection
         except sqlite3.DatabaseError:
             if attempt:

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 PER_OBJECT_CHECK_LIMIT = 100  # up to this many objects, one existence request each
 LIST_PAGE = 1000
-DEFAULT_RETRIES = 5
+DEFAULT_RETRIES = 5  # retries after the first attempt
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 10.0
 
@@ -190,8 +190,10 @@ def push(
     jobs: int,
     policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
+    validate: Callable[[list[str]], set[str]] | None = None,
 ) -> TransferSummary:
-    """Upload every object in ``objects`` (hash -> size) that the remote lacks."""
+    """Upload every object in ``objects`` (hash -> size) that the remote lacks.
+    ``validate`` returns the hashes among those to upload whose cache object is corrupt."""
     summary = TransferSummary(storage.url)
     local = {hash_value: size for hash_value, size in objects.items() if cache.has(hash_value)}
     for hash_value in sorted(set(objects) - set(local)):
@@ -203,6 +205,10 @@ def push(
         storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
     todo = sorted(set(local) - present)
+    corrupt = validate(todo) if validate is not None and todo else set()
+    for hash_value in sorted(corrupt):
+        summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))
+    todo = [hash_value for hash_value in todo if hash_value not in corrupt]
     _transfer_each(summary, todo, local, upload, jobs, policy, progress, f"Pushing to {storage.url}")
     return summary
 
@@ -253,7 +259,7 @@ def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress:
         if actual != hash_value:
             raise IntegrityError(
                 f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
-                f"it was not used. Push it again from a clone that has it intact."
+                f"it was not used. Delete it from the remote, then 'artver push' from a clone that has it intact."
             )
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -306,7 +312,7 @@ def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
     chosen_jobs = jobs or repo.config.get_int(section, "jobs", default_jobs(spec.scheme == "file"))
     if chosen_jobs < 1:
         raise ArtverError(f"-j/--jobs must be at least 1, not {chosen_jobs}")
-    policy = RetryPolicy(attempts=max(1, repo.config.get_int(section, "retries", DEFAULT_RETRIES)))
+    policy = RetryPolicy(attempts=1 + max(0, repo.config.get_int(section, "retries", DEFAULT_RETRIES)))
     return Session(open_storage(spec, repo.config, chosen_jobs), chosen_jobs, policy)
 
 

@@ -98,7 +98,7 @@ def test_unreachable_endpoint_is_retried_then_a_clear_error(repo: Path, monkeypa
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     run_artver(repo, "remote", "add", "origin", "s3://bucket/x")
     run_artver(repo, "remote", "modify", "origin", "endpoint_url", "http://127.0.0.1:9")  # discard port: refused
-    run_artver(repo, "remote", "modify", "origin", "retries", "2")
+    run_artver(repo, "remote", "modify", "origin", "retries", "1")  # one retry: two attempts
     (repo / "m.bin").write_bytes(b"model")
     run_artver(repo, "add", "m.bin")
     result = run_artver(repo, "push")

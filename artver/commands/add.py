@@ -37,7 +37,10 @@ def parse_meta(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
         key, separator, value = item.partition("=")
         if not separator:
             raise UsageError(f"--meta {item!r}: expected KEY=VALUE")
-        pairs.append((pointer_module.check_meta_key(key, "--meta"), value))
+        try:
+            pairs.append((pointer_module.check_meta_key(key, "--meta"), value))
+        except PointerError as error:
+            raise UsageError(str(error)) from None
     return tuple(pairs)
 
 
@@ -218,6 +221,14 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, pr
         (Entry(item.relative, resolved[item.relative], item.stat.st_size, item.executable) for item in files),
         relative,
     )
+    if repo.link_modes[0] in ("hardlink", "symlink"):
+        # As for a single file: the workspace shares the (read-only) cache object instead of a copy.
+        for item in files:
+            target = absolute / item.relative
+            if target.is_symlink() or (item.executable and repo.link_modes[0] == "hardlink"):
+                continue
+            workspace.materialize(cache, resolved[item.relative], target, item.executable, repo.link_modes)
+            hasher.record(f"{relative}/{item.relative}", target.stat(), resolved[item.relative])
     if len(entries) > repo.inline_max:
         listing_hash = cache.add_bytes(listing.to_object_bytes(entries))
         return Pointer(kind="dir", listing=listing_hash, count=len(entries), size=listing.total_size(entries))

@@ -121,14 +121,15 @@ def dry_run(gc_plan: GcPlan) -> GcResult:
 
 
 def _remove_old_temp_files(repo: Repo) -> None:
-    temp_dir = repo.cache.temp_dir
-    if not temp_dir.is_dir():
-        return
+    """Temp files of killed processes, and quarantined corrupt objects (kept one hour for inspection)."""
     cutoff = time.time() - TEMP_MAX_AGE
-    for name in os.listdir(temp_dir):
-        path = temp_dir / name
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-        except OSError:
-            pass
+    for folder in (repo.cache.temp_dir, repo.cache.root / "quarantine"):
+        if not folder.is_dir():
+            continue
+        for name in os.listdir(folder):
+            path = folder / name
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass

@@ -120,7 +120,10 @@ def pre_push(repo: Repo, arguments: list[str], stdin: str) -> HookResult:
     except ArtverError as error:
         result.ok = False
         result.messages.append(f"artver: pre-push: {error}")
-        result.messages.append("artver: the Git push was stopped so that no pointer reaches the remote without its data")
+        result.messages.append(
+            "artver: the Git push was stopped so that no pointer reaches the remote without its data "
+            "(fix it and push again; 'git push --no-verify' skips this check)"
+        )
         return result
     if summary.transferred:
         result.messages.append(f"artver: pushed {summary.transferred} object(s) to {summary.remote}")

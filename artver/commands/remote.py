@@ -83,9 +83,17 @@ def set_default(repo: Repo, name: str, local: bool = False) -> None:
 
 def modify(repo: Repo, name: str, key: str, value: str | None, local: bool = False) -> None:
     _require(repo, name)
-    config.check_key("remote", key)
+    config.check_key(_section(name), key)
     if key == "url" and value is not None:
         parse_url(name, value, repo.root)
-    if key in ("jobs", "retries") and value is not None and not value.isdigit():
-        raise ConfigError(f"remote.{name}.{key} must be a whole number, not {value!r}")
+    if value is not None and key == "jobs" and not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise ConfigError(f"remote.{name}.jobs must be a whole number of at least 1, not {value!r}")
+    if value is not None and key == "retries" and not (value.isascii() and value.isdigit()):
+        raise ConfigError(f"remote.{name}.retries must be a whole number, not {value!r}")
+    if value is not None and key == "timeout":
+        try:
+            if float(value) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"remote.{name}.timeout must be a positive number of seconds, not {value!r}") from None
     config.set_value(repo.artver_dir, _section(name), key, value, local=local)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artver.artifacts import Hasher, Tracked, entries_of, open_stats, select, walk_directory
+from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
+from artver.statcache import directory_signature
 
 CLEAN = "clean"
 MODIFIED = "modified"
@@ -47,17 +48,24 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
         if hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
             return ArtifactStatus(tracked.path, "file", MODIFIED)
         return ArtifactStatus(tracked.path, "file", CLEAN if in_cache else NOT_IN_CACHE)
+    if absolute.is_dir() and not absolute.is_symlink():
+        present = walk_directory(absolute, tracked.path)
+        identity = content_hash_of(tracked, repo)
+        signature = directory_signature((item.relative, item.stat) for item in present)
+        if signature is not None and hasher.stats.directory_matches(tracked.path, identity, signature):
+            return ArtifactStatus(tracked.path, "dir", CLEAN)  # nothing below it changed since it was last clean
     try:
         entries = entries_of(repo, tracked)
     except ObjectMissingError:
         state = MISSING if not absolute.exists() else NOT_IN_CACHE
         return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache")
     if not absolute.exists():
-        return ArtifactStatus(tracked.path, "dir", MISSING)
+        hashes = {entry.hash for entry in entries}
+        detail = "" if len(cache.present(hashes)) == len(hashes) else "not in the cache either"
+        return ArtifactStatus(tracked.path, "dir", MISSING, detail=detail)
     if not absolute.is_dir():
         return ArtifactStatus(tracked.path, "dir", MODIFIED, detail="a file is where the folder should be")
     expected = {entry.path: entry for entry in entries}
-    present = walk_directory(absolute, tracked.path)
     preloaded = hasher.stats.under(tracked.path)
     added, modified = [], []
     for item in present:
@@ -68,14 +76,16 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
         if entry.size != item.stat.st_size or entry.executable != item.executable:
             modified.append(item.relative)
             continue
-        if hasher.hash(f"{tracked.path}/{item.relative}", item.absolute, item.stat, preloaded) != entry.hash:
+        if hasher.hash(f"{tracked.path}/{item.relative}", item.path, item.stat, preloaded) != entry.hash:
             modified.append(item.relative)
     seen = {item.relative for item in present}
     deleted = [path for path in expected if path not in seen]
     if added or modified or deleted:
         return ArtifactStatus(tracked.path, "dir", MODIFIED, tuple(added), tuple(modified), tuple(deleted))
-    if not all(cache.has(entry.hash) for entry in entries):
+    hashes = {entry.hash for entry in entries}
+    if len(cache.present(hashes)) != len(hashes):
         return ArtifactStatus(tracked.path, "dir", NOT_IN_CACHE)
+    hasher.stats.record_directory(tracked.path, identity, signature)
     return ArtifactStatus(tracked.path, "dir", CLEAN)
 
 

@@ -43,27 +43,15 @@ class S3Storage:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
-        session = boto3.session.Session(
-            profile_name=settings.get("profile") or None,
-            aws_access_key_id=settings.get("access_key_id") or None,
-            aws_secret_access_key=settings.get("secret_access_key") or None,
-            aws_session_token=settings.get("session_token") or None,
-        )
-        timeout = float(settings.get("timeout", "60"))
-        self._client = session.client(
-            "s3",
-            endpoint_url=settings.get("endpoint_url") or None,
-            region_name=settings.get("region") or None,
-            config=BotoConfig(
-                retries={"total_max_attempts": 1},  # transfer.py retries, with backoff and jitter
-                max_pool_connections=max(10, jobs * PART_JOBS),
-                connect_timeout=min(timeout, 10.0),
-                read_timeout=timeout,
-                s3={"addressing_style": "path"} if settings.get("endpoint_url") else None,
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+        timeout = _timeout(settings, url)
+        try:
+            self._client = _client(settings, jobs, timeout)
+        except botocore.exceptions.ProfileNotFound as error:
+            raise RemoteError(f"{url}: {error}; fix the remote's profile or AWS_PROFILE") from None
+        except ValueError as error:
+            raise RemoteError(f"{url}: invalid endpoint_url or region ({error})") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise RemoteError(f"{url}: {error}") from None
         self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
 
     def _key(self, key: str) -> str:
@@ -177,6 +165,39 @@ class S3Storage:
 
     def url_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+
+def _timeout(settings: Mapping[str, str], url: str) -> float:
+    try:
+        return float(settings.get("timeout", "60"))
+    except ValueError:
+        raise RemoteError(f"{url}: timeout {settings.get('timeout')!r} must be a number of seconds") from None
+
+
+def _client(settings: Mapping[str, str], jobs: int, timeout: float) -> Any:
+    session = boto3.session.Session(
+        profile_name=settings.get("profile") or None,
+        aws_access_key_id=settings.get("access_key_id") or None,
+        aws_secret_access_key=settings.get("secret_access_key") or None,
+        aws_session_token=settings.get("session_token") or None,
+    )
+    # A custom endpoint (artver setting or AWS_ENDPOINT_URL[_S3]) is almost always an S3-compatible
+    # store, where bucket-in-hostname addressing does not resolve.
+    custom_endpoint = settings.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return session.client(
+        "s3",
+        endpoint_url=settings.get("endpoint_url") or None,
+        region_name=settings.get("region") or None,
+        config=BotoConfig(
+            retries={"total_max_attempts": 1},  # transfer.py retries, with backoff and jitter
+            max_pool_connections=max(10, jobs * PART_JOBS),
+            connect_timeout=min(timeout, 10.0),
+            read_timeout=timeout,
+            s3={"addressing_style": "path"} if custom_endpoint else None,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
 
 
 class _FileRange:
