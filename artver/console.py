@@ -14,7 +14,7 @@ from typing import Any
 
 from artver.progress import NO_PROGRESS, Progress
 
-PROGRESS_DELAY = 1.0  # seconds of work before a bar appears
+PROGRESS_DELAY = 1.0  # seconds of work before a bar appears (ARTVER_PROGRESS_DELAY overrides, for tests)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ class DelayedBar:
         self._unit = "bytes"
         self._done = 0
         self._started = 0.0
+        try:
+            self._delay = float(os.environ.get("ARTVER_PROGRESS_DELAY", PROGRESS_DELAY))
+        except ValueError:
+            self._delay = PROGRESS_DELAY
 
     def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
         with self._lock:
@@ -83,7 +87,7 @@ class DelayedBar:
         with self._lock:
             self._done += amount
             if self._bar is None:
-                if time.monotonic() - self._started < PROGRESS_DELAY:
+                if time.monotonic() - self._started < self._delay:
                     return
                 self._show()
             self._bar.update(self._task, completed=self._done)
