@@ -145,18 +145,18 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
                 if TEMP_MARKER in name:
                     continue
                 relative = prefix + name
-                if not fs_name_ok(name):
+                if not name.isascii() and not fs_name_ok(name):
                     raise UsageError(f"{os.fsencode(display + '/' + relative)!r}: file name is not valid UTF-8; rename it to track it")
                 if _BAD_NAME.search(name):
                     raise UsageError(
                         f"{display + '/' + relative!r}: file name contains a backslash or control character; rename it to track it"
                     )
-                if item.is_symlink():
+                if item.is_file(follow_symlinks=False):  # the common case first: one d_type test
+                    found.append(WorkspaceFile(relative, item.path, item.stat(follow_symlinks=False)))
+                elif item.is_symlink():
                     found.append(_symlinked_file(item, real_root, relative, f"{display}/{relative}"))
                 elif item.is_dir(follow_symlinks=False):
                     pending.append((relative + "/", item.path))
-                elif item.is_file(follow_symlinks=False):
-                    found.append(WorkspaceFile(relative, item.path, item.stat(follow_symlinks=False)))
                 else:
                     raise UsageError(f"{display}/{relative}: not a regular file (device, socket or pipe); artver tracks only files")
     found.sort(key=lambda item: item.relative)

@@ -280,8 +280,10 @@ def _report_transfer(out: Output, summary, verb: str, json_output: bool, extra: 
             f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({human_size(summary.bytes)}), "
             f"{summary.skipped} already there, {len(summary.failed)} failed; {summary.remote}."
         )
-    for failure in summary.failed:
+    for failure in summary.failed[:10]:
         out.warn(f"failed: {short(failure.object)}: {failure.error}")
+    if len(summary.failed) > 10:
+        out.warn(f"... and {len(summary.failed) - 10} more failures (--json lists them all)")
 
 
 @app.command()

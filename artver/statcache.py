@@ -4,9 +4,11 @@ Keyed by repository-relative path with (inode, size, mtime_ns). If all three
 still match, the file is not read again. SQLite gives crash safety for free; the
 database is only a cache, so a damaged one is rebuilt rather than trusted.
 
-Racy files: a file modified twice within one timestamp tick could keep the
-same mtime. Entries are therefore not recorded for files whose mtime is less
-than RACY_NS old; such a file is hashed again next time (Git's "racy clean").
+Racy files (Git's "racy clean" rule): a file modified again within the same
+timestamp tick keeps its mtime. So each entry also stores when it was recorded,
+and is trusted only if the file's mtime is older than that by more than the
+timestamp granularity: then any later write would have given a later mtime.
+An untrusted entry just means the file is hashed once more, and recorded again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-RACY_NS = 2_000_000_000
+FINE_WINDOW_NS = 50_000_000  # > one kernel tick: the clock file timestamps come from is coarse
+COARSE_WINDOW_NS = 2_000_000_000  # filesystems with whole-second (or 2 s) timestamps
+SCHEMA_VERSION = 2
 _SCHEMA_VERIFIED = (
     "CREATE TABLE IF NOT EXISTS verified ("
     " hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL) WITHOUT ROWID"
@@ -28,8 +32,18 @@ _SCHEMA_DIRS = (
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stat ("
     " path TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
-    " mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL) WITHOUT ROWID"
+    " mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID"
 )
+
+
+def racy_window(mtime_ns: int) -> int:
+    """How much older than a record a file's mtime must be for the record to be trusted.
+    A whole-second mtime suggests a filesystem with coarse timestamps."""
+    return COARSE_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else FINE_WINDOW_NS
+
+
+def trusted(mtime_ns: int, recorded_ns: int) -> bool:
+    return mtime_ns + racy_window(mtime_ns) <= recorded_ns
 
 
 class StatKey(NamedTuple):
@@ -59,24 +73,27 @@ class StatCache:
         self.close()
 
     def under(self, prefix: str) -> dict[str, tuple[StatKey, str]]:
-        """All entries for ``prefix`` itself and for paths below ``prefix/``."""
+        """Trusted entries for ``prefix`` itself and for paths below ``prefix/``."""
         rows = self._connection.execute(
-            "SELECT path, ino, size, mtime_ns, hash FROM stat WHERE path = ? OR (path >= ? AND path < ?)",
+            "SELECT path, ino, size, mtime_ns, hash, recorded_ns FROM stat"
+            " WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0"),  # '0' is the character after '/'
         ).fetchall()
-        return {path: (StatKey(ino, size, mtime), hash_value) for path, ino, size, mtime, hash_value in rows}
+        return {
+            path: (StatKey(ino, size, mtime), hash_value)
+            for path, ino, size, mtime, hash_value, recorded in rows
+            if trusted(mtime, recorded)
+        }
 
     def lookup(self, path: str, key: StatKey) -> str | None:
         row = self._connection.execute(
-            "SELECT ino, size, mtime_ns, hash FROM stat WHERE path = ?", (path,)
+            "SELECT ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,)
         ).fetchone()
-        if row is None or StatKey(row[0], row[1], row[2]) != key:
+        if row is None or StatKey(row[0], row[1], row[2]) != key or not trusted(row[2], row[4]):
             return None
         return row[3]
 
     def record(self, path: str, key: StatKey, hash_value: str) -> None:
-        if time.time_ns() - key.mtime_ns < RACY_NS:
-            return
         self._pending[path] = (key, hash_value)
 
     def directory_matches(self, path: str, identity: str, signature: str) -> bool:
@@ -117,13 +134,14 @@ class StatCache:
     def flush(self) -> None:
         if not self._pending:
             return
-        rows: Iterable[tuple[str, int, int, int, str]] = (
-            (path, key.ino, key.size, key.mtime_ns, hash_value)
+        recorded = time.time_ns()
+        rows: Iterable[tuple[str, int, int, int, str, int]] = (
+            (path, key.ino, key.size, key.mtime_ns, hash_value, recorded)
             for path, (key, hash_value) in self._pending.items()
         )
         try:
             with self._connection:
-                self._connection.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", rows)
+                self._connection.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.OperationalError:
             pass  # busy or read-only: the entries are an optimisation, the next run hashes again
         self._pending.clear()
@@ -135,22 +153,28 @@ class StatCache:
 
 def directory_signature(files: "Iterable[tuple[str, os.stat_result]]") -> str | None:
     """A digest of every file's name, inode, size, mtime and exec bit below a tracked folder;
-    None if any file is too recent to trust (see RACY_NS)."""
+    None if any file is too recent to trust (see ``trusted``)."""
     import xxhash
 
-    cutoff = time.time_ns() - RACY_NS
-    digest = xxhash.xxh3_128()
+    now = time.time_ns()
+    lines = []
     for relative, stat in files:
-        if stat.st_mtime_ns >= cutoff:
+        mtime = stat.st_mtime_ns
+        if mtime + (COARSE_WINDOW_NS if mtime % 1_000_000_000 == 0 else FINE_WINDOW_NS) > now:
             return None
-        digest.update(f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode & 0o100}\n".encode())
-    return digest.hexdigest()
+        lines.append(f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{mtime}\0{stat.st_mode & 0o100}\n")
+    return xxhash.xxh3_128("".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     for attempt in range(2):
         try:
             connection = sqlite3.connect(path, timeout=5.0)
+            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                with connection:  # an older layout: it is only a cache, so start it afresh
+                    for table in ("stat", "verified", "dirs"):
+                        connection.execute(f"DROP TABLE IF EXISTS {table}")
+                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(_SCHEMA)

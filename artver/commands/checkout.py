@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import file_lock, verification, workspace
-from artver.statcache import StatKey
-from artver.artifacts import Hasher, Tracked, entries_of, open_stats, select, walk_directory
+from artver.statcache import StatKey, directory_signature
+from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError, UnsafePathError
 from artver.paths import check_no_symlink_escape
 from artver.progress import NO_PROGRESS, Progress
@@ -106,12 +106,19 @@ class _Checkout:
             absolute.unlink()
             self.result.removed.append(tracked.path)
         wanted = {entry.path: entry for entry in entries}
+        preloaded = self.hasher.stats.under(tracked.path)
+        placed_before = self._counts()
+        signature = None
         if absolute.is_dir():
-            preloaded = self.hasher.stats.under(tracked.path)
             try:
                 present = walk_directory(absolute, tracked.path)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
+            identity = content_hash_of(tracked, self.repo)
+            signature = directory_signature((item.relative, item.stat) for item in present)
+            if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):
+                self.result.unchanged += len(entries)  # nothing below it changed since it last matched
+                return
             for item in present:
                 if item.relative in wanted:
                     continue
@@ -125,11 +132,19 @@ class _Checkout:
                     self.result.unsaved.append(path)
         for entry in entries:
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
-            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target, absolute)
+            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target,
+                       absolute, preloaded)
+        if signature is not None and placed_before == self._counts():
+            # Everything already matched: remember the folder's signature for the next command.
+            self.hasher.stats.record_directory(tracked.path, content_hash_of(tracked, self.repo), signature)
         if not entries:
             absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
 
-    def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None) -> None:
+    def _counts(self) -> tuple[int, int, int, int, int]:
+        return (len(self.to_place), len(self.result.unsaved), len(self.result.missing), len(self.result.removed),
+                len(self.result.corrupt))
+
+    def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None, preloaded: dict | None = None) -> None:
         """Plan to place one file; ``folder`` is its tracked directory, if any."""
         if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache) \
                 and _link_inside(target, folder) is None:
@@ -138,7 +153,7 @@ class _Checkout:
                 return
         elif target.is_file():
             stat = target.stat()
-            current = self.hasher.hash(wanted.path, target, stat) if stat.st_size == wanted.size else None
+            current = self.hasher.hash(wanted.path, target, stat, preloaded) if stat.st_size == wanted.size else None
             if current == wanted.hash:
                 if bool(stat.st_mode & 0o100) != wanted.executable and not target.is_symlink() and stat.st_nlink == 1:
                     os.chmod(target, (stat.st_mode | 0o111) & 0o7777 if wanted.executable else stat.st_mode & 0o7666)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
 from artver.errors import RemoteError
-from artver.fsutil import TEMP_MARKER, temp_path_beside
+from artver.fsutil import TEMP_MARKER, publish_new
 from artver.hashing import CHUNK_SIZE, ByteCallback
 
 
@@ -17,6 +16,7 @@ class LocalStorage:
     def __init__(self, root: Path, url: str) -> None:
         self.root = root
         self.url = url
+        self._folders: set[str] = set()  # created already: one mkdir per folder, not per object
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -40,23 +40,17 @@ class LocalStorage:
                     yield key
 
     def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
-        self._check_root()
-        final = self.root / key
+        final = f"{self.root}/{key}"
+        folder = os.path.dirname(final)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp = temp_path_beside(final)
-            try:
-                shutil.copyfile(source, temp)
-                os.chmod(temp, 0o444)
-                # link(2) fails if the name exists: an existing object is never replaced.
-                os.link(temp, final)
-            except FileExistsError:
-                pass
-            finally:
-                temp.unlink(missing_ok=True)
+            if folder not in self._folders:
+                self._check_root()
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            publish_new(str(source), final)  # never replaces an existing object
         except OSError as error:
             raise _translate(error, self.url, key) from None
-        on_bytes(final.stat().st_size)
+        on_bytes(os.stat(final).st_size)
 
     def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
         try:
