@@ -10,6 +10,7 @@ temp file, which the next run removes. Objects are never modified in place.
 from __future__ import annotations
 
 import errno
+import functools
 import fcntl
 import os
 import secrets
@@ -35,8 +36,8 @@ class Cache:
         return self.root / "tmp"
 
     def path_of(self, hash_value: str) -> Path:
-        algorithm, digest = hashing.split_hash(hash_value)
-        return self.root / algorithm / digest[:2] / digest[2:]
+        algorithm, _, digest = hash_value.partition(":")
+        return Path(f"{self._root_text}/{algorithm}/{digest[:2]}/{digest[2:]}")
 
     def has(self, hash_value: str) -> bool:
         # Called once per file of a directory by status and checkout: plain strings, not pathlib.
@@ -63,13 +64,15 @@ class Cache:
             found.update(hash_value for hash_value in candidates if hash_value[len(algorithm) + 3 :] in names)
         return found
 
-    @property
+    @functools.cached_property
     def _root_text(self) -> str:
         return str(self.root)
 
     def new_temp(self) -> Path:
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
-        return self.temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+        temp_dir = self.temp_dir
+        if not os.path.isdir(temp_dir):
+            temp_dir.mkdir(parents=True, exist_ok=True)
+        return temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
 
     def add_file(self, source: Path, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
         """Store a copy of ``source``; return (hash, size). Reads the source once."""
@@ -128,21 +131,35 @@ class Cache:
     def _install(self, temp: Path, hash_value: str) -> None:
         final = self.path_of(hash_value)
         os.chmod(temp, OBJECT_MODE)
-        if final.exists():
-            return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp, final)
+        try:
+            os.replace(temp, final)  # same content if it existed: content-addressed
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)  # first object of its 2-hex folder
+            os.replace(temp, final)
 
 
-def _reflink(source: Path, target: Path) -> bool:
+# Filesystems (by device pair) found unable to reflink, so that a folder of 20,000 files
+# does not pay a failed clone attempt per file. Only ever grows; a capability, not state.
+_NO_REFLINK: set[tuple[int, int]] = set()
+
+
+def _reflink(source: Path | str, target: Path | str) -> bool:
     """Clone source into a new file target; False where the filesystem cannot."""
+    try:
+        devices = (os.stat(source).st_dev, os.stat(os.path.dirname(target)).st_dev)
+    except OSError:
+        devices = None
+    if devices in _NO_REFLINK:
+        return False
     try:
         with open(source, "rb") as src, open(target, "xb") as dst:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
         return True
     except OSError as error:
-        target.unlink(missing_ok=True)
+        Path(target).unlink(missing_ok=True)
         if error.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EBADF):
+            if devices is not None:
+                _NO_REFLINK.add(devices)
             return False
         raise
 

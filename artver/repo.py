@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ DEFAULT_INLINE_MAX = 10_000
 
 @dataclass(frozen=True)
 class Repo:
+    """A repository and its configuration. Derived settings are computed once (cached_property),
+    so code that asks for ``repo.cache`` per file does not resolve paths per file."""
+
     root: Path
     config: Config
 
@@ -25,24 +29,24 @@ class Repo:
     def artver_dir(self) -> Path:
         return self.root / ARTVER_DIR
 
-    @property
+    @functools.cached_property
     def algorithm(self) -> str:
         value = self.config.get("core", "hash", hashing.DEFAULT_ALGORITHM) or hashing.DEFAULT_ALGORITHM
         if value not in hashing.ALGORITHMS:
             raise ConfigError(f"config: core.hash = {value!r}; expected one of {', '.join(hashing.ALGORITHMS)}")
         return value
 
-    @property
+    @functools.cached_property
     def cache(self) -> Cache:
         configured = self.config.get("cache", "dir")
         root = (self.root / Path(configured).expanduser()) if configured else self.artver_dir / "cache"
         return Cache(root.resolve(), self.algorithm)
 
-    @property
+    @functools.cached_property
     def link_modes(self) -> tuple[str, ...]:
         return parse_link_modes(self.config.get("cache", "link"))
 
-    @property
+    @functools.cached_property
     def inline_max(self) -> int:
         return self.config.get_int("core", "listing_inline_max", DEFAULT_INLINE_MAX)
 
@@ -50,7 +54,7 @@ class Repo:
     def lock_path(self) -> Path:
         return self.artver_dir / "lock"
 
-    @property
+    @functools.cached_property
     def lock_timeout(self) -> float:
         return float(self.config.get_int("core", "lock_timeout", 10))
 

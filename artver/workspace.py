@@ -11,13 +11,13 @@ target and renamed over it.
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 from pathlib import Path
 
 from artver.cache import Cache, _reflink
 from artver.errors import ConfigError
-from artver.fsutil import temp_path_beside
+from artver.fsutil import copy_fd, temp_path_beside
 
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK = ("reflink", "copy")
@@ -33,19 +33,29 @@ def parse_link_modes(value: str | None) -> tuple[str, ...]:
     return modes
 
 
-def _file_mode(executable: bool) -> int:
-    umask = os.umask(0)
+@functools.cache
+def _umask() -> int:
+    umask = os.umask(0)  # the only way to read it is to set it; done once, before any threads
     os.umask(umask)
-    return (0o777 if executable else 0o666) & ~umask
+    return umask
+
+
+def _file_mode(executable: bool) -> int:
+    return (0o777 if executable else 0o666) & ~_umask()
 
 
 def materialize(cache: Cache, hash_value: str, target: Path, executable: bool, modes: tuple[str, ...]) -> str:
     """Place the object at ``target`` atomically; return the link mode used."""
     source = cache.path_of(hash_value)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_beside(target)
     try:
-        used = _place(source, temp, executable, modes)
+        try:
+            used = _place(source, temp, executable, modes)
+        except FileNotFoundError:
+            if os.path.isdir(target.parent):
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)  # only when the folder is new
+            used = _place(source, temp, executable, modes)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -60,8 +70,7 @@ def _place(source: Path, temp: Path, executable: bool, modes: tuple[str, ...]) -
                 os.chmod(temp, _file_mode(executable))
                 return mode
         elif mode == "copy":
-            shutil.copyfile(source, temp)
-            os.chmod(temp, _file_mode(executable))
+            _copy(source, temp, _file_mode(executable))
             return mode
         elif mode == "hardlink" and not executable:
             # A shared inode cannot be both read-only-for-safety and executable-for-this-file.
@@ -73,9 +82,19 @@ def _place(source: Path, temp: Path, executable: bool, modes: tuple[str, ...]) -
         elif mode == "symlink":
             os.symlink(source, temp)
             return mode
-    shutil.copyfile(source, temp)
-    os.chmod(temp, _file_mode(executable))
+    _copy(source, temp, _file_mode(executable))
     return "copy"
+
+
+def _copy(source: Path, temp: Path, mode: int) -> None:
+    """A new file with the source's bytes and the given mode, copied inside the kernel."""
+    with open(source, "rb", buffering=0) as src:
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+        try:
+            copy_fd(src.fileno(), fd)
+            os.fchmod(fd, mode)  # the umask may have narrowed the mode given to open
+        finally:
+            os.close(fd)
 
 
 def is_link_into(path: Path, cache: Cache) -> bool:
