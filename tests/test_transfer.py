@@ -1,0 +1,155 @@
+"""Transfer planning over a real directory remote, observed through a delegating wrapper."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Sequence
+
+import pytest
+
+from artver import hashing, transfer
+from artver.cache import Cache
+from artver.errors import RemoteError, TransientRemoteError
+from artver.remotes.local import LocalStorage
+from artver.transfer import RetryPolicy
+
+FAST = RetryPolicy(attempts=4, base=0.001, cap=0.002)
+
+
+class Observed:
+    """Counts the calls that reach a real storage; optionally fails the first few transiently."""
+
+    def __init__(self, inner: LocalStorage, transient_failures: int = 0) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.calls: dict[str, int] = {}
+        self.failures_left = transient_failures
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.failures_left > 0 and name in ("upload", "download"):
+            self.failures_left -= 1
+            raise TransientRemoteError(f"{self.url}: connection reset (injected)")
+
+    def exists(self, keys: Sequence[str]) -> set[str]:
+        self._count("exists")
+        return self.inner.exists(keys)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        self._count("list")
+        return self.inner.list(prefix)
+
+    def upload(self, key: str, source: Path, on_bytes: Any) -> None:
+        self._count("upload")
+        self.inner.upload(key, source, on_bytes)
+
+    def download(self, key: str, sink: BinaryIO, on_bytes: Any) -> None:
+        self._count("download")
+        self.inner.download(key, sink, on_bytes)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def url_of(self, key: str) -> str:
+        return self.inner.url_of(key)
+
+
+def filled_cache(tmp_path: Path, count: int) -> tuple[Cache, dict[str, int]]:
+    cache = Cache(tmp_path / "cache", "xxh128")
+    objects = {}
+    for index in range(count):
+        hash_value = cache.add_bytes(f"object {index}".encode())
+        objects[hash_value] = len(f"object {index}")
+    return cache, objects
+
+
+def remote(tmp_path: Path, name: str = "remote") -> LocalStorage:
+    root = tmp_path / name
+    root.mkdir()
+    return LocalStorage(root, f"remote '{name}'")
+
+
+def test_few_objects_are_checked_one_by_one(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 30)
+    storage = Observed(remote(tmp_path))
+    assert transfer.remote_has(storage, sorted(objects), 4, FAST) == set()
+    assert storage.calls.get("list", 0) == 0 and storage.calls["exists"] >= 1
+
+
+def test_many_objects_in_a_small_remote_are_found_by_listing(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 600)
+    storage = Observed(remote(tmp_path))
+    half = sorted(objects)[:300]
+    transfer.push(cache, storage.inner, {h: objects[h] for h in half}, 4, FAST)
+    assert transfer.remote_has(storage, sorted(objects), 4, FAST) == set(half)
+    assert storage.calls.get("exists", 0) == 0 and 0 < storage.calls["list"] <= 256
+
+
+def test_a_huge_remote_is_not_listed_for_a_few_hundred_objects(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 150)
+    root = tmp_path / "huge"
+    # A remote holding far more than we ask about: 2,000 objects in every folder we need.
+    for hash_value in objects:
+        folder = root / transfer.key_of(hash_value).rsplit("/", 1)[0]
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            for index in range(2000):
+                (folder / f"{index:030x}").touch()
+    storage = Observed(LocalStorage(root, "remote 'huge'"))
+    assert transfer.remote_has(storage, sorted(objects), 4, FAST) == set()
+    assert storage.calls["list"] == 1  # the sample that showed listing would cost more
+    assert storage.calls["exists"] >= 1
+
+
+def test_transient_failures_are_retried_then_succeed(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 5)
+    storage = Observed(remote(tmp_path), transient_failures=3)
+    summary = transfer.push(cache, storage, objects, 1, FAST)
+    assert summary.ok and summary.transferred == 5
+    other = Cache(tmp_path / "other-cache", "xxh128")
+    storage.failures_left = 3
+    fetched = transfer.fetch(other, storage, objects, 1, FAST)
+    assert fetched.ok and fetched.transferred == 5
+    assert all(other.has(hash_value) for hash_value in objects)
+
+
+def test_persistent_transient_failure_gives_up_with_a_clear_error(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 2)
+    storage = Observed(remote(tmp_path), transient_failures=100)
+    summary = transfer.push(cache, storage, objects, 1, FAST)
+    assert not summary.ok and len(summary.failed) == 2
+    assert all("gave up after 4 attempts" in failure.error for failure in summary.failed)
+    assert list((tmp_path / "remote").rglob("*")) == [] or all(p.is_dir() for p in (tmp_path / "remote").rglob("*"))
+
+
+def test_with_retries_does_not_retry_final_errors() -> None:
+    attempts = []
+
+    def final() -> None:
+        attempts.append(1)
+        raise RemoteError("bucket does not exist")
+
+    with pytest.raises(RemoteError, match="does not exist"):
+        transfer.with_retries(final, FAST)
+    assert len(attempts) == 1
+
+
+def test_keys_round_trip() -> None:
+    value = hashing.hash_bytes(b"x", "sha256")
+    assert transfer.hash_of_key(transfer.key_of(value)) == value
+    assert transfer.hash_of_key("xxh128/zz/not-hex") is None
+    assert transfer.hash_of_key("tmp/whatever") is None
+
+
+def test_directory_remote_leaves_no_temp_files_and_never_replaces(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 3)
+    storage = remote(tmp_path)
+    transfer.push(cache, storage, objects, 2, FAST)
+    first = sorted(objects)[0]
+    target = tmp_path / "remote" / transfer.key_of(first)
+    os.chmod(target, 0o644)
+    target.write_bytes(b"already there")
+    storage.upload(transfer.key_of(first), cache.path_of(first), lambda count: None)
+    assert target.read_bytes() == b"already there"
+    assert not [p for p in (tmp_path / "remote").rglob("*") if "artver-tmp" in p.name]
