@@ -229,7 +229,7 @@ def fetch(
     summary.skipped = len(objects) - len(todo)
 
     def download(hash_value: str) -> None:
-        download_verified(cache, storage, hash_value, progress)
+        download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
     done = _transfer_each(summary, todo, objects, download, jobs, policy, progress, f"Fetching from {storage.url}")
     if installed is not None:
@@ -247,15 +247,26 @@ class _HashingSink:
         return self._handle.write(data)  # type: ignore[attr-defined,no-any-return]
 
 
-def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> "Path":
+def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
+                      size: int | None = None, attempts: int = 2) -> "Path":
     """Download one object into a new temp file, hashing as it streams; return the temp
-    file only if the content matches its hash (else delete it and raise IntegrityError)."""
+    file only if the content matches its hash (else delete it and raise IntegrityError).
+
+    A response cut short can look like a complete one (a connection closed inside the
+    headers leaves no length to check), so fewer bytes than the pointer's size is a
+    transient error, and a wrong hash is only believed when a second download agrees."""
     temp = cache.new_temp()
     try:
         with open(temp, "xb") as handle:
             sink = _HashingSink(handle, hashing.algorithm_of(hash_value))
             storage.download(key_of(hash_value), sink, progress.advance)  # type: ignore[arg-type]
+            received = handle.tell()
         actual = f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}"
+        if actual != hash_value and size and received != size:
+            raise TransientRemoteError(f"{storage.url}: object {hash_value} arrived short ({received} of {size} bytes)")
+        if actual != hash_value and attempts > 1:
+            temp.unlink(missing_ok=True)
+            return _download_checked(cache, storage, hash_value, progress, size, attempts - 1)
         if actual != hash_value:
             raise IntegrityError(
                 f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
@@ -267,9 +278,10 @@ def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress:
     return temp
 
 
-def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS) -> None:
+def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS,
+                      size: int | None = None) -> None:
     """Download one object and install it in the cache, only if it matches its hash."""
-    temp = _download_checked(cache, storage, hash_value, progress)
+    temp = _download_checked(cache, storage, hash_value, progress, size)
     try:
         cache.install_trusted(temp, hash_value)
     finally:

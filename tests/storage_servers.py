@@ -431,7 +431,7 @@ def find_fake_gcs_server() -> str:
     raise FileNotFoundError(f"fake-gcs-server binary not found (looked for {candidate})")
 
 
-def _start_fake_gcs_once(binary: str, workdir: Path) -> GcsServer:
+def _start_fake_gcs_once(binary: str, workdir: Path, external_url: str | None = None) -> GcsServer:
     run_dir = _fresh_dir(workdir, "fake-gcs-")
     log_path = run_dir / "fake-gcs-server.log"
     port = free_port()
@@ -443,7 +443,7 @@ def _start_fake_gcs_once(binary: str, workdir: Path) -> GcsServer:
         "-port", str(port),
         "-backend", "filesystem",
         "-filesystem-root", str(run_dir / "gcs"),
-        "-external-url", endpoint,
+        "-external-url", external_url or endpoint,
         "-log-level", "error",
     ]
     proc = _spawn(argv, log_path, run_dir)
@@ -456,11 +456,13 @@ def _start_fake_gcs_once(binary: str, workdir: Path) -> GcsServer:
     return server
 
 
-def start_fake_gcs(workdir: Path) -> GcsServer:
+def start_fake_gcs(workdir: Path, external_url: str | None = None) -> GcsServer:
     """Start fake-gcs-server (filesystem backend under workdir) on loopback over HTTP.
 
     Returns once ``GET /storage/v1/b`` answers 200. Retries with a new port if
-    the chosen one was taken before the server bound it.
+    the chosen one was taken before the server bound it. ``external_url`` is
+    the URL clients use to reach it (a proxy's, when there is one); it defaults
+    to the server's own endpoint.
     """
     binary = find_fake_gcs_server()
     workdir = Path(workdir)
@@ -468,7 +470,7 @@ def start_fake_gcs(workdir: Path) -> GcsServer:
     last: ServerStartError | None = None
     for _ in range(_START_ATTEMPTS):
         try:
-            return _start_fake_gcs_once(binary, workdir)
+            return _start_fake_gcs_once(binary, workdir, external_url)
         except ServerStartError as exc:
             last = exc
             if not exc.exited:

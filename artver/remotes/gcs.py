@@ -4,7 +4,9 @@ Credentials: ``credentials_path`` (a service-account JSON file) if set, else
 google-auth's default chain. ``STORAGE_EMULATOR_HOST`` is honoured by the
 library itself, with no artver setting. Uploads carry
 ``if_generation_match=0``, so an existing object is never replaced; large files
-use resumable uploads, which commit nothing until the last chunk.
+use resumable uploads, which commit nothing until the last chunk. The library's
+own retries are turned off (retry=None): transfer.py retries, bounded by the
+remote's ``retries`` and ``timeout`` settings.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class GcsStorage:
         present = set()
         for key in keys:
             try:
-                if self._bucket().blob(self._key(key)).exists(timeout=self._timeout):
+                if self._bucket().blob(self._key(key)).exists(timeout=self._timeout, retry=None):
                     present.add(key)
             except Exception as error:  # noqa: BLE001
                 raise _translate(error, self, key) from None
@@ -54,7 +56,7 @@ class GcsStorage:
 
     def _check_bucket(self) -> None:
         try:
-            if not self._bucket().exists(timeout=self._timeout):
+            if not self._bucket().exists(timeout=self._timeout, retry=None):
                 raise RemoteError(_no_bucket(self))
         except RemoteError:
             raise
@@ -65,7 +67,7 @@ class GcsStorage:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             client = self._bucket().client
-            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout):
+            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout, retry=None):
                 yield blob.name[strip:]
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, prefix) from None
@@ -74,7 +76,7 @@ class GcsStorage:
         size = source.stat().st_size
         blob = self._bucket().blob(self._key(key), chunk_size=RESUMABLE_CHUNK if size >= RESUMABLE_THRESHOLD else None)
         try:
-            blob.upload_from_filename(str(source), if_generation_match=0, timeout=self._timeout, checksum=None)
+            blob.upload_from_filename(str(source), if_generation_match=0, timeout=self._timeout, checksum=None, retry=None)
         except Exception as error:  # noqa: BLE001
             if _status(error) == 412:
                 on_bytes(size)  # already there: content-addressed, so the same content
@@ -86,13 +88,13 @@ class GcsStorage:
         blob = self._bucket().blob(self._key(key))
         writer = _CountingWriter(sink, on_bytes)
         try:
-            blob.download_to_file(writer, raw_download=True, checksum=None, timeout=self._timeout)
+            blob.download_to_file(writer, raw_download=True, checksum=None, timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
     def delete(self, key: str) -> None:
         try:
-            self._bucket().blob(self._key(key)).delete(timeout=self._timeout)
+            self._bucket().blob(self._key(key)).delete(timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             if _status(error) == 404:
                 return
@@ -163,9 +165,14 @@ def _translate(error: BaseException, storage: GcsStorage, key: str) -> RemoteErr
         return RemoteError(f"{where}: permission denied (403) for {key or 'the bucket'}")
     if status == 429 or status >= 500:
         return TransientRemoteError(f"{where}: the server answered {status}")
-    import requests
+    import http.client
 
-    if isinstance(error, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+    import requests
+    import urllib3
+
+    if isinstance(error, (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                          ConnectionError, TimeoutError)):
+        # Includes a response cut short (ChunkedEncodingError, or JSONDecodeError of a cut body).
         return TransientRemoteError(f"{where}: connection failed ({type(error).__name__})")
     name = type(error).__name__
     if name in ("DataCorruption", "InvalidResponse", "ChunkedEncodingError", "RetryError"):

@@ -13,6 +13,7 @@ upload is aborted, so nothing partial is ever visible under the final key.
 
 from __future__ import annotations
 
+import http.client
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 import boto3
 import botocore.exceptions
+import urllib3
 from botocore.config import Config as BotoConfig
 
 from artver.errors import RemoteError, TransientRemoteError
@@ -274,7 +276,8 @@ def _translate(error: BaseException, storage: S3Storage, key: str) -> RemoteErro
     if isinstance(error, botocore.exceptions.EndpointConnectionError):
         return TransientRemoteError(f"{where}: cannot connect to {error.kwargs.get('endpoint_url', 'the endpoint')}")
     if isinstance(error, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError,
-                          botocore.exceptions.ResponseStreamingError, ConnectionError, TimeoutError)):
+                          botocore.exceptions.ResponseStreamingError, botocore.exceptions.IncompleteReadError,
+                          urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError)):
         return TransientRemoteError(f"{where}: connection failed ({type(error).__name__})")
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return RemoteError(f"{where}: {error}")
