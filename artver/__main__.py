@@ -1,4 +1,4 @@
-from artver.cli import main
+from artver.entry import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -127,9 +127,10 @@ def content_hash_of(tracked: Tracked, repo: Repo) -> str:
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
+def walk_directory(root: Path, display: str, temps: list[str] | None = None) -> list[WorkspaceFile]:
     """Every file below ``root``, sorted. Symlinks to files inside ``root`` count as the
-    file they point to; symlinks that leave ``root``, point to folders, or are broken are refused."""
+    file they point to; symlinks that leave ``root``, point to folders, or are broken are refused.
+    artver's own temp files are skipped (and their paths appended to ``temps``, if given)."""
     real_root = Path(os.path.realpath(root))
     found: list[WorkspaceFile] = []
     pending = [("", str(root))]
@@ -143,6 +144,8 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
             for item in iterator:
                 name = item.name
                 if TEMP_MARKER in name:
+                    if temps is not None:
+                        temps.append(item.path)
                     continue
                 relative = prefix + name
                 if not name.isascii() and not fs_name_ok(name):

@@ -4,7 +4,8 @@ Write ordering (why a crash is harmless): an object is first written to
 ``<cache>/tmp/`` (same filesystem), hashed *while* it is written, made
 read-only, and only then renamed to its final name. So a file under its final
 name always holds the content its name says; a killed process leaves only a
-temp file, which the next run removes. Objects are never modified in place.
+temp file, named after its process id, which the next run deletes once that
+process is gone. Objects are never modified in place.
 """
 
 from __future__ import annotations
@@ -115,6 +116,42 @@ class Cache:
         if hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) != hash_value:
             raise IntegrityError(f"{where}: cache object {self.path_of(hash_value)} is corrupt (run 'artver verify')")
         return data
+
+    def objects(self) -> list[tuple[str, int]]:
+        """Every object in the cache with its size."""
+        found = []
+        for algorithm in hashing.ALGORITHMS:
+            base = f"{self._root_text}/{algorithm}"
+            if not os.path.isdir(base):
+                continue
+            for prefix in sorted(os.listdir(base)):
+                folder = f"{base}/{prefix}"
+                if len(prefix) != 2 or not os.path.isdir(folder):
+                    continue
+                for name in os.listdir(folder):
+                    value = f"{algorithm}:{prefix}{name}"
+                    if hashing.is_valid_hash(value):
+                        found.append((value, os.stat(f"{folder}/{name}").st_size))
+        return found
+
+    def remove_stale_temps(self) -> None:
+        """Delete temp files of artver processes that no longer run (killed mid-write).
+        Temp names start with the writer's pid; a live writer's files are left alone,
+        even one in another clone sharing this cache."""
+        try:
+            names = os.listdir(self.temp_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            pid = name.split("-", 1)[0]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                (self.temp_dir / name).unlink(missing_ok=True)
+            except PermissionError:
+                continue  # alive, another user's
 
     def quarantine(self, hash_value: str) -> Path | None:
         """Move a corrupt object out of the way (kept for inspection); return where it went."""

@@ -635,16 +635,15 @@ def gc(
     out = _out(ctx)
     repo = _repo()
     revisions = _revisions(rev, all_branches, all_tags, all_commits)
-    plan = gc_commands.plan(repo, workspace, revisions, cloud, remote, force)
-    if dry_run:
-        result = gc_commands.dry_run(plan)
-    else:
-        if plan.remote and not yes:
-            if not sys.stdin.isatty():
-                raise UsageError(f"gc --cloud would delete {len(plan.remote)} object(s) from {plan.remote_url}; add --yes to confirm")
-            if not typer.confirm(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?", default=False):
-                raise typer.Exit(1)
-        result = gc_commands.apply(repo, plan, remote)
+
+    def confirm(plan: "gc_commands.GcPlan") -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"gc --cloud would delete {len(plan.remote)} object(s) from {plan.remote_url}; add --yes to confirm")
+        return typer.confirm(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?", default=False)
+
+    result = gc_commands.gc(repo, workspace, revisions, cloud, remote, force, dry_run, confirm)
     if json_output:
         out.json(result)
         return

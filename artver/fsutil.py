@@ -106,14 +106,16 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def remove_temp_files(directory: Path) -> None:
-    """Delete temporary files a killed artver left in ``directory`` (not recursive)."""
+def remove_temp_files(directory: Path, target: str | None = None) -> None:
+    """Delete temporary files a killed artver left in ``directory`` (not recursive); with
+    ``target``, only those beside that file. Call it only while holding the repository lock."""
     try:
         names = os.listdir(directory)
     except OSError:
         return
+    prefix = f".{target[:80]}{TEMP_MARKER}" if target is not None else None
     for name in names:
-        if TEMP_MARKER in name:
+        if (name.startswith(prefix) if prefix else TEMP_MARKER in name):
             (directory / name).unlink(missing_ok=True)
 
 

@@ -106,15 +106,29 @@ def _parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> N
         for item in items:
             function(item)
         return
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="artver-transfer") as pool:
-        for future in [pool.submit(function, item) for item in items]:
+    stop = threading.Event()
+
+    def guarded(item: T) -> None:
+        if not stop.is_set():
+            function(item)
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="artver-transfer")
+    try:
+        for future in [pool.submit(guarded, item) for item in items]:
             future.result()
+    except BaseException:
+        # Ctrl-C (or a bug): start nothing new instead of finishing every transfer first;
+        # the ones under way end at their own pace, each atomic.
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
-def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> set[str]:
-    """Which of ``hashes`` the remote holds, in as few requests as sensible."""
+def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> dict[str, int]:
+    """Which of ``hashes`` the remote holds, with their sizes, in as few requests as sensible."""
     if not hashes:
-        return set()
+        return {}
     keys = {key_of(hash_value): hash_value for hash_value in hashes}
     folders = sorted({key.rsplit("/", 1)[0] + "/" for key in keys})
     if len(keys) > PER_OBJECT_CHECK_LIMIT:
@@ -122,18 +136,18 @@ def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: Retry
         sample = with_retries(lambda: list(storage.list(folders[0])), policy)
         pages_per_folder = max(1, -(-len(sample) // LIST_PAGE))
         if pages_per_folder * len(folders) <= len(keys) // 2:
-            present: set[str] = {key for key in sample if key in keys}
+            present: dict[str, int] = {key: size for key, size in sample if key in keys}
             lock = threading.Lock()
 
             def list_folder(folder: str) -> None:
-                found = [key for key in with_retries(lambda: list(storage.list(folder)), policy) if key in keys]
+                found = [(key, size) for key, size in with_retries(lambda: list(storage.list(folder)), policy) if key in keys]
                 with lock:
                     present.update(found)
 
             _parallel(jobs, list_folder, folders[1:])
-            return {keys[key] for key in present}
+            return {keys[key]: size for key, size in present.items()}
     batches = [list(keys)[index : index + 20] for index in range(0, len(keys), 20)]
-    found_keys: set[str] = set()
+    found_keys: dict[str, int] = {}
     lock = threading.Lock()
 
     def check(batch: list[str]) -> None:
@@ -142,7 +156,12 @@ def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: Retry
             found_keys.update(result)
 
     _parallel(jobs, check, batches)
-    return {keys[key] for key in found_keys}
+    return {keys[key]: size for key, size in found_keys.items()}
+
+
+def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> set[str]:
+    """Which of ``hashes`` the remote holds (whatever their size)."""
+    return set(remote_sizes(storage, hashes, jobs, policy))
 
 
 def _transfer_each(
@@ -198,10 +217,19 @@ def push(
     local = {hash_value: size for hash_value, size in objects.items() if cache.has(hash_value)}
     for hash_value in sorted(set(objects) - set(local)):
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
-    present = remote_has(storage, sorted(local), jobs, policy)
+    for hash_value, size in local.items():
+        if not size:  # listings are recorded without a size; the cache file knows it
+            local[hash_value] = os.stat(cache.path_of(hash_value)).st_size
+    found = remote_sizes(storage, sorted(local), jobs, policy)
+    # An object of the wrong size under its final key is a leftover of an interrupted upload
+    # (some stores keep what arrived): it is replaced, never trusted.
+    damaged = {hash_value for hash_value, size in found.items() if size != local[hash_value]}
+    present = set(found) - damaged
     summary.skipped = len(present)
 
     def upload(hash_value: str) -> None:
+        if hash_value in damaged:
+            storage.delete(key_of(hash_value))
         storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
     todo = sorted(set(local) - present)

@@ -32,11 +32,11 @@ class Observed:
             self.failures_left -= 1
             raise TransientRemoteError(f"{self.url}: connection reset (injected)")
 
-    def exists(self, keys: Sequence[str]) -> set[str]:
+    def exists(self, keys: Sequence[str]) -> dict[str, int]:
         self._count("exists")
         return self.inner.exists(keys)
 
-    def list(self, prefix: str) -> Iterator[str]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         self._count("list")
         return self.inner.list(prefix)
 
@@ -153,3 +153,15 @@ def test_directory_remote_leaves_no_temp_files_and_never_replaces(tmp_path: Path
     storage.upload(transfer.key_of(first), cache.path_of(first), lambda count: None)
     assert target.read_bytes() == b"already there"
     assert not [p for p in (tmp_path / "remote").rglob("*") if "artver-tmp" in p.name]
+
+
+def test_a_wrong_size_object_left_by_an_interrupted_upload_is_replaced(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 3)
+    storage = remote(tmp_path)
+    first = sorted(objects)[0]
+    target = tmp_path / "remote" / transfer.key_of(first)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"")  # what some stores keep of a PUT whose connection was cut
+    summary = transfer.push(cache, storage, objects, 2, FAST)
+    assert summary.ok and summary.transferred == 3 and summary.skipped == 0
+    assert target.read_bytes() == cache.path_of(first).read_bytes()

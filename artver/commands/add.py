@@ -56,6 +56,7 @@ def add(
     relatives = list(dict.fromkeys(cli_path(repo, path) for path in paths))
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
         _check_addable(repo, relatives, paths)
+        repo.cache.remove_stale_temps()
         with open_stats(repo) as stats:
             hasher = Hasher(repo, stats, progress.advance)
             return [_add_one(repo, relative, desc, meta, hasher, progress) for relative in relatives]

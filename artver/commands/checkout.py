@@ -17,6 +17,7 @@ from artver import file_lock, verification, workspace
 from artver.statcache import StatKey, directory_signature
 from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError, UnsafePathError
+from artver.fsutil import remove_temp_files
 from artver.paths import check_no_symlink_escape
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -54,6 +55,7 @@ def checkout(
 def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress: Progress) -> CheckoutResult:
     result = CheckoutResult()
     tracked = select(repo, paths)
+    repo.cache.remove_stale_temps()
     with open_stats(repo) as stats:
         plan = _Checkout(repo, Hasher(repo, stats), force, result)
         for item in tracked:
@@ -85,6 +87,7 @@ class _Checkout:
         pointer = tracked.pointer
         if pointer.kind == "file":
             assert pointer.hash is not None and pointer.size is not None
+            remove_temp_files(absolute.parent, absolute.name)
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
@@ -110,10 +113,13 @@ class _Checkout:
         placed_before = self._counts()
         signature = None
         if absolute.is_dir():
+            temps: list[str] = []
             try:
-                present = walk_directory(absolute, tracked.path)
+                present = walk_directory(absolute, tracked.path, temps)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
+            for temp in temps:  # left by a killed checkout; we hold the lock, so none is being written
+                os.unlink(temp)
             identity = content_hash_of(tracked, self.repo)
             signature = directory_signature((item.relative, item.stat) for item in present)
             if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):

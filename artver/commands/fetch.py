@@ -31,6 +31,7 @@ def fetch_unlocked(
     progress: Progress,
 ) -> TransferSummary:
     items = pointers_in_scope(repo, paths, revisions)
+    repo.cache.remove_stale_temps()
     session = transfer.open_session(repo, remote, jobs)
     objects, unknown_listings = required_objects(repo, items)
     summary = transfer.TransferSummary(session.storage.url)

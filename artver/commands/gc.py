@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from artver import file_lock, hashing, transfer
 from artver.artifacts import required_objects
@@ -64,14 +65,14 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
         )
     referenced = set(objects)
     result = GcPlan(referenced=len(referenced))
-    for hash_value, size in _cache_objects(repo):
+    for hash_value, size in repo.cache.objects():
         if hash_value not in referenced:
             result.local.append((hash_value, size))
     if cloud:
         session = transfer.open_session(repo, remote, None)
         result.remote_url = session.storage.url
         keys = transfer.with_retries(lambda: list(session.storage.list("")), session.policy)
-        for key in keys:
+        for key, _ in keys:
             hash_value = transfer.hash_of_key(key)
             if hash_value is not None and hash_value not in referenced:
                 result.remote.append(hash_value)
@@ -79,38 +80,36 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
     return result
 
 
-def _cache_objects(repo: Repo) -> list[tuple[str, int]]:
-    found = []
-    root = repo.cache.root
-    for algorithm in hashing.ALGORITHMS:
-        base = root / algorithm
-        if not base.is_dir():
-            continue
-        for prefix in sorted(os.listdir(base)):
-            folder = base / prefix
-            if len(prefix) != 2 or not folder.is_dir():
-                continue
-            for name in os.listdir(folder):
-                value = f"{algorithm}:{prefix}{name}"
-                if hashing.is_valid_hash(value):
-                    found.append((value, (folder / name).stat().st_size))
-    return found
-
-
-def apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
+def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, remote: str | None = None,
+       force: bool = False, dry: bool = False, confirm: Callable[[GcPlan], bool] = lambda _: False) -> GcResult:
+    """Plan and delete under one lock, so that nothing another artver process references
+    between the plan and the deletion can be deleted. ``confirm`` approves remote deletion."""
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
-        for hash_value, _ in gc_plan.local:
-            repo.cache.path_of(hash_value).unlink(missing_ok=True)
-        _remove_old_temp_files(repo)
-        deleted_remote: list[str] = []
-        if gc_plan.remote:
-            session = transfer.open_session(repo, remote, None)
+        gc_plan = plan(repo, workspace, revisions, cloud, remote, force)
+        if dry:
+            return dry_run(gc_plan)
+        if gc_plan.remote and not confirm(gc_plan):
+            raise UsageError(
+                f"gc --cloud would delete {len(gc_plan.remote)} object(s) from {gc_plan.remote_url}; "
+                f"nothing was deleted (confirm, or add --yes)"
+            )
+        return _apply(repo, gc_plan, remote)
 
-            def delete(hash_value: str) -> None:
-                transfer.with_retries(lambda: session.storage.delete(transfer.key_of(hash_value)), session.policy)
-                deleted_remote.append(hash_value)
 
-            transfer._parallel(session.jobs, delete, gc_plan.remote)
+def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
+    """Delete what the plan lists; the caller holds the repository lock."""
+    for hash_value, _ in gc_plan.local:
+        repo.cache.path_of(hash_value).unlink(missing_ok=True)
+    _remove_old_temp_files(repo)
+    deleted_remote: list[str] = []
+    if gc_plan.remote:
+        session = transfer.open_session(repo, remote, None)
+
+        def delete(hash_value: str) -> None:
+            transfer.with_retries(lambda: session.storage.delete(transfer.key_of(hash_value)), session.policy)
+            deleted_remote.append(hash_value)
+
+        transfer._parallel(session.jobs, delete, gc_plan.remote)
     return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
                     tuple(sorted(deleted_remote)))
 

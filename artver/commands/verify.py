@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from artver import file_lock, hashing, transfer
 from artver.artifacts import entries_of, open_stats, select
-from artver.commands.gc import _cache_objects
 from artver.errors import ArtverError, ObjectMissingError
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -64,7 +63,7 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
             continue
     objects = set(users)
     if everything:
-        objects.update(hash_value for hash_value, _ in _cache_objects(repo))
+        objects.update(hash_value for hash_value, _ in repo.cache.objects())
     with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
         present = sorted(hash_value for hash_value in objects if repo.cache.has(hash_value))
         progress.start("Verifying the cache", sum(repo.cache.path_of(h).stat().st_size for h in present))

@@ -18,11 +18,11 @@ from artver.hashing import ByteCallback
 class Storage(Protocol):
     url: str  # the remote's URL, for messages (never contains credentials)
 
-    def exists(self, keys: Sequence[str]) -> set[str]:
-        """The subset of ``keys`` present in the remote (one request per key)."""
+    def exists(self, keys: Sequence[str]) -> dict[str, int]:
+        """The keys present in the remote, with their sizes (one request per key)."""
 
-    def list(self, prefix: str) -> Iterator[str]:
-        """Every key starting with ``prefix`` (paginated by the backend)."""
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Every key starting with ``prefix``, with its size (paginated by the backend)."""
 
     def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
         """Store the file under ``key``. Never overwrites an existing key, and never

@@ -42,12 +42,13 @@ class GcsStorage:
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def exists(self, keys: Sequence[str]) -> set[str]:
-        present = set()
+    def exists(self, keys: Sequence[str]) -> dict[str, int]:
+        present = {}
         for key in keys:
             try:
-                if self._bucket().blob(self._key(key)).exists(timeout=self._timeout, retry=None):
-                    present.add(key)
+                blob = self._bucket().get_blob(self._key(key), timeout=self._timeout, retry=None)
+                if blob is not None:
+                    present[key] = int(blob.size or 0)
             except Exception as error:  # noqa: BLE001
                 raise _translate(error, self, key) from None
         if not present and keys:
@@ -63,12 +64,12 @@ class GcsStorage:
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, "") from None
 
-    def list(self, prefix: str) -> Iterator[str]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             client = self._bucket().client
             for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout, retry=None):
-                yield blob.name[strip:]
+                yield blob.name[strip:], int(blob.size or 0)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, prefix) from None
 

@@ -22,11 +22,17 @@ class LocalStorage:
         if not self.root.is_dir():
             raise RemoteError(f"{self.url}: directory {self.root} does not exist (create it, or fix the remote URL)")
 
-    def exists(self, keys: Sequence[str]) -> set[str]:
+    def exists(self, keys: Sequence[str]) -> dict[str, int]:
         self._check_root()
-        return {key for key in keys if os.path.isfile(self.root / key)}
+        found = {}
+        for key in keys:
+            try:
+                found[key] = os.stat(f"{self.root}/{key}").st_size
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
 
-    def list(self, prefix: str) -> Iterator[str]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         self._check_root()
         directory, _, name_prefix = prefix.rpartition("/")
         start = self.root / directory if directory else self.root
@@ -37,7 +43,10 @@ class LocalStorage:
                     continue
                 key = filename if relative_dir == "." else f"{relative_dir}/{filename}"
                 if key.startswith(prefix):
-                    yield key
+                    try:
+                        yield key, os.stat(os.path.join(dirpath, filename)).st_size
+                    except FileNotFoundError:
+                        continue
 
     def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
         final = f"{self.root}/{key}"

@@ -13,6 +13,8 @@ upload is aborted, so nothing partial is ever visible under the final key.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import os
 import threading
@@ -59,12 +61,11 @@ class S3Storage:
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def exists(self, keys: Sequence[str]) -> set[str]:
-        present = set()
+    def exists(self, keys: Sequence[str]) -> dict[str, int]:
+        present = {}
         for key in keys:
             try:
-                self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-                present.add(key)
+                present[key] = self._client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
             except botocore.exceptions.ClientError as error:
                 if _code(error) in ("404", "NoSuchKey", "NotFound"):
                     continue
@@ -86,13 +87,13 @@ class S3Storage:
         except botocore.exceptions.ClientError as error:
             raise _translate(error, self, key) from None
 
-    def list(self, prefix: str) -> Iterator[str]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         paginator = self._client.get_paginator("list_objects_v2")
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 for item in page.get("Contents", ()):
-                    yield item["Key"][strip:]
+                    yield item["Key"][strip:], item["Size"]
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, prefix) from None
 
@@ -101,7 +102,12 @@ class S3Storage:
         try:
             if size < MULTIPART_THRESHOLD:
                 with open(source, "rb") as body:
-                    self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*")
+                    # Content-MD5 lets the server refuse a body cut short, instead of storing
+                    # what arrived under the final key (SeaweedFS stores a cut PUT as empty).
+                    digest = base64.b64encode(hashlib.md5(body.read(), usedforsecurity=False).digest()).decode()
+                    body.seek(0)
+                    self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*",
+                                            ContentMD5=digest)
                 on_bytes(size)
             else:
                 self._upload_multipart(key, source, size, on_bytes)
