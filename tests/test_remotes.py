@@ -242,3 +242,24 @@ def test_large_file_goes_up_in_parts(kind: str, repo: Path, request, tmp_path: P
     other = clone(repo, tmp_path)
     assert run_artver(other, "pull").code == 0
     assert (other / "big.bin").read_bytes() == data
+
+
+def test_multipart_uploads_abandoned_by_a_killed_push_are_aborted(repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
+    from tests.remote_helpers import s3_client
+
+    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    data = os.urandom(1024 * 1024) * 65  # above the multipart threshold
+    (repo / "big.bin").write_bytes(data)
+    run_artver(repo, "add", "big.bin")
+    configure(run_artver, repo, remote)
+    from artver.hashing import hash_bytes
+
+    algorithm, digest = hash_bytes(data, "xxh128").split(":")
+    bucket, prefix = remote.url[len("s3://"):].split("/", 1)
+    key = f"{prefix}/{algorithm}/{digest[:2]}/{digest[2:]}"
+    client = s3_client(request.getfixturevalue("s3_server"))
+    client.create_multipart_upload(Bucket=bucket, Key=key)  # what a push killed mid-upload leaves
+    assert [item["Key"] for item in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [key]
+    assert run_artver(repo, "push").code == 0
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert remote.get_raw(f"{algorithm}/{digest[:2]}/{digest[2:]}") == data

@@ -124,6 +124,7 @@ class S3Storage:
     def _upload_multipart(self, key: str, source: Path, size: int, on_bytes: ByteCallback) -> None:
         part_size = max(PART_SIZE, -(-size // MAX_PARTS))
         full_key = self._key(key)
+        self._abort_abandoned(full_key)
         upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=full_key)["UploadId"]
         try:
             with open(source, "rb", buffering=0) as handle, ThreadPoolExecutor(PART_JOBS) as pool:
@@ -144,6 +145,17 @@ class S3Storage:
             except Exception:  # noqa: BLE001 - best effort; the original error matters more
                 pass
             raise
+
+    def _abort_abandoned(self, full_key: str) -> None:
+        """Abort multipart uploads of this key left by a killed push: they are invisible, but
+        a store keeps (and bills) their parts until someone aborts them."""
+        try:
+            listed = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key)
+            for upload in listed.get("Uploads", ()):
+                if upload.get("Key") == full_key:
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"])
+        except botocore.exceptions.ClientError:
+            pass  # not allowed or not supported: the new upload does not depend on it
 
     def _upload_part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int,
                      on_bytes: ByteCallback) -> dict[str, Any]:
