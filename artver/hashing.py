@@ -19,7 +19,7 @@ from artver.errors import UsageError
 
 DEFAULT_ALGORITHM = "xxh128"
 ALGORITHMS = {"xxh128": 32, "sha256": 64}  # algorithm -> hex digits
-CHUNK_SIZE = 4 * 1024 * 1024
+CHUNK_SIZE = 1024 * 1024  # small enough that a chunk is still in the CPU cache when written after hashing
 
 _HASH_RE = re.compile(r"^(xxh128|sha256):([0-9a-f]+)$")
 
