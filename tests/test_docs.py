@@ -1,0 +1,52 @@
+"""The documentation says what the code does."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_command_reference_is_generated_from_the_cli() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_cli_reference.py"), "--check"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_every_command_is_in_the_reference() -> None:
+    import typer
+
+    from artver.cli import app
+
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        if getattr(command, "hidden", False):
+            continue
+        assert f"`artver {name}" in text, name
+
+
+def test_readme_has_exactly_the_two_set_up_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#")[0].strip() for line in section.splitlines() if line.startswith("./scripts/")]
+    assert commands == ["./scripts/demo.sh", "./scripts/test.sh"]
+    assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == "exec ./scripts/test.sh"
+
+
+def test_documented_links_exist() -> None:
+    import re
+
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", document.read_text(encoding="utf-8")):
+            assert (document.parent / target).exists(), f"{document.name} links to missing {target}"
+
+
+def test_generator_module_loads() -> None:
+    namespace = runpy.run_path(str(ROOT / "scripts" / "gen_cli_reference.py"), run_name="not_main")
+    assert "render" in namespace
