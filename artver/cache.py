@@ -75,7 +75,7 @@ class Cache:
             temp_dir.mkdir(parents=True, exist_ok=True)
         return temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
 
-    def add_file(self, source: Path, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
+    def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
         """Store a copy of ``source``; return (hash, size). Reads the source once."""
         temp = self.new_temp()
         try:
@@ -201,12 +201,13 @@ def _reflink(source: Path | str, target: Path | str) -> bool:
         raise
 
 
-def _copy_and_hash(source: Path, target: Path, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
+def _copy_and_hash(source: Path | str, target: Path, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
     hasher = hashing.new_hasher(algorithm)
     size = 0
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
     with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:
+        # A buffer no larger than the file: zero-filling 1 MiB for each of 20,000 small files costs seconds.
+        buffer = bytearray(min(CHUNK_SIZE, os.fstat(src.fileno()).st_size + 1))
+        view = memoryview(buffer)
         while True:
             count = src.readinto(buffer)
             if not count:

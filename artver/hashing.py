@@ -9,6 +9,7 @@ docs/security.md).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Protocol
@@ -69,9 +70,9 @@ def hash_file(path: Path | str, algorithm: str, on_bytes: "ByteCallback | None" 
     """Hash a file's content in bounded memory; return (hash string, size)."""
     hasher = new_hasher(algorithm)
     size = 0
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as source:
+        buffer = bytearray(min(CHUNK_SIZE, os.fstat(source.fileno()).st_size + 1))
+        view = memoryview(buffer)
         while True:
             count = source.readinto(buffer)
             if not count:

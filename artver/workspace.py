@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import os
+import stat as stat_module
 from pathlib import Path
 
 from artver.cache import Cache, _reflink
 from artver.errors import ConfigError
 from artver.fsutil import copy_fd, temp_path_beside
 
+LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK = ("reflink", "copy")
 
@@ -56,11 +58,34 @@ def materialize(cache: Cache, hash_value: str, target: Path, executable: bool, m
                 raise
             target.parent.mkdir(parents=True, exist_ok=True)  # only when the folder is new
             used = _place(source, temp, executable, modes)
-        os.replace(temp, target)
+        _swap_in(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return used
+
+
+def _swap_in(temp: Path, target: Path) -> None:
+    """Rename ``temp`` to ``target``. A large regular file in the way is first renamed
+    aside and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the whole
+    new file first, over a second for 2 GiB. Callers only replace content that is in the
+    cache, and a killed run leaves the aside file under a temp name the next checkout deletes."""
+    try:
+        existing = os.lstat(target)
+    except FileNotFoundError:
+        os.rename(temp, target)
+        return
+    if not stat_module.S_ISREG(existing.st_mode) or existing.st_size < LARGE_REPLACE:
+        os.replace(temp, target)
+        return
+    aside = temp_path_beside(target)
+    os.rename(target, aside)
+    try:
+        os.rename(temp, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    os.unlink(aside)
 
 
 def _place(source: Path, temp: Path, executable: bool, modes: tuple[str, ...]) -> str:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from artver import file_lock, git, gitignore, listing, verification, workspace
 from artver import pointer as pointer_module
-from artver.artifacts import Hasher, all_pointer_paths, cli_path, open_stats, walk_directory
+from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path, open_stats, walk_directory
 from artver.errors import PointerError, UnsafePathError, UsageError
 from artver.paths import check_relative
 from artver.listing import Entry
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import ARTVER_DIR, Repo
+
+
+ADD_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -212,10 +216,15 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, pr
     pending = [item for item in files if item.relative not in resolved]
     if pending:
         progress.start(f"Adding {relative}", sum(item.stat.st_size for item in pending))
-        for item in pending:
-            hash_value, _ = cache.add_file(item.absolute, progress.advance)
-            hasher.record(f"{relative}/{item.relative}", item.stat, hash_value)
-            resolved[item.relative] = hash_value
+        def store(item: WorkspaceFile) -> tuple[WorkspaceFile, str]:
+            return item, cache.add_file(item.path, progress.advance)[0]
+
+        # Small files are dominated by opening and creating files, which the kernel does in
+        # parallel: a few threads use the second core (hashing releases the GIL too).
+        with ThreadPoolExecutor(max_workers=ADD_THREADS) as pool:
+            for item, hash_value in pool.map(store, pending):
+                hasher.record(f"{relative}/{item.relative}", item.stat, hash_value)
+                resolved[item.relative] = hash_value
         verification.mark(repo, hasher.stats, [resolved[item.relative] for item in pending])
         progress.finish()
     entries = listing.check_entries(

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from artver import file_lock, verification, workspace
 from artver.statcache import StatKey, directory_signature
-from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
+from artver.artifacts import (
+    Hasher,
+    Tracked,
+    WorkspaceFile,
+    content_hash_of,
+    entries_of,
+    open_stats,
+    select,
+    walk_directory,
+)
 from artver.errors import ObjectMissingError, UnsafePathError
 from artver.fsutil import remove_temp_files
 from artver.paths import check_no_symlink_escape
@@ -112,6 +121,7 @@ class _Checkout:
         preloaded = self.hasher.stats.under(tracked.path)
         placed_before = self._counts()
         signature = None
+        walked: dict[str, WorkspaceFile] | None = None
         if absolute.is_dir():
             temps: list[str] = []
             try:
@@ -125,6 +135,7 @@ class _Checkout:
             if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):
                 self.result.unchanged += len(entries)  # nothing below it changed since it last matched
                 return
+            walked = {item.relative: item for item in present}
             for item in present:
                 if item.relative in wanted:
                     continue
@@ -137,14 +148,41 @@ class _Checkout:
                 else:
                     self.result.unsaved.append(path)
         for entry in entries:
+            wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
+            if walked is not None:
+                # The walk refused any symlinked folder inside, and holds every file's stat:
+                # no need to check parents or stat each entry again.
+                item = walked.get(entry.path)
+                if item is None:
+                    self._want_absent(wanted_file)
+                    continue
+                if self._already_there(wanted_file, item, absolute, preloaded):
+                    continue
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
-            self._want(_Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable), target,
-                       absolute, preloaded)
+            self._want(wanted_file, target, absolute, preloaded)
         if signature is not None and placed_before == self._counts():
             # Everything already matched: remember the folder's signature for the next command.
             self.hasher.stats.record_directory(tracked.path, content_hash_of(tracked, self.repo), signature)
         if not entries:
             absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
+
+    def _want_absent(self, wanted: _Wanted) -> None:
+        if self.repo.cache.has(wanted.hash):
+            self.to_place.append(wanted)
+        else:
+            self.result.missing.append(wanted.path)
+
+    def _already_there(self, wanted: _Wanted, item: WorkspaceFile, folder: Path, preloaded: dict) -> bool:
+        """True (and counted) if a walked regular file already holds the wanted content and mode."""
+        if item.path != os.path.join(folder, item.relative):  # a symlink inside the folder: the slow path
+            return False
+        stat = item.stat
+        if stat.st_size != wanted.size or bool(stat.st_mode & 0o100) != wanted.executable:
+            return False
+        if self.hasher.hash(wanted.path, item.path, stat, preloaded) != wanted.hash:
+            return False
+        self.result.unchanged += 1
+        return True
 
     def _counts(self) -> tuple[int, int, int, int, int]:
         return (len(self.to_place), len(self.result.unsaved), len(self.result.missing), len(self.result.removed),
