@@ -116,11 +116,15 @@ def _parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> N
     try:
         for future in [pool.submit(guarded, item) for item in items]:
             future.result()
-    except BaseException:
-        # Ctrl-C (or a bug): start nothing new instead of finishing every transfer first;
-        # the ones under way end at their own pace, each atomic.
+    except KeyboardInterrupt:
+        # Ctrl-C: start nothing new and do not wait; the transfers under way end at their own
+        # pace (each is atomic) while the process exits.
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        stop.set()  # an error: start nothing new, but let no thread outlive this call
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
@@ -221,9 +225,10 @@ def push(
         if not size:  # listings are recorded without a size; the cache file knows it
             local[hash_value] = os.stat(cache.path_of(hash_value)).st_size
     found = remote_sizes(storage, sorted(local), jobs, policy)
-    # An object of the wrong size under its final key is a leftover of an interrupted upload
-    # (some stores keep what arrived): it is replaced, never trusted.
-    damaged = {hash_value for hash_value, size in found.items() if size != local[hash_value]}
+    # An object shorter than it should be is what some stores keep of an interrupted upload
+    # (SeaweedFS keeps a cut PUT as an empty object): it is replaced. Any other object under
+    # its key is never overwritten ('artver verify -r' reports one that is corrupt).
+    damaged = {hash_value for hash_value, size in found.items() if size < local[hash_value]}
     present = set(found) - damaged
     summary.skipped = len(present)
 
@@ -275,35 +280,45 @@ class _HashingSink:
         return self._handle.write(data)  # type: ignore[attr-defined,no-any-return]
 
 
-def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
-                      size: int | None = None, attempts: int = 2) -> "Path":
-    """Download one object into a new temp file, hashing as it streams; return the temp
-    file only if the content matches its hash (else delete it and raise IntegrityError).
-
-    A response cut short can look like a complete one (a connection closed inside the
-    headers leaves no length to check), so fewer bytes than the pointer's size is a
-    transient error, and a wrong hash is only believed when a second download agrees."""
+def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> tuple["Path", int, str]:
+    """Download into a new temp file, hashing as it streams: (temp, bytes received, hash)."""
     temp = cache.new_temp()
     try:
         with open(temp, "xb") as handle:
             sink = _HashingSink(handle, hashing.algorithm_of(hash_value))
             storage.download(key_of(hash_value), sink, progress.advance)  # type: ignore[arg-type]
             received = handle.tell()
-        actual = f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}"
-        if actual != hash_value and size and received != size:
-            raise TransientRemoteError(f"{storage.url}: object {hash_value} arrived short ({received} of {size} bytes)")
-        if actual != hash_value and attempts > 1:
-            temp.unlink(missing_ok=True)
-            return _download_checked(cache, storage, hash_value, progress, size, attempts - 1)
-        if actual != hash_value:
-            raise IntegrityError(
-                f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
-                f"it was not used. Delete it from the remote, then 'artver push' from a clone that has it intact."
-            )
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return temp
+    return temp, received, f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}"
+
+
+def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
+                      size: int | None = None) -> "Path":
+    """A temp file holding the object, only if its content matches its hash.
+
+    A connection cut inside the response headers can look like a complete, shorter body, so
+    one wrong result proves nothing: the object is downloaded again. The same wrong bytes
+    twice mean the remote's copy is corrupt (IntegrityError); different ones, a flaky
+    transfer (TransientRemoteError, retried by the caller)."""
+    outcomes = []
+    for _ in range(2):
+        temp, received, actual = _download_once(cache, storage, hash_value, progress)
+        if actual == hash_value:
+            return temp
+        temp.unlink(missing_ok=True)
+        outcomes.append((received, actual))
+    (first_size, first_hash), second = outcomes
+    short = f", {first_size} of {size} bytes" if size and first_size != size else ""
+    if second == (first_size, first_hash):
+        raise IntegrityError(
+            f"{storage.url}: object {hash_value} is corrupt (its content hashes to {first_hash}{short}); "
+            f"it was not used. Delete it from the remote, then 'artver push' from a clone that has it intact."
+        )
+    raise TransientRemoteError(
+        f"{storage.url}: object {hash_value} arrived damaged twice ({first_size} and {second[0]} bytes of {size or '?'})"
+    )
 
 
 def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS,
