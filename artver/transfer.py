@@ -139,6 +139,13 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: Ret
         # Sample one folder to estimate what listing all of them would cost.
         sample = with_retries(lambda: list(storage.list(folders[0])), policy)
         pages_per_folder = max(1, -(-len(sample) // LIST_PAGE))
+        algorithms = {folder.split("/", 1)[0] for folder in folders}
+        # Keys spread evenly over the 256 folders: the sample says how large the whole remote is.
+        pages_for_all = max(1, -(-len(sample) * 256 // LIST_PAGE))
+        if len(algorithms) == 1 and pages_for_all < len(folders) and pages_for_all <= len(keys) // 2:
+            (algorithm,) = algorithms
+            listed = with_retries(lambda: list(storage.list(algorithm + "/")), policy)
+            return {keys[key]: size for key, size in listed if key in keys}
         if pages_per_folder * len(folders) <= len(keys) // 2:
             present: dict[str, int] = {key: size for key, size in sample if key in keys}
             lock = threading.Lock()
