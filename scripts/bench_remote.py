@@ -116,12 +116,12 @@ class RemoteSite:
             return str(self.run_dir / "remotes" / f"{tool}-{workload}")
         return f"s3://{self.bucket(tool)}/{workload}"
 
-    def reset(self, tool: str, workload: str) -> None:
+    def reset(self, tool: str, workload: str, defer: bool = False) -> None:
         """Make the remote empty (a fresh remote for the next push)."""
         if self.name == "local":
             path = Path(self.url(tool, workload))
             if path.exists():
-                _rmtree(path)
+                discard(path, self.run_dir / "trash" if defer else None)
             path.mkdir(parents=True)
             return
         bucket, prefix = self.bucket(tool), f"{workload}/"
@@ -138,6 +138,21 @@ class RemoteSite:
 def _rmtree(path: Path) -> None:
     # Remote and cache objects are read-only files in writable folders: rmtree copes.
     shutil.rmtree(path)
+
+
+# Trees of many files are not deleted between rounds but moved here and deleted at the end of
+# the run. On ext4 without a journal (as on the machine this was written on) the inode allocator
+# skips inodes freed in the last 60 s (360 s while their inode-table block is still dirty),
+# probing each one: creating 20,000 files right after deleting 20,000 costs several seconds of
+# kernel time more than on a quiet filesystem, so a round would pay for the previous round's
+# clean-up. (It cannot help with what other processes on a shared machine delete.)
+def discard(path: Path, trash: Path | None) -> None:
+    """Delete `path` now, or move it into `trash` (deleted with the run folder) if given."""
+    if trash is None:
+        _rmtree(path)
+        return
+    trash.mkdir(exist_ok=True)
+    os.rename(path, trash / f"{len(os.listdir(trash))}-{path.name}")
 
 
 def s3_env(server, run_dir: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -296,13 +311,14 @@ def verify_pull(workload: Workload, clone: Path) -> None:
 def transfer_round(r: Runner, tool: Tool, workload: Workload, site: RemoteSite, src: Path,
                    env: dict[str, str], noop_runs: int) -> None:
     key = lambda op: (site.name, workload.name, op)  # noqa: E731
-    site.reset(tool.name, workload.name)
+    many = isinstance(workload, bench.ManyFiles)
+    site.reset(tool.name, workload.name, defer=many)
     r.timed(key("push"), tool.name, push_argv(tool, site.name), src, env, reject=NOOP_MARKERS[tool.name])
     for _ in range(noop_runs):
         r.timed(key("push_noop"), tool.name, push_argv(tool, site.name), src, env, expect=NOOP_MARKERS[tool.name])
     clone = r.run_dir / f"clone-{tool.name}-{workload.name}"
     if clone.exists():
-        _rmtree(clone)
+        discard(clone, r.run_dir / "trash" if many else None)
     git(["clone", "-q", str(src), str(clone)], r.run_dir, env, r.timeout)
     try:
         after_clone(tool, clone, r.timeout)
@@ -312,7 +328,7 @@ def transfer_round(r: Runner, tool: Tool, workload: Workload, site: RemoteSite, 
             r.timed(key("pull_noop"), tool.name, pull_argv(tool, site.name), clone, env,
                     expect=NOOP_MARKERS[tool.name])
     finally:
-        _rmtree(clone)
+        discard(clone, r.run_dir / "trash" if many else None)
 
 
 def warm_up_remotes(r: Runner, tool: Tool, sites: list[RemoteSite], env: dict[str, str]) -> None:
@@ -373,7 +389,7 @@ def phase_transfers(r: Runner, tools: dict[str, Tool], envs: dict[str, dict[str,
                         f"(load {os.getloadavg()[0]:.2f})")
                     transfer_round(r, tool, workload, site, sources[tool.name], envs[tool.name], noop_runs)
             for tool in tools.values():
-                site.reset(tool.name, workload.name)  # free the space now
+                site.reset(tool.name, workload.name, defer=isinstance(workload, bench.ManyFiles))
         if keep_sources is not None:
             keep_sources.update(sources)
             sources = {}
@@ -595,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per command (default 1200, 300 with --quick)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep .bench/runs/remote-* (debugging)")
+    parser.add_argument("--work-dir", type=Path, metavar="DIR",
+                        help="where repositories, remotes and SeaweedFS live (default .bench/runs; e.g. another "
+                             "filesystem); the generated data stays in .bench/data")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     args = parser.parse_args(argv)
 
@@ -629,9 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     info = bench.machine_info(tools)
     info["load_average_at_start"] = os.getloadavg()
     workloads = bench.make_workloads(args.quick)
-    log(str(info))
-    run_dir = RUNS_DIR / f"remote-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    runs_dir = (args.work_dir or RUNS_DIR).resolve()
+    run_dir = runs_dir / f"remote-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     run_dir.mkdir(parents=True)
+    try:
+        lines = bench.run(["df", "-T", str(run_dir)], ROOT, timeout=60).splitlines()
+        info["work_dir"] = f"{run_dir} ({lines[-1].split()[1]})"
+    except (BenchError, IndexError):
+        pass
+    log(str(info))
     runner = Runner(run_dir, timeout)
     started = time.perf_counter()
     failures: list[str] = []
@@ -703,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
             try:
-                RUNS_DIR.rmdir()
+                runs_dir.rmdir()
             except OSError:
                 pass
 
