@@ -211,7 +211,7 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
         raise UsageError(f"mode {mode!r}: artifacts open read-only; use 'rb' or 'r'")
     repository = _repo(repo)
     hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
-    temp: Path | None = None
+    temp: str | None = None
     if not repository.cache.has(hash_value):
         session = transfer.open_session(repository, remote, 1)
         if cache:
@@ -236,7 +236,7 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
             handle.close()
     finally:
         if temp is not None:
-            temp.unlink(missing_ok=True)
+            os.unlink(temp)
 
 
 def read(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: str | None = None,

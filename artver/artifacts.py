@@ -107,9 +107,14 @@ def entries_of(repo: Repo, tracked: Tracked) -> tuple[Entry, ...]:
     """A directory's listing, inline or from its listing object in the cache."""
     if tracked.pointer.entries is not None:
         return tracked.pointer.entries
-    assert tracked.pointer.listing is not None
-    data = repo.cache.read_bytes(tracked.pointer.listing, tracked.pointer_path)
-    return listing.from_object_bytes(data, f"{tracked.pointer_path} (listing {hashing.short(tracked.pointer.listing)})")
+    listing_hash = tracked.pointer.listing
+    assert listing_hash is not None
+    parsed = repo.parsed_listings.get(listing_hash)
+    if parsed is None:
+        data = repo.cache.read_bytes(listing_hash, tracked.pointer_path)
+        parsed = listing.from_object_bytes(data, f"{tracked.pointer_path} (listing {hashing.short(listing_hash)})")
+        repo.parsed_listings[listing_hash] = parsed
+    return parsed
 
 
 def content_hash_of(tracked: Tracked, repo: Repo) -> str:

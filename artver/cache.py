@@ -10,9 +10,7 @@ process is gone. Objects are never modified in place.
 
 from __future__ import annotations
 
-import errno
 import functools
-import fcntl
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,9 +19,9 @@ from typing import Iterable
 
 from artver import hashing
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
+from artver.fsutil import clone_fd
 from artver.hashing import CHUNK_SIZE, ByteCallback
 
-FICLONE = 0x40049409  # linux/fs.h: clone a file's extents (reflink)
 OBJECT_MODE = 0o444
 
 
@@ -36,14 +34,14 @@ class Cache:
     def temp_dir(self) -> Path:
         return self.root / "tmp"
 
-    def path_of(self, hash_value: str) -> Path:
+    def path_of(self, hash_value: str) -> str:
+        # A plain string, not a Path: called per file of a 20,000-file folder, where pathlib's
+        # parsing costs more than the system calls made with the result.
         algorithm, _, digest = hash_value.partition(":")
-        return Path(f"{self._root_text}/{algorithm}/{digest[:2]}/{digest[2:]}")
+        return f"{self._root_text}/{algorithm}/{digest[:2]}/{digest[2:]}"
 
     def has(self, hash_value: str) -> bool:
-        # Called once per file of a directory by status and checkout: plain strings, not pathlib.
-        algorithm, _, digest = hash_value.partition(":")
-        return os.path.isfile(f"{self._root_text}/{algorithm}/{digest[:2]}/{digest[2:]}")
+        return os.path.isfile(self.path_of(hash_value))
 
     def present(self, hashes: Iterable[str]) -> set[str]:
         """Which of many hashes are in the cache: one directory listing per 2-hex folder
@@ -69,11 +67,25 @@ class Cache:
     def _root_text(self) -> str:
         return str(self.root)
 
-    def new_temp(self) -> Path:
+    def new_temp(self) -> str:
         temp_dir = self.temp_dir
         if not os.path.isdir(temp_dir):
             temp_dir.mkdir(parents=True, exist_ok=True)
-        return temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+        return self._temp_name()
+
+    def _temp_name(self) -> str:
+        return f"{self._root_text}/tmp/{os.getpid()}-{secrets.token_hex(8)}"
+
+    def create_temp(self) -> tuple[str, int]:
+        """A new temp file, already read-only (the mode of an object; the descriptor
+        returned can still write): (path, descriptor open for writing)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        temp = self._temp_name()
+        try:
+            return temp, os.open(temp, flags, OBJECT_MODE)
+        except FileNotFoundError:
+            self.temp_dir.mkdir(parents=True, exist_ok=True)
+            return temp, os.open(temp, flags, OBJECT_MODE)
 
     def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
         """Store a copy of ``source``; return (hash, size). Reads the source once."""
@@ -87,7 +99,7 @@ class Cache:
         except OSError as error:
             raise CacheError(f"cannot store {source} in the cache {self.root}: {error.strerror or error}") from None
         finally:
-            temp.unlink(missing_ok=True)
+            _unlink_quietly(temp)
         return hash_value, size
 
     def add_bytes(self, data: bytes) -> str:
@@ -100,17 +112,19 @@ class Cache:
                 handle.write(data)
             self._install(temp, hash_value)
         finally:
-            temp.unlink(missing_ok=True)
+            _unlink_quietly(temp)
         return hash_value
 
-    def install_trusted(self, temp: Path, hash_value: str) -> None:
-        """Move a temp file whose content the caller has just hashed into the cache."""
-        self._install(temp, hash_value)
+    def install_trusted(self, temp: str, hash_value: str, read_only: bool = False) -> None:
+        """Move a temp file whose content the caller has just hashed into the cache
+        (``read_only``: it already has the object mode, as create_temp makes it)."""
+        self._install(temp, hash_value, read_only)
 
     def read_bytes(self, hash_value: str, where: str) -> bytes:
         """Read a small object (a listing) fully, checking its hash."""
         try:
-            data = self.path_of(hash_value).read_bytes()
+            with open(self.path_of(hash_value), "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             raise ObjectMissingError(f"{where}: object {hashing.short(hash_value)} is not in the cache") from None
         if hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) != hash_value:
@@ -165,14 +179,22 @@ class Cache:
         os.utime(target)  # gc keeps quarantined objects for a while, counted from now
         return target
 
-    def _install(self, temp: Path, hash_value: str) -> None:
+    def _install(self, temp: str, hash_value: str, read_only: bool = False) -> None:
         final = self.path_of(hash_value)
-        os.chmod(temp, OBJECT_MODE)
+        if not read_only:
+            os.chmod(temp, OBJECT_MODE)
         try:
             os.replace(temp, final)  # same content if it existed: content-addressed
         except FileNotFoundError:
-            final.parent.mkdir(parents=True, exist_ok=True)  # first object of its 2-hex folder
+            os.makedirs(os.path.dirname(final), exist_ok=True)  # first object of its 2-hex folder
             os.replace(temp, final)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 # Filesystems (by device pair) found unable to reflink, so that a folder of 20,000 files
@@ -190,18 +212,18 @@ def _reflink(source: Path | str, target: Path | str) -> bool:
         return False
     try:
         with open(source, "rb") as src, open(target, "xb") as dst:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-        return True
-    except OSError as error:
+            if clone_fd(src.fileno(), dst.fileno()):
+                return True
+    except OSError:
         Path(target).unlink(missing_ok=True)
-        if error.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EBADF):
-            if devices is not None:
-                _NO_REFLINK.add(devices)
-            return False
         raise
+    Path(target).unlink(missing_ok=True)
+    if devices is not None:
+        _NO_REFLINK.add(devices)
+    return False
 
 
-def _copy_and_hash(source: Path | str, target: Path, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
+def _copy_and_hash(source: Path | str, target: str, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
     hasher = hashing.new_hasher(algorithm)
     size = 0
     with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:

@@ -11,6 +11,7 @@ from artver import git, hashing
 from artver.cache import Cache
 from artver.config import Config
 from artver.errors import ConfigError, NotARepositoryError
+from artver.listing import Entry
 from artver.workspace import parse_link_modes
 
 ARTVER_DIR = ".artver"
@@ -41,6 +42,12 @@ class Repo:
         configured = self.config.get("cache", "dir")
         root = (self.root / Path(configured).expanduser()) if configured else self.artver_dir / "cache"
         return Cache(root.resolve(), self.algorithm)
+
+    @functools.cached_property
+    def parsed_listings(self) -> dict[str, tuple[Entry, ...]]:
+        """Listing objects parsed during this command, by hash: pull reads a 20,000-entry
+        listing for fetch and again for checkout. Content-addressed, so never stale."""
+        return {}
 
     @functools.cached_property
     def link_modes(self) -> tuple[str, ...]:

@@ -14,12 +14,14 @@ object never enters the cache, and an interrupted download leaves nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from artver import hashing
@@ -27,10 +29,10 @@ from artver.cache import Cache
 from artver.errors import ArtverError, IntegrityError, RemoteError, TransientRemoteError
 from artver.progress import NO_PROGRESS, Progress
 from artver.remotes.base import Storage
+from artver.statcache import StatKey
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from artver.remotes import RemoteSpec
     from artver.repo import Repo
 
 T = TypeVar("T")
@@ -42,9 +44,18 @@ BACKOFF_BASE = 0.25
 BACKOFF_CAP = 10.0
 
 
-def default_jobs(local: bool) -> int:
+def default_jobs(kind: str) -> int:
+    """How many objects to move at once to a remote of this kind: 'disk' (a directory on a
+    local filesystem), 'share' (a directory on a network filesystem) or 'cloud'.
+
+    On a local disk each object costs CPU and kernel time, not waiting: more threads only
+    contend for the GIL and the directories (pushing 20,000 small files took 2.6 s with one
+    thread and 4-5.5 s with 2 to 8). Network storage is latency-bound, so there many
+    requests in flight are what makes it fast."""
+    if kind == "disk":
+        return 1
     cpus = os.cpu_count() or 2
-    return min(16, cpus * 4) if local else min(32, max(8, cpus * 8))
+    return min(16, cpus * 4) if kind == "share" else min(32, max(8, cpus * 8))
 
 
 def key_of(hash_value: str) -> str:
@@ -144,8 +155,20 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: Ret
         pages_for_all = max(1, -(-len(sample) * 256 // LIST_PAGE))
         if len(algorithms) == 1 and pages_for_all < len(folders) and pages_for_all <= len(keys) // 2:
             (algorithm,) = algorithms
-            listed = with_retries(lambda: list(storage.list(algorithm + "/")), policy)
-            return {keys[key]: size for key, size in listed if key in keys}
+            # The 16 ranges of first hex digit are listed side by side: each is a separate
+            # chain of pages, so the round trips overlap instead of adding up.
+            ranges = [f"{algorithm}/{digit}" for digit in "0123456789abcdef"] if jobs > 1 and pages_for_all > 1 \
+                else [f"{algorithm}/"]
+            found: dict[str, int] = {}
+            lock = threading.Lock()
+
+            def list_range(prefix: str) -> None:
+                listed = with_retries(lambda: [(key, size) for key, size in storage.list(prefix) if key in keys], policy)
+                with lock:
+                    found.update(listed)
+
+            _parallel(jobs, list_range, ranges)
+            return {keys[key]: size for key, size in found.items()}
         if pages_per_folder * len(folders) <= len(keys) // 2:
             present: dict[str, int] = {key: size for key, size in sample if key in keys}
             lock = threading.Lock()
@@ -225,7 +248,8 @@ def push(
     """Upload every object in ``objects`` (hash -> size) that the remote lacks.
     ``validate`` returns the hashes among those to upload whose cache object is corrupt."""
     summary = TransferSummary(storage.url)
-    local = {hash_value: size for hash_value, size in objects.items() if cache.has(hash_value)}
+    in_cache = cache.present(objects)
+    local = {hash_value: size for hash_value, size in objects.items() if hash_value in in_cache}
     for hash_value in sorted(set(objects) - set(local)):
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
     for hash_value, size in local.items():
@@ -260,49 +284,76 @@ def fetch(
     jobs: int,
     policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
-    installed: list[str] | None = None,
+    installed: list[tuple[str, StatKey]] | None = None,
 ) -> TransferSummary:
     """Download every object in ``objects`` that the cache lacks, verifying each one.
-    The hashes of the objects installed are appended to ``installed``."""
+    The objects installed are appended to ``installed`` with the stat of their cache file."""
     summary = TransferSummary(storage.url)
-    todo = sorted(hash_value for hash_value in objects if not cache.has(hash_value))
+    present = cache.present(objects)
+    todo = sorted(hash_value for hash_value in objects if hash_value not in present)
     summary.skipped = len(objects) - len(todo)
+    keys: dict[str, StatKey] = {}
 
     def download(hash_value: str) -> None:
-        download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
+        keys[hash_value] = download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
     done = _transfer_each(summary, todo, objects, download, jobs, policy, progress, f"Fetching from {storage.url}")
     if installed is not None:
-        installed.extend(done)
+        installed.extend((hash_value, keys[hash_value]) for hash_value in done)
     return summary
 
 
-class _HashingSink:
-    def __init__(self, handle: "os.PathLike[str] | object", algorithm: str) -> None:
-        self._handle = handle
+class _HashingWriter:
+    """A sink for Storage.download: writes to a descriptor, hashing and counting as it goes."""
+
+    def __init__(self, fd: int, algorithm: str) -> None:
+        self._fd = fd
         self.hasher = hashing.new_hasher(algorithm)
+        self.size = 0
 
     def write(self, data: bytes) -> int:
         self.hasher.update(data)
-        return self._handle.write(data)  # type: ignore[attr-defined,no-any-return]
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.write(self._fd, view[written:])
+        self.size += written
+        return written
 
 
-def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> tuple["Path", int, str]:
-    """Download into a new temp file, hashing as it streams: (temp, bytes received, hash)."""
-    temp = cache.new_temp()
+@dataclass(frozen=True)
+class _Downloaded:
+    temp: str  # a read-only temp file in the cache's temp folder
+    size: int
+    hash: str  # of what arrived
+    stat: StatKey
+
+
+def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> _Downloaded:
+    """Download into a new temp file, hashing as it streams."""
+    temp, fd = cache.create_temp()
     try:
-        with open(temp, "xb") as handle:
-            sink = _HashingSink(handle, hashing.algorithm_of(hash_value))
+        try:
+            sink = _HashingWriter(fd, hashing.algorithm_of(hash_value))
             storage.download(key_of(hash_value), sink, progress.advance)  # type: ignore[arg-type]
-            received = handle.tell()
+            stat = StatKey.of(os.fstat(fd))  # unchanged by the rename that installs it
+        finally:
+            os.close(fd)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        _discard(temp)
         raise
-    return temp, received, f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}"
+    return _Downloaded(temp, sink.size, f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}", stat)
+
+
+def _discard(temp: str) -> None:
+    try:
+        os.unlink(temp)
+    except FileNotFoundError:
+        pass
 
 
 def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
-                      size: int | None = None) -> "Path":
+                      size: int | None = None) -> _Downloaded:
     """A temp file holding the object, only if its content matches its hash.
 
     A connection cut inside the response headers can look like a complete, shorter body, so
@@ -311,11 +362,11 @@ def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress:
     transfer (TransientRemoteError, retried by the caller)."""
     outcomes = []
     for _ in range(2):
-        temp, received, actual = _download_once(cache, storage, hash_value, progress)
-        if actual == hash_value:
-            return temp
-        temp.unlink(missing_ok=True)
-        outcomes.append((received, actual))
+        downloaded = _download_once(cache, storage, hash_value, progress)
+        if downloaded.hash == hash_value:
+            return downloaded
+        _discard(downloaded.temp)
+        outcomes.append((downloaded.size, downloaded.hash))
     (first_size, first_hash), second = outcomes
     short = f", {first_size} of {size} bytes" if size and first_size != size else ""
     if second == (first_size, first_hash):
@@ -329,18 +380,21 @@ def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress:
 
 
 def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS,
-                      size: int | None = None) -> None:
-    """Download one object and install it in the cache, only if it matches its hash."""
-    temp = _download_checked(cache, storage, hash_value, progress, size)
+                      size: int | None = None) -> StatKey:
+    """Download one object and install it in the cache, only if it matches its hash;
+    return the stat of the installed object (it was hashed on the way in)."""
+    downloaded = _download_checked(cache, storage, hash_value, progress, size)
     try:
-        cache.install_trusted(temp, hash_value)
-    finally:
-        temp.unlink(missing_ok=True)
+        cache.install_trusted(downloaded.temp, hash_value, read_only=True)
+    except BaseException:
+        _discard(downloaded.temp)
+        raise
+    return downloaded.stat
 
 
-def download_to_temp(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> "Path":
+def download_to_temp(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> str:
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
-    return with_retries(lambda: _download_checked(cache, storage, hash_value, NO_PROGRESS), policy)
+    return with_retries(lambda: _download_checked(cache, storage, hash_value, NO_PROGRESS), policy).temp
 
 
 def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> str | None:
@@ -353,17 +407,24 @@ def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy:
         if "does not exist" in str(error):
             return "missing"
         raise
-    temp.unlink(missing_ok=True)
+    _discard(temp)
     return None
 
 
 @dataclass(frozen=True)
 class Session:
-    """An opened remote with the parallelism and retry policy to use with it."""
+    """A remote with the parallelism and retry policy to use with it. The storage is
+    opened on first use, so a command that finds nothing to transfer does not pay for
+    importing and setting up a cloud client."""
 
-    storage: Storage
+    url: str  # the remote, as messages name it
     jobs: int
     policy: RetryPolicy
+    open_storage: Callable[[], Storage]
+
+    @functools.cached_property
+    def storage(self) -> Storage:
+        return self.open_storage()
 
 
 def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
@@ -371,11 +432,21 @@ def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
 
     spec = spec_of(repo.config, remote, repo.root)
     section = f"remote.{spec.name}"
-    chosen_jobs = jobs or repo.config.get_int(section, "jobs", default_jobs(spec.scheme == "file"))
-    if chosen_jobs < 1:
-        raise ArtverError(f"-j/--jobs must be at least 1, not {chosen_jobs}")
+    if jobs is None:
+        configured = repo.config.get(section, "jobs")
+        jobs = default_jobs(_kind_of(spec)) if configured is None else repo.config.get_int(section, "jobs", 1)
+    if jobs < 1:
+        raise ArtverError(f"-j/--jobs must be at least 1, not {jobs}")
     policy = RetryPolicy(attempts=1 + max(0, repo.config.get_int(section, "retries", DEFAULT_RETRIES)))
-    return Session(open_storage(spec, repo.config, chosen_jobs), chosen_jobs, policy)
+    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs))
+
+
+def _kind_of(spec: "RemoteSpec") -> str:
+    if spec.scheme != "file":
+        return "cloud"
+    from artver.remotes.local import is_network_filesystem
+
+    return "share" if is_network_filesystem(Path(spec.bucket)) else "disk"
 
 
 def merge(first: TransferSummary, second: TransferSummary) -> TransferSummary:

@@ -18,20 +18,23 @@ from artver.repo import Repo
 from artver.statcache import StatCache, StatKey
 
 
-def check(repo: Repo, stats: StatCache, hash_value: str, verified: dict[str, StatKey] | None = None) -> bool:
-    """True if the cached object is intact (hashing it only when needed); a corrupt one is quarantined."""
+def check(repo: Repo, stats: StatCache, hash_value: str, verified: dict[str, StatKey] | None = None) -> StatKey | None:
+    """The object's stat if the cached object is intact (hashing it only when needed);
+    None if it was corrupt (it is quarantined). FileNotFoundError if it is not in the cache."""
     path = repo.cache.path_of(hash_value)
     key = StatKey.of(os.stat(path))
     known = verified.get(hash_value) if verified is not None else stats.verified_objects().get(hash_value)
     if known == key:
-        return True
+        return key
     actual, _ = hashing.hash_file(path, hashing.algorithm_of(hash_value))
     if actual != hash_value:
         repo.cache.quarantine(hash_value)
         stats.forget_verified(hash_value)
-        return False
+        return None
     stats.mark_verified([(hash_value, key)])
-    return True
+    if verified is not None:
+        verified[hash_value] = key
+    return key
 
 
 def mark(repo: Repo, stats: StatCache, hashes: list[str]) -> None:

@@ -16,9 +16,9 @@ import os
 import stat as stat_module
 from pathlib import Path
 
-from artver.cache import Cache, _reflink
+from artver.cache import Cache
 from artver.errors import ConfigError
-from artver.fsutil import copy_fd, temp_path_beside
+from artver.fsutil import clone_fd, copy_fd, temp_name_beside
 
 LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
@@ -46,26 +46,37 @@ def _file_mode(executable: bool) -> int:
     return (0o777 if executable else 0o666) & ~_umask()
 
 
-def materialize(cache: Cache, hash_value: str, target: Path, executable: bool, modes: tuple[str, ...]) -> str:
-    """Place the object at ``target`` atomically; return the link mode used."""
+def materialize(cache: Cache, hash_value: str, target: Path | str, executable: bool,
+                modes: tuple[str, ...]) -> os.stat_result:
+    """Place the object at ``target`` atomically; return the placed file's stat (as
+    os.stat(target) would), so callers can record it without asking again."""
+    target = os.fspath(target)
     source = cache.path_of(hash_value)
-    temp = temp_path_beside(target)
+    temp = temp_name_beside(target)
     try:
         try:
-            used = _place(source, temp, executable, modes)
+            placed = _place(source, temp, executable, modes)
         except FileNotFoundError:
-            if os.path.isdir(target.parent):
+            parent = os.path.dirname(target)
+            if os.path.isdir(parent):
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)  # only when the folder is new
-            used = _place(source, temp, executable, modes)
+            os.makedirs(parent, exist_ok=True)  # only when the folder is new
+            placed = _place(source, temp, executable, modes)
         _swap_in(temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        _unlink_quietly(temp)
         raise
-    return used
+    return placed
 
 
-def _swap_in(temp: Path, target: Path) -> None:
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _swap_in(temp: str, target: str) -> None:
     """Rename ``temp`` to ``target``. A large regular file in the way is first renamed
     aside and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the whole
     new file first, over a second for 2 GiB. Callers only replace content that is in the
@@ -78,7 +89,7 @@ def _swap_in(temp: Path, target: Path) -> None:
     if not stat_module.S_ISREG(existing.st_mode) or existing.st_size < LARGE_REPLACE:
         os.replace(temp, target)
         return
-    aside = temp_path_beside(target)
+    aside = temp_name_beside(target)
     os.rename(target, aside)
     try:
         os.rename(temp, target)
@@ -88,38 +99,52 @@ def _swap_in(temp: Path, target: Path) -> None:
     os.unlink(aside)
 
 
-def _place(source: Path, temp: Path, executable: bool, modes: tuple[str, ...]) -> str:
-    for mode in modes:
-        if mode == "reflink":
-            if _reflink(source, temp):
-                os.chmod(temp, _file_mode(executable))
-                return mode
-        elif mode == "copy":
-            _copy(source, temp, _file_mode(executable))
-            return mode
-        elif mode == "hardlink" and not executable:
+def _place(source: str, temp: str, executable: bool, modes: tuple[str, ...]) -> os.stat_result:
+    mode = _file_mode(executable)
+    for index, link in enumerate(modes):
+        if link in ("reflink", "copy"):
+            # "reflink,copy" (the default) is one attempt: both files are opened once, and
+            # the copy happens only if the filesystem cannot clone.
+            then_copy = link == "copy" or modes[index + 1 : index + 2] == ("copy",)
+            placed = _clone_or_copy(source, temp, mode, clone=link == "reflink", copy=then_copy)
+            if placed is not None:
+                return placed
+        elif link == "hardlink" and not executable:
             # A shared inode cannot be both read-only-for-safety and executable-for-this-file.
             try:
                 os.link(source, temp)
-                return mode
+                return os.stat(temp)
             except OSError:
                 continue
-        elif mode == "symlink":
+        elif link == "symlink":
             os.symlink(source, temp)
-            return mode
-    _copy(source, temp, _file_mode(executable))
-    return "copy"
+            return os.stat(temp)
+    placed = _clone_or_copy(source, temp, mode, clone=False, copy=True)
+    assert placed is not None
+    return placed
 
 
-def _copy(source: Path, temp: Path, mode: int) -> None:
-    """A new file with the source's bytes and the given mode, copied inside the kernel."""
-    with open(source, "rb", buffering=0) as src:
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+def _clone_or_copy(source: str, temp: str, mode: int, clone: bool, copy: bool) -> os.stat_result | None:
+    """A new file ``temp`` with the source's bytes: cloned if ``clone`` and the filesystem
+    can, else copied inside the kernel if ``copy``; None (and no file) if neither."""
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # The mode already has the umask applied, so the file gets exactly this mode.
+        dst = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, mode)
         try:
-            copy_fd(src.fileno(), fd)
-            os.fchmod(fd, mode)  # the umask may have narrowed the mode given to open
+            if not (clone and clone_fd(src, dst)):
+                if not copy:
+                    os.close(dst)
+                    dst = -1
+                    os.unlink(temp)
+                    return None
+                copy_fd(src, dst, os.fstat(src).st_size)
+            return os.fstat(dst)
         finally:
-            os.close(fd)
+            if dst >= 0:
+                os.close(dst)
+    finally:
+        os.close(src)
 
 
 def is_link_into(path: Path, cache: Cache) -> bool:

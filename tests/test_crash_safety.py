@@ -992,7 +992,7 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
     if at_signal and outcome.code != 0 and scenario.name in ("push", "fetch", "pull"):
         # Ctrl-C should stop a transfer: the uploads/downloads in flight may end, no new one may start.
         after = len(transferred(world)) - at_signal[0]
-        jobs = default_jobs(local=True)
+        jobs = max(2, default_jobs("disk"))
         # The harness counts by polling, so objects finishing while the signal is delivered also
         # count: allow two batches. Before the fix, almost every queued object still arrived.
         if after > 2 * jobs:

@@ -338,7 +338,7 @@ def test_corrupt_listing_object_is_reported(repo: Path, run_artver) -> None:  # 
     assert run_artver(repo, "add", "big").code == 0
     listing_hash = read_pointer(repo / "big.art", "big.art").listing
     assert listing_hash is not None
-    path = cache_of(repo).path_of(listing_hash)
+    path = Path(cache_of(repo).path_of(listing_hash))
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes().replace(b" a\n", b" c\n"))
     for command in ("status", "checkout"):

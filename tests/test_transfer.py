@@ -164,4 +164,45 @@ def test_a_wrong_size_object_left_by_an_interrupted_upload_is_replaced(tmp_path:
     target.write_bytes(b"")  # what some stores keep of a PUT whose connection was cut
     summary = transfer.push(cache, storage, objects, 2, FAST)
     assert summary.ok and summary.transferred == 3 and summary.skipped == 0
-    assert target.read_bytes() == cache.path_of(first).read_bytes()
+    assert target.read_bytes() == Path(cache.path_of(first)).read_bytes()
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+40 27 0:45 / /mnt/team\\040share rw,relatime shared:5 - nfs4 server:/export rw,vers=4.2
+41 40 0:46 / /mnt/team\\040share/scratch rw,relatime - tmpfs tmpfs rw
+42 27 0:47 / /mnt/box rw - fuse.sshfs user@host:/data rw
+43 27 8:17 / /mnt/usb rw - fuseblk /dev/sdb1 rw
+"""
+
+
+@pytest.mark.parametrize(("path", "kind", "network"), [
+    ("/srv/remote", "ext4", False),
+    ("/mnt/team share/artifacts", "nfs4", True),  # the mount point has an escaped space
+    ("/mnt/team share/scratch/x", "tmpfs", False),  # the innermost mount wins
+    ("/mnt/team sharex", "ext4", False),  # a name that only starts like a mount point
+    ("/mnt/box/objects", "fuse.sshfs", True),
+    ("/mnt/usb/objects", "fuseblk", False),
+])
+def test_the_filesystem_of_a_directory_remote_decides_its_parallelism(path: str, kind: str, network: bool) -> None:
+    from artver.remotes.local import filesystem_type, is_network_filesystem
+
+    assert filesystem_type(Path(path), MOUNTINFO) == kind
+    assert is_network_filesystem(Path(path), MOUNTINFO) is network
+    assert transfer.default_jobs("disk") == 1 and transfer.default_jobs("share") > 1 and transfer.default_jobs("cloud") >= 8
+
+
+def test_directory_remote_lists_by_any_key_prefix(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 40)
+    storage = remote(tmp_path)
+    for hash_value in objects:
+        storage.upload(transfer.key_of(hash_value), cache.path_of(hash_value), lambda count: None)
+    every = dict(storage.list(""))
+    assert sorted(every) == sorted(transfer.key_of(hash_value) for hash_value in objects)
+    by_digit = {}
+    for digit in "0123456789abcdef":
+        listed = dict(storage.list(f"xxh128/{digit}"))
+        assert all(key.startswith(f"xxh128/{digit}") for key in listed)
+        by_digit.update(listed)
+    assert by_digit == every == dict(storage.list("xxh128/"))

@@ -198,8 +198,8 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
             verification.mark(repo, hasher.stats, [hash_value])
         progress.finish()
     if repo.link_modes[0] in ("hardlink", "symlink") and not workspace.is_link_into(absolute, cache):
-        workspace.materialize(cache, hash_value, absolute, executable=False, modes=repo.link_modes)
-        hasher.record(relative, absolute.stat(), hash_value)
+        placed = workspace.materialize(cache, hash_value, absolute, executable=False, modes=repo.link_modes)
+        hasher.record(relative, placed, hash_value)
     return pointer_module.file_pointer(hash_value, stat.st_size)
 
 
@@ -237,8 +237,8 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, pr
             target = absolute / item.relative
             if target.is_symlink() or (item.executable and repo.link_modes[0] == "hardlink"):
                 continue
-            workspace.materialize(cache, resolved[item.relative], target, item.executable, repo.link_modes)
-            hasher.record(f"{relative}/{item.relative}", target.stat(), resolved[item.relative])
+            placed = workspace.materialize(cache, resolved[item.relative], target, item.executable, repo.link_modes)
+            hasher.record(f"{relative}/{item.relative}", placed, resolved[item.relative])
     if len(entries) > repo.inline_max:
         listing_hash = cache.add_bytes(listing.to_object_bytes(entries))
         return Pointer(kind="dir", listing=listing_hash, count=len(entries), size=listing.total_size(entries))

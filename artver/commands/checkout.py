@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import file_lock, verification, workspace
-from artver.statcache import StatKey, directory_signature
+from artver.statcache import directory_signature
 from artver.artifacts import (
     Hasher,
     Tracked,
@@ -121,7 +121,8 @@ class _Checkout:
         preloaded = self.hasher.stats.under(tracked.path)
         placed_before = self._counts()
         signature = None
-        walked: dict[str, WorkspaceFile] | None = None
+        # With the folder absent (a fresh clone), nothing is in the way of any file.
+        walked: dict[str, WorkspaceFile] | None = None if absolute.is_dir() else {}
         if absolute.is_dir():
             temps: list[str] = []
             try:
@@ -167,10 +168,8 @@ class _Checkout:
             absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
 
     def _want_absent(self, wanted: _Wanted) -> None:
-        if self.repo.cache.has(wanted.hash):
-            self.to_place.append(wanted)
-        else:
-            self.result.missing.append(wanted.path)
+        # Whether the cache has the object is found out when it is placed: one stat, not two.
+        self.to_place.append(wanted)
 
     def _already_there(self, wanted: _Wanted, item: WorkspaceFile, folder: Path, preloaded: dict) -> bool:
         """True (and counted) if a walked regular file already holds the wanted content and mode."""
@@ -220,19 +219,24 @@ class _Checkout:
         progress.start("Checking out", sum(item.size for item in self.to_place))
         verified = self.hasher.stats.verified_objects()
         bad: set[str] = set()
+        root = str(self.repo.root)
         for item in self.to_place:
-            target = self.repo.root / item.path
-            if item.hash in bad or not verification.check(self.repo, self.hasher.stats, item.hash, verified):
+            try:
+                intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
+            except FileNotFoundError:
+                self.result.missing.append(item.path)  # planned without asking the cache (see _want_absent)
+                continue
+            if not intact:
                 bad.add(item.hash)
                 self.result.corrupt.append(item.path)
                 continue
-            verified[item.hash] = StatKey.of(os.stat(self.repo.cache.path_of(item.hash)))
             try:
-                workspace.materialize(self.repo.cache, item.hash, target, item.executable, self.repo.link_modes)
+                placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{item.path}", item.executable,
+                                               self.repo.link_modes)
             except (NotADirectoryError, FileExistsError, IsADirectoryError):
                 self.result.unsaved.append(item.path)  # a file or folder of the user's is in the way
                 continue
-            self.hasher.record(item.path, target.stat(), item.hash)
+            self.hasher.record(item.path, placed, item.hash)
             self.result.updated.append(item.path)
             progress.advance(item.size)
         progress.finish()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer, verification
+from artver import file_lock, transfer
 from artver.artifacts import open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
+from artver.statcache import StatKey
 from artver.transfer import TransferSummary
 
 
@@ -34,18 +35,21 @@ def fetch_unlocked(
     repo.cache.remove_stale_temps()
     session = transfer.open_session(repo, remote, jobs)
     objects, unknown_listings = required_objects(repo, items)
-    summary = transfer.TransferSummary(session.storage.url)
+    summary = transfer.TransferSummary(session.url)
+    if not unknown_listings and len(repo.cache.present(objects)) == len(objects):
+        summary.skipped = len(objects)
+        return summary  # everything is here: the remote is not even opened
     if unknown_listings:
         # Listings first: only they say which file objects a large directory needs.
         summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs, session.policy)
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
-    installed: list[str] = []
+    installed: list[tuple[str, StatKey]] = []
     summary = transfer.merge(
         summary,
         transfer.fetch(repo.cache, session.storage, objects, session.jobs, session.policy, progress, installed),
     )
     with open_stats(repo) as stats:
-        verification.mark(repo, stats, installed)  # hashed while downloading: no need to read them again
+        stats.mark_verified(installed)  # hashed while downloading: no need to read them again
     return summary

@@ -70,7 +70,7 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
             result.local.append((hash_value, size))
     if cloud:
         session = transfer.open_session(repo, remote, None)
-        result.remote_url = session.storage.url
+        result.remote_url = session.url
         keys = transfer.with_retries(lambda: list(session.storage.list("")), session.policy)
         for key, _ in keys:
             hash_value = transfer.hash_of_key(key)
@@ -99,7 +99,10 @@ def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, r
 def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
     """Delete what the plan lists; the caller holds the repository lock."""
     for hash_value, _ in gc_plan.local:
-        repo.cache.path_of(hash_value).unlink(missing_ok=True)
+        try:
+            os.unlink(repo.cache.path_of(hash_value))
+        except FileNotFoundError:
+            pass
     _remove_old_temp_files(repo)
     deleted_remote: list[str] = []
     if gc_plan.remote:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -66,7 +67,7 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
         objects.update(hash_value for hash_value, _ in repo.cache.objects())
     with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
         present = sorted(hash_value for hash_value in objects if repo.cache.has(hash_value))
-        progress.start("Verifying the cache", sum(repo.cache.path_of(h).stat().st_size for h in present))
+        progress.start("Verifying the cache", sum(os.stat(repo.cache.path_of(h)).st_size for h in present))
         for hash_value in present:
             actual, _ = hashing.hash_file(repo.cache.path_of(hash_value), hashing.algorithm_of(hash_value), progress.advance)
             result.checked += 1
@@ -88,7 +89,7 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
 def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: dict[str, list[str]],
                    remote: str, jobs: int | None) -> None:
     session = transfer.open_session(repo, remote or None, jobs)
-    result.remote = session.storage.url
+    result.remote = session.url
     lock = threading.Lock()
     errors: list[str] = []
 

@@ -24,7 +24,7 @@ class Storage(Protocol):
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """Every key starting with ``prefix``, with its size (paginated by the backend)."""
 
-    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
+    def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         """Store the file under ``key``. Never overwrites an existing key, and never
         leaves a partial object visible under ``key`` (failure leaves nothing there)."""
 

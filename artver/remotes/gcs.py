@@ -11,6 +11,7 @@ remote's ``retries`` and ``timeout`` settings.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
@@ -73,8 +74,8 @@ class GcsStorage:
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, prefix) from None
 
-    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
-        size = source.stat().st_size
+    def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
+        size = os.stat(source).st_size
         blob = self._bucket().blob(self._key(key), chunk_size=RESUMABLE_CHUNK if size >= RESUMABLE_THRESHOLD else None)
         try:
             blob.upload_from_filename(str(source), if_generation_match=0, timeout=self._timeout, checksum=None, retry=None)

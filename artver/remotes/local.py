@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
@@ -15,6 +16,7 @@ from artver.hashing import CHUNK_SIZE, ByteCallback
 class LocalStorage:
     def __init__(self, root: Path, url: str) -> None:
         self.root = root
+        self._root_text = str(root)
         self.url = url
         self._folders: set[str] = set()  # created already: one mkdir per folder, not per object
 
@@ -27,7 +29,7 @@ class LocalStorage:
         found = {}
         for key in keys:
             try:
-                found[key] = os.stat(f"{self.root}/{key}").st_size
+                found[key] = os.stat(f"{self._root_text}/{key}").st_size
             except (FileNotFoundError, NotADirectoryError):
                 continue
         return found
@@ -35,38 +37,31 @@ class LocalStorage:
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         self._check_root()
         directory, _, name_prefix = prefix.rpartition("/")
-        start = self.root / directory if directory else self.root
-        for dirpath, _dirnames, filenames in os.walk(start):
-            relative_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for filename in filenames:
-                if TEMP_MARKER in filename:
-                    continue
-                key = filename if relative_dir == "." else f"{relative_dir}/{filename}"
-                if key.startswith(prefix):
-                    try:
-                        yield key, os.stat(os.path.join(dirpath, filename)).st_size
-                    except FileNotFoundError:
-                        continue
+        yield from _walk(f"{self._root_text}/{directory}" if directory else self._root_text,
+                         f"{directory}/" if directory else "", name_prefix)
 
-    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
-        final = f"{self.root}/{key}"
+    def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
+        final = f"{self._root_text}/{key}"
         folder = os.path.dirname(final)
         try:
             if folder not in self._folders:
                 self._check_root()
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
-            publish_new(str(source), final)  # never replaces an existing object
+            copied = publish_new(source, final)  # never replaces an existing object
+            on_bytes(os.stat(final).st_size if copied is None else copied)
         except OSError as error:
             raise _translate(error, self.url, key) from None
-        on_bytes(os.stat(final).st_size)
 
     def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
         try:
-            with open(self.root / key, "rb", buffering=0) as source:
-                while chunk := source.read(CHUNK_SIZE):
+            fd = os.open(f"{self._root_text}/{key}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while chunk := os.read(fd, CHUNK_SIZE):
                     sink.write(chunk)
                     on_bytes(len(chunk))
+            finally:
+                os.close(fd)
         except OSError as error:
             raise _translate(error, self.url, key) from None
 
@@ -78,6 +73,69 @@ class LocalStorage:
 
     def url_of(self, key: str) -> str:
         return str(self.root / key)
+
+
+def _walk(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple[str, int]]:
+    """Every file below ``folder`` whose name there starts with ``name_prefix``, as
+    (key, size); folders whose name does not match are not entered."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if not entry.name.startswith(name_prefix) or TEMP_MARKER in entry.name:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path, f"{key_prefix}{entry.name}/")
+            elif entry.is_file(follow_symlinks=False):
+                yield f"{key_prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            continue
+
+
+# Filesystems whose every operation is a network round trip: parallel transfers hide the
+# latency. On a local disk the work is CPU and kernel time, which threads only contend for.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs",
+    "beegfs", "davfs", "ncpfs",
+})
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem holding ``path``, from /proc/self/mountinfo (or the text
+    given), or None where that is not known (not Linux)."""
+    try:
+        target = os.path.realpath(path)
+        if mountinfo is None:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+                mountinfo = handle.read()
+    except OSError:
+        return None
+    best, best_type = "", None
+    for line in mountinfo.splitlines():
+        fields, _, after = line.partition(" - ")
+        parts = fields.split(" ")
+        if len(parts) < 5 or not after:
+            continue
+        mount_point = _unescape_mount(parts[4])
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):  # later mounts on the same point hide earlier ones
+            best, best_type = mount_point, after.split(" ", 1)[0]
+    return best_type
+
+
+def is_network_filesystem(path: Path, mountinfo: str | None = None) -> bool:
+    kind = filesystem_type(path, mountinfo)
+    # FUSE mounts are mostly network ones (sshfs, rclone, s3fs...); fuseblk is a local disk.
+    return kind is not None and (kind in NETWORK_FILESYSTEMS or kind == "fuse" or kind.startswith("fuse."))
+
+
+def _unescape_mount(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040 ...)."""
+    if "\\" not in field:
+        return field
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
 def _translate(error: OSError, url: str, key: str) -> RemoteError:

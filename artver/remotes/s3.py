@@ -19,7 +19,6 @@ import http.client
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 import boto3
@@ -97,8 +96,8 @@ class S3Storage:
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, prefix) from None
 
-    def upload(self, key: str, source: Path, on_bytes: ByteCallback) -> None:
-        size = source.stat().st_size
+    def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
+        size = os.stat(source).st_size
         try:
             if size < MULTIPART_THRESHOLD:
                 with open(source, "rb") as body:
@@ -121,7 +120,7 @@ class S3Storage:
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
-    def _upload_multipart(self, key: str, source: Path, size: int, on_bytes: ByteCallback) -> None:
+    def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback) -> None:
         part_size = max(PART_SIZE, -(-size // MAX_PARTS))
         full_key = self._key(key)
         self._abort_abandoned(full_key)
