@@ -243,6 +243,16 @@ def required_objects(repo: Repo, items: list[Tracked]) -> tuple[dict[str, int], 
     return objects, sorted(set(unknown_listings))
 
 
+def listing_members(repo: Repo, items: list[Tracked]) -> dict[str, frozenset[str]]:
+    """For each directory stored with a listing object in the cache: the file objects it lists."""
+    members = {}
+    for item in items:
+        listing_hash = item.pointer.listing
+        if item.pointer.kind == "dir" and listing_hash is not None and repo.cache.has(listing_hash):
+            members[listing_hash] = frozenset(entry.hash for entry in entries_of(repo, item))
+    return members
+
+
 def entries_fetching_listing(repo: Repo, tracked: Tracked, remote: str | None = None) -> tuple[Entry, ...]:
     """Like entries_of, but a listing missing from the cache is fetched from the remote
     (the named one, else the default one, if any). Only listings, never data."""

@@ -15,6 +15,7 @@ from typing import Any
 from artver.progress import NO_PROGRESS, Progress
 
 PROGRESS_DELAY = 1.0  # seconds of work before a bar appears (ARTVER_PROGRESS_DELAY overrides, for tests)
+UPDATE_INTERVAL = 0.05  # seconds between redraw requests (rich redraws at 10 Hz anyway)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class DelayedBar:
         self._unit = "bytes"
         self._done = 0
         self._started = 0.0
+        self._updated = 0.0
         try:
             self._delay = float(os.environ.get("ARTVER_PROGRESS_DELAY", PROGRESS_DELAY))
         except ValueError:
@@ -86,10 +88,14 @@ class DelayedBar:
     def advance(self, amount: int) -> None:
         with self._lock:
             self._done += amount
+            now = time.monotonic()
             if self._bar is None:
-                if time.monotonic() - self._started < self._delay:
+                if now - self._started < self._delay:
                     return
                 self._show()
+            elif now - self._updated < UPDATE_INTERVAL:
+                return  # called per chunk and per object: 20,000 bar updates would cost ~0.3 s
+            self._updated = now
             self._bar.update(self._task, completed=self._done)
 
     def finish(self) -> None:
@@ -122,5 +128,6 @@ class DelayedBar:
 
     def _stop(self) -> None:
         if self._bar is not None:
+            self._bar.update(self._task, completed=self._done)  # the last advances may have been skipped
             self._bar.stop()
             self._bar = None

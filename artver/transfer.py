@@ -244,36 +244,62 @@ def push(
     policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
     validate: Callable[[list[str]], set[str]] | None = None,
+    listings: dict[str, frozenset[str]] | None = None,
 ) -> TransferSummary:
     """Upload every object in ``objects`` (hash -> size) that the remote lacks.
-    ``validate`` returns the hashes among those to upload whose cache object is corrupt."""
+    ``validate`` returns the hashes among those to upload whose cache object is corrupt.
+
+    ``listings`` maps each directory listing object among ``objects`` to the file objects
+    it lists. A listing is uploaded only after every one of its files is in the remote, so
+    a listing found in the remote vouches for its files, which are then not checked one by
+    one: a push with nothing new costs one request per large directory, not a listing of
+    the whole remote (docs/design.md, "Write ordering")."""
+    listings = listings or {}
     summary = TransferSummary(storage.url)
     in_cache = cache.present(objects)
-    local = {hash_value: size for hash_value, size in objects.items() if hash_value in in_cache}
-    for hash_value in sorted(set(objects) - set(local)):
-        summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
-    for hash_value, size in local.items():
-        if not size:  # listings are recorded without a size; the cache file knows it
-            local[hash_value] = os.stat(cache.path_of(hash_value)).st_size
-    found = remote_sizes(storage, sorted(local), jobs, policy)
+    sizes = dict(objects)
+    for hash_value in in_cache:
+        if not sizes[hash_value]:  # listings are recorded without a size; the cache file knows it
+            sizes[hash_value] = os.stat(cache.path_of(hash_value)).st_size
+    known = {hash_value: listings[hash_value] for hash_value in listings if hash_value in objects}
+    found = remote_sizes(storage, sorted(known), jobs, policy) if known else {}
+    vouched: set[str] = set()
+    for listing, files in known.items():
+        if listing in found and found[listing] >= sizes[listing]:
+            vouched.update(files)
+    found.update(remote_sizes(storage, sorted(set(objects) - set(known) - vouched), jobs, policy))
     # An object shorter than it should be is what some stores keep of an interrupted upload
     # (SeaweedFS keeps a cut PUT as an empty object): it is replaced. Any other object under
     # its key is never overwritten ('artver verify -r' reports one that is corrupt).
-    damaged = {hash_value for hash_value, size in found.items() if size < local[hash_value]}
-    present = set(found) - damaged
+    damaged = {hash_value for hash_value, size in found.items() if hash_value in in_cache and size < sizes[hash_value]}
+    present = (set(found) - damaged) | (vouched & set(objects))
     summary.skipped = len(present)
+    for hash_value in sorted(set(objects) - present - in_cache):
+        summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
 
     def upload(hash_value: str) -> None:
         if hash_value in damaged:
             storage.delete(key_of(hash_value))
         storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
-    todo = sorted(set(local) - present)
+    todo = sorted((set(objects) - present) & in_cache)
     corrupt = validate(todo) if validate is not None and todo else set()
     for hash_value in sorted(corrupt):
         summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))
     todo = [hash_value for hash_value in todo if hash_value not in corrupt]
-    _transfer_each(summary, todo, local, upload, jobs, policy, progress, f"Pushing to {storage.url}")
+    files_first = [hash_value for hash_value in todo if hash_value not in known]
+    uploaded = set(_transfer_each(summary, files_first, sizes, upload, jobs, policy, progress, f"Pushing to {storage.url}"))
+    in_remote = present | uploaded
+    listings_last = []
+    for listing in (hash_value for hash_value in todo if hash_value in known):
+        missing = len(known[listing] - in_remote)
+        if missing:
+            summary.failed.append(Failure(listing, f"directory listing not uploaded: {missing} of its files are not in the "
+                                                   f"remote (see the other failures); a rerun uploads it after them"))
+        else:
+            listings_last.append(listing)
+    _transfer_each(summary, listings_last, sizes, upload, jobs, policy, progress, f"Pushing to {storage.url}")
+    summary.failed.sort(key=lambda failure: failure.object)
     return summary
 
 

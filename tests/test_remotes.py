@@ -75,6 +75,27 @@ def test_push_then_pull_into_a_fresh_clone(pushed, tmp_path: Path, run_artver) -
     assert run_artver(other, "status", "--check").code == 0
 
 
+def test_pull_with_everything_cached_does_not_contact_the_remote(pushed, tmp_path: Path, run_artver) -> None:
+    repo, remote, files = pushed
+    other = clone(repo, tmp_path)
+    assert run_artver(other, "pull").code == 0
+    # An S3 remote whose endpoint refuses connections: a pull that needs nothing from it succeeds.
+    assert run_artver(other, "remote", "add", "dead", "s3://nowhere/x").code == 0
+    assert run_artver(other, "remote", "modify", "dead", "endpoint_url", "http://127.0.0.1:9").code == 0
+    assert run_artver(other, "remote", "modify", "dead", "retries", "0").code == 0
+    result = run_artver(other, "pull", "-r", "dead")
+    assert result.code == 0, result.err
+    assert "up to date" in result.out
+    assert_files(other, files)
+    (other / "model.pt").unlink()
+    for path in (other / ".artver" / "cache").rglob("*"):
+        if path.is_file() and path.read_bytes() == files["model.pt"]:
+            path.unlink()
+    result = run_artver(other, "pull", "-r", "dead", "model.pt")
+    # Now it is needed, and opened: refused (or, with no AWS credentials around, not even tried).
+    assert result.code != 0 and ("cannot connect" in result.err or "no credentials" in result.err), result.err
+
+
 def test_remote_layout_is_the_cache_layout(pushed) -> None:
     repo, remote, _ = pushed
     cache = repo / ".artver" / "cache"

@@ -24,6 +24,7 @@ class Observed:
         self.inner = inner
         self.url = inner.url
         self.calls: dict[str, int] = {}
+        self.uploaded: list[str] = []  # keys, in the order their uploads began
         self.failures_left = transient_failures
 
     def _count(self, name: str) -> None:
@@ -40,8 +41,9 @@ class Observed:
         self._count("list")
         return self.inner.list(prefix)
 
-    def upload(self, key: str, source: Path, on_bytes: Any) -> None:
+    def upload(self, key: str, source: str, on_bytes: Any) -> None:
         self._count("upload")
+        self.uploaded.append(key)
         self.inner.upload(key, source, on_bytes)
 
     def download(self, key: str, sink: BinaryIO, on_bytes: Any) -> None:
@@ -89,13 +91,12 @@ def test_many_objects_in_a_small_remote_are_found_by_listing(tmp_path: Path) -> 
 def test_a_huge_remote_is_not_listed_for_a_few_hundred_objects(tmp_path: Path) -> None:
     cache, objects = filled_cache(tmp_path, 150)
     root = tmp_path / "huge"
-    # A remote holding far more than we ask about: 2,000 objects in every folder we need.
-    for hash_value in objects:
-        folder = root / transfer.key_of(hash_value).rsplit("/", 1)[0]
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            for index in range(2000):
-                (folder / f"{index:030x}").touch()
+    # A remote far larger than what we ask about: the folder the planner samples holds 1,100
+    # objects (more than a listing page), so it expects ~1,100 in each of the 256 folders.
+    sampled = root / min(transfer.key_of(hash_value).rsplit("/", 1)[0] for hash_value in objects)
+    sampled.mkdir(parents=True)
+    for index in range(1100):
+        (sampled / f"{index:030x}").touch()
     storage = Observed(LocalStorage(root, "remote 'huge'"))
     assert transfer.remote_has(storage, sorted(objects), 4, FAST) == set()
     assert storage.calls["list"] == 1  # the sample that showed listing would cost more
@@ -206,3 +207,70 @@ def test_directory_remote_lists_by_any_key_prefix(tmp_path: Path) -> None:
         assert all(key.startswith(f"xxh128/{digit}") for key in listed)
         by_digit.update(listed)
     assert by_digit == every == dict(storage.list("xxh128/"))
+
+
+def cache_with_listing(tmp_path: Path, files: int) -> tuple[Cache, dict[str, int], str, frozenset[str]]:
+    """A cache holding ``files`` file objects and a listing object that lists them."""
+    from artver.listing import Entry, to_object_bytes
+
+    cache, objects = filled_cache(tmp_path, files)
+    entries = [Entry(f"f{index:04d}", hash_value, size) for index, (hash_value, size) in enumerate(sorted(objects.items()))]
+    listing_hash = cache.add_bytes(to_object_bytes(entries))
+    return cache, objects, listing_hash, frozenset(objects)
+
+
+def test_a_listing_goes_up_last_and_then_vouches_for_its_files(tmp_path: Path) -> None:
+    cache, objects, listing_hash, members = cache_with_listing(tmp_path, 300)
+    storage = Observed(remote(tmp_path))
+    everything = {**objects, listing_hash: 0}
+    summary = transfer.push(cache, storage, everything, 4, FAST, listings={listing_hash: members})
+    assert summary.ok and summary.transferred == 301
+    assert storage.uploaded[-1] == transfer.key_of(listing_hash)  # after every file it lists
+    storage.calls.clear()
+    again = transfer.push(cache, storage, everything, 4, FAST, listings={listing_hash: members})
+    assert again.ok and again.transferred == 0 and again.skipped == 301
+    # One existence check (the listing), no listing of the remote, no per-file checks.
+    assert storage.calls == {"exists": 1}, storage.calls
+
+
+def test_a_listing_is_not_uploaded_while_any_of_its_files_is_missing(tmp_path: Path) -> None:
+    cache, objects, listing_hash, members = cache_with_listing(tmp_path, 120)
+    lost = sorted(objects)[7]
+    content = Path(cache.path_of(lost)).read_bytes()
+    os.unlink(cache.path_of(lost))  # neither in the cache nor in the remote: it cannot be pushed
+    storage = Observed(remote(tmp_path))
+    everything = {**objects, listing_hash: 0}
+    summary = transfer.push(cache, storage, everything, 4, FAST, listings={listing_hash: members})
+    failed = {failure.object: failure.error for failure in summary.failed}
+    assert set(failed) == {lost, listing_hash}
+    assert "1 of its files are not in the remote" in failed[listing_hash]
+    assert transfer.key_of(listing_hash) not in dict(storage.inner.list(""))
+    cache.add_bytes(content)  # the file is back (e.g. fetched or re-added): a rerun finishes the job
+    summary = transfer.push(cache, storage, everything, 4, FAST, listings={listing_hash: members})
+    assert summary.ok and summary.transferred == 2 and summary.skipped == 119
+    assert storage.uploaded[-1] == transfer.key_of(listing_hash)
+
+
+def test_an_object_missing_locally_but_present_in_the_remote_is_not_a_failure(tmp_path: Path) -> None:
+    cache, objects = filled_cache(tmp_path, 3)
+    storage = remote(tmp_path)
+    assert transfer.push(cache, storage, objects, 1, FAST).ok
+    gone = sorted(objects)[0]
+    os.unlink(cache.path_of(gone))
+    summary = transfer.push(cache, storage, objects, 1, FAST)
+    assert summary.ok and summary.skipped == 3
+
+
+def test_gc_deletes_possible_listings_from_the_remote_before_known_files(repo: Path) -> None:
+    from artver.commands.gc import remote_deletion_order
+    from artver.listing import Entry, to_object_bytes
+    from artver.repo import open_repo
+
+    opened = open_repo(repo)
+    file_hash = opened.cache.add_bytes(b"a file")
+    listing_hash = opened.cache.add_bytes(to_object_bytes([Entry("a", file_hash, 6)]))
+    unknown = "xxh128:" + "0" * 32  # not in this cache: it may be a listing
+    assert remote_deletion_order(opened, sorted([file_hash, listing_hash, unknown])) == [
+        sorted([listing_hash, unknown]), [file_hash],
+    ]
+    assert remote_deletion_order(opened, [file_hash]) == [[file_hash]]

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from artver import file_lock, hashing, transfer
+from artver import file_lock, hashing, listing, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.repo import Repo
@@ -98,6 +98,7 @@ def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, r
 
 def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
     """Delete what the plan lists; the caller holds the repository lock."""
+    remote_phases = remote_deletion_order(repo, gc_plan.remote)  # reads the cache: before it is pruned
     for hash_value, _ in gc_plan.local:
         try:
             os.unlink(repo.cache.path_of(hash_value))
@@ -112,9 +113,28 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
             transfer.with_retries(lambda: session.storage.delete(transfer.key_of(hash_value)), session.policy)
             deleted_remote.append(hash_value)
 
-        transfer._parallel(session.jobs, delete, gc_plan.remote)
+        for phase in remote_phases:
+            transfer._parallel(session.jobs, delete, phase)
     return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
                     tuple(sorted(deleted_remote)))
+
+
+def remote_deletion_order(repo: Repo, hashes: list[str]) -> list[list[str]]:
+    """Remote objects to delete in two rounds: first those that may be directory listings,
+    then the files known not to be. push trusts a listing in the remote to vouch for its
+    files (it uploads a listing only after them), so a gc killed half-way must not leave a
+    listing whose files are gone. An object is known to be a file when the local cache has
+    it and it does not start like a listing."""
+    maybe_listings, files = [], []
+    header = listing.LISTING_HEADER
+    for hash_value in hashes:
+        try:
+            with open(repo.cache.path_of(hash_value), "rb") as handle:
+                is_file = handle.read(len(header)) != header
+        except FileNotFoundError:
+            is_file = False
+        (files if is_file else maybe_listings).append(hash_value)
+    return [phase for phase in (maybe_listings, files) if phase]
 
 
 def dry_run(gc_plan: GcPlan) -> GcResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from artver import file_lock, transfer
 from artver import verification
-from artver.artifacts import Tracked, open_stats, required_objects
+from artver.artifacts import Tracked, listing_members, open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -29,13 +29,14 @@ def push_items(
     objects, unknown_listings = required_objects(repo, items)
     session = transfer.open_session(repo, remote, jobs)
     with open_stats(repo) as stats:
-        verified = stats.verified_objects()
 
         def corrupt(hashes: list[str]) -> set[str]:
             # Never upload an object whose content no longer matches its name.
+            verified = stats.verified_objects()
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
-        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress, corrupt)
+        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress, corrupt,
+                                listing_members(repo, items))
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
     return summary
