@@ -39,6 +39,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "jobs",
             "retries",
             "timeout",
+            "link",
         }
     )
     | SECRET_KEYS,

@@ -356,7 +356,20 @@ class _Downloaded:
 
 
 def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> _Downloaded:
-    """Download into a new temp file, hashing as it streams."""
+    """Download into a new temp file, hashing as it streams (or, from a directory remote on
+    the cache's filesystem, link the object under the temp name and hash it there)."""
+    link_to = getattr(storage, "link_to", None)
+    if link_to is not None:
+        temp = cache.new_temp()
+        if link_to(key_of(hash_value), temp):
+            try:
+                with open(temp, "rb", buffering=0) as handle:
+                    actual, size = hashing.hash_file(temp, hashing.algorithm_of(hash_value), progress.advance)
+                    stat = StatKey.of(os.fstat(handle.fileno()))
+            except BaseException:
+                _discard(temp)
+                raise
+            return _Downloaded(temp, size, actual, stat)
     temp, fd = cache.create_temp()
     try:
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from artver import config
 from artver.errors import ConfigError, UsageError
-from artver.remotes import parse_url
+from artver.remotes import LINK_CHOICES, parse_url
 from artver.repo import Repo
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -88,6 +88,8 @@ def modify(repo: Repo, name: str, key: str, value: str | None, local: bool = Fal
         parse_url(name, value, repo.root)
     if value is not None and key == "jobs" and not (value.isascii() and value.isdigit() and int(value) >= 1):
         raise ConfigError(f"remote.{name}.jobs must be a whole number of at least 1, not {value!r}")
+    if value is not None and key == "link" and value not in LINK_CHOICES:
+        raise ConfigError(f"remote.{name}.link must be one of {', '.join(LINK_CHOICES)}, not {value!r}")
     if value is not None and key == "retries" and not (value.isascii() and value.isdigit()):
         raise ConfigError(f"remote.{name}.retries must be a whole number, not {value!r}")
     if value is not None and key == "timeout":

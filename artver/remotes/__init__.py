@@ -16,6 +16,7 @@ from artver.errors import ConfigError, UsageError
 from artver.remotes.base import Storage
 
 SCHEMES = ("s3", "gs", "file")
+LINK_CHOICES = ("hardlink", "copy")  # remote.NAME.link, for directory remotes
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,22 @@ def spec_of(config: Config, name: str | None, base: Path) -> RemoteSpec:
     return parse_url(chosen, url, base)
 
 
+def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
+    """Whether a directory remote on the cache's filesystem may hard-link objects to and
+    from the cache. Not when the workspace itself shares the cache's inodes (cache.link
+    hardlink or symlink): an in-place edit of a workspace file would then reach the remote."""
+    if settings.get("link", "hardlink") != "hardlink":
+        return False
+    cache_link = config.get("cache", "link") or ""
+    return not {"hardlink", "symlink"} & {part.strip() for part in cache_link.split(",")}
+
+
 def open_storage(spec: RemoteSpec, config: Config, jobs: int) -> Storage:
     settings = config.section(f"remote.{spec.name}")
     if spec.scheme == "file":
         from artver.remotes.local import LocalStorage
 
-        return LocalStorage(Path(spec.bucket), spec.describe())
+        return LocalStorage(Path(spec.bucket), spec.describe(), share_inodes=_may_share_inodes(config, settings))
     if spec.scheme == "s3":
         from artver.remotes.s3 import S3Storage
 

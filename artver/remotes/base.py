@@ -37,6 +37,11 @@ class Storage(Protocol):
     def url_of(self, key: str) -> str:
         """Where the object lives, as a URL or path a person could use."""
 
+# A backend whose objects are files on this machine may also offer
+#     link_to(key: str, target: str) -> bool
+# giving the object a second name (a hard link) instead of a copy; transfer.py then hashes
+# it under that name like any download. False means: copy it with download().
+
 
 def join_key(prefix: str, key: str) -> str:
     """The full object name under a bucket's prefix (no prefix: the key itself)."""

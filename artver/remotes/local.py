@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from stat import S_ISREG
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
@@ -14,11 +15,15 @@ from artver.hashing import CHUNK_SIZE, ByteCallback
 
 
 class LocalStorage:
-    def __init__(self, root: Path, url: str) -> None:
+    def __init__(self, root: Path, url: str, share_inodes: bool = False) -> None:
         self.root = root
         self._root_text = str(root)
         self.url = url
         self._folders: set[str] = set()  # created already: one mkdir per folder, not per object
+        # Objects are immutable and read-only on both sides, so where the cache and the remote
+        # share a filesystem an object can have one inode and two names instead of two copies.
+        self._share_inodes = share_inodes
+        self._devices: dict[str, int] = {}  # folder -> st_dev, asked once per folder
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -48,10 +53,57 @@ class LocalStorage:
                 self._check_root()
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
-            copied = publish_new(source, final)  # never replaces an existing object
+            copied = self._link_new(source, final)
+            if copied is None:
+                copied = publish_new(source, final)  # never replaces an existing object
             on_bytes(os.stat(final).st_size if copied is None else copied)
         except OSError as error:
             raise _translate(error, self.url, key) from None
+
+    def _device_of(self, folder: str) -> int:
+        device = self._devices.get(folder)
+        if device is None:
+            device = self._devices[folder] = os.stat(folder).st_dev
+        return device
+
+    def _link_new(self, source: str, final: str) -> int | None:
+        """Hard-link a cache object into the remote, if allowed and on the same filesystem:
+        the object's size, or None to copy instead. An existing name is kept (EEXIST)."""
+        if not self._share_inodes:
+            return None
+        stat = os.stat(source)
+        if stat.st_dev != self._device_of(os.path.dirname(final)) or stat.st_mode & 0o222:
+            return None
+        try:
+            os.link(source, final)
+        except FileExistsError:
+            return stat.st_size
+        except OSError as error:
+            if error.errno in _CANNOT_LINK:
+                return None
+            raise
+        return stat.st_size
+
+    def link_to(self, key: str, target: str) -> bool:
+        """Give the object a second name ``target`` (a hard link) instead of copying it, if
+        allowed, on the same filesystem and read-only; False if the caller must copy."""
+        if not self._share_inodes:
+            return False
+        source = f"{self._root_text}/{key}"
+        try:
+            stat = os.lstat(source)
+            if not S_ISREG(stat.st_mode) or stat.st_mode & 0o222 \
+                    or stat.st_dev != self._device_of(os.path.dirname(target)):
+                return False
+            os.link(source, target)
+        except OSError as error:
+            if error.errno in _CANNOT_LINK:
+                return False
+            raise _translate(error, self.url, key) from None
+        if os.lstat(target).st_ino != stat.st_ino:  # replaced in between: copy instead
+            os.unlink(target)
+            return False
+        return True
 
     def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
         try:
@@ -92,6 +144,11 @@ def _walk(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple
                 yield f"{key_prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size
         except FileNotFoundError:
             continue
+
+
+# Why a hard link can fail where a copy would not: another filesystem, a filesystem without
+# hard links, too many links, or protected_hardlinks (a file of another user).
+_CANNOT_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EACCES})
 
 
 # Filesystems whose every operation is a network round trip: parallel transfers hide the
