@@ -1,5 +1,6 @@
-"""A directory remote on the cache's filesystem shares inodes with the cache instead of
-holding a second copy, unless told not to or unless the workspace shares them too."""
+"""A directory remote on the cache's filesystem with link = hardlink shares inodes with the
+cache instead of holding a second copy (never while the workspace shares them too); by
+default it keeps copies of its own."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ def object_path(root: Path, cache_or_remote: Path) -> Path:
 
 @pytest.fixture
 def project(repo: Path, tmp_path: Path, run_artver: Callable[..., Result]) -> tuple[Path, Path]:
+    """A model and a directory remote with link = hardlink (committed, so clones share it)."""
     (repo / "model.pt").write_bytes(MODEL)
     assert run_artver(repo, "add", "model.pt").code == 0
     remote = tmp_path / "remote"
     remote.mkdir()
     assert run_artver(repo, "remote", "add", "origin", str(remote), "--default").code == 0
+    assert run_artver(repo, "remote", "modify", "origin", "link", "hardlink").code == 0
     commit_all(repo, "model")
     return repo, remote
 
@@ -53,9 +56,10 @@ def test_push_and_pull_on_one_filesystem_share_the_object(project, tmp_path: Pat
     assert run_artver(other, "status", "--check").code == 0
 
 
-def test_link_copy_keeps_a_separate_copy_in_the_remote(project, run_artver) -> None:
+@pytest.mark.parametrize("setting", [["link", "copy"], ["link", "--unset"]], ids=["copy", "default"])
+def test_by_default_or_with_link_copy_the_remote_keeps_its_own_copy(project, setting: list[str], run_artver) -> None:
     repo, remote = project
-    assert run_artver(repo, "remote", "modify", "origin", "link", "copy").code == 0
+    assert run_artver(repo, "remote", "modify", "origin", *setting).code == 0  # --unset: back to the default
     assert run_artver(repo, "push").code == 0
     assert os.stat(object_path(repo, repo / ".artver" / "cache")).st_ino != os.stat(object_path(repo, remote)).st_ino
 
@@ -101,4 +105,4 @@ def test_a_writable_remote_object_is_copied_not_linked(project, tmp_path: Path, 
 def test_link_setting_is_checked(project, run_artver) -> None:
     repo, _ = project
     result = run_artver(repo, "remote", "modify", "origin", "link", "symlink")
-    assert result.code != 0 and "remote.origin.link must be one of hardlink, copy" in result.err
+    assert result.code != 0 and "remote.origin.link must be one of copy, hardlink" in result.err

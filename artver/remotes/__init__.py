@@ -16,7 +16,7 @@ from artver.errors import ConfigError, UsageError
 from artver.remotes.base import Storage
 
 SCHEMES = ("s3", "gs", "file")
-LINK_CHOICES = ("hardlink", "copy")  # remote.NAME.link, for directory remotes
+LINK_CHOICES = ("copy", "hardlink")  # remote.NAME.link, for directory remotes; the first is the default
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,11 @@ def spec_of(config: Config, name: str | None, base: Path) -> RemoteSpec:
 
 def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
     """Whether a directory remote on the cache's filesystem may hard-link objects to and
-    from the cache. Not when the workspace itself shares the cache's inodes (cache.link
-    hardlink or symlink): an in-place edit of a workspace file would then reach the remote."""
-    if settings.get("link", "hardlink") != "hardlink":
+    from the cache (remote.NAME.link = hardlink; off by default, as the remote then stops
+    being a second copy: damage to one name is damage to both). Never when the workspace
+    itself shares the cache's inodes (cache.link hardlink or symlink): an in-place edit of a
+    workspace file would then reach the remote."""
+    if settings.get("link", LINK_CHOICES[0]) != "hardlink":
         return False
     cache_link = config.get("cache", "link") or ""
     return not {"hardlink", "symlink"} & {part.strip() for part in cache_link.split(",")}
