@@ -107,6 +107,7 @@ class RemoteSite:
     run_dir: Path
     endpoint: str | None = None
     client: object = None  # boto3 S3 client (s3 only)
+    artver_link: str = "copy"  # artver's remote.NAME.link for a directory remote (--artver-link)
 
     def bucket(self, tool: str) -> str:
         return f"bench-{tool}"
@@ -185,6 +186,8 @@ def remote_setup_argv(tool: Tool, site: RemoteSite, url: str) -> list[list[str]]
         argvs = [[exe, "remote", "add", site.name, url]]
         if site.endpoint:
             argvs.append([exe, "remote", "modify", site.name, "endpoint_url", site.endpoint])
+        if site.name == "local" and site.artver_link != "copy":
+            argvs.append([exe, "remote", "modify", site.name, "link", site.artver_link])
     else:
         argvs = [[exe, "remote", "add", site.name, url]]
         if site.endpoint:
@@ -614,6 +617,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, metavar="DIR",
                         help="where repositories, remotes and SeaweedFS live (default .bench/runs; e.g. another "
                              "filesystem); the generated data stays in .bench/data")
+    parser.add_argument("--artver-link", choices=("copy", "hardlink"), default="copy",
+                        help="artver's remote.local.link (default copy, artver's default; hardlink shares the "
+                             "cache's inodes on one filesystem)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     args = parser.parse_args(argv)
 
@@ -647,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = {name: bench.TOOL_FACTORIES[name]() for name in tool_names}
     info = bench.machine_info(tools)
     info["load_average_at_start"] = os.getloadavg()
+    info["artver_local_link"] = args.artver_link
     workloads = bench.make_workloads(args.quick)
     runs_dir = (args.work_dir or RUNS_DIR).resolve()
     run_dir = runs_dir / f"remote-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -668,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_env: dict[str, str] = {}
         needs_remote = any(p in phases for p in ("big-file", "many-files"))
         if needs_remote and "local" in remote_names:
-            sites.append(RemoteSite("local", run_dir))
+            sites.append(RemoteSite("local", run_dir, artver_link=args.artver_link))
         if needs_remote and "s3" in remote_names:
             import boto3
             from botocore.config import Config as BotoConfig
