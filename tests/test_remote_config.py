@@ -116,3 +116,20 @@ def test_environment_endpoint_works_with_no_artver_setting(repo: Path, request, 
     result = run_artver(repo, "push")
     assert result.code == 0, result.err
     assert len(remote.keys()) == 1
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/x", "gs://bucket/x"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_a_bad_timeout_edited_by_hand_is_a_clear_error(repo: Path, monkeypatch, run_artver, url: str, value: str) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    assert run_artver(repo, "remote", "add", "origin", url).code == 0
+    assert run_artver(repo, "remote", "modify", "origin", "timeout", value).code != 0  # refused here...
+    config = repo / ".artver" / "config"
+    config.write_text(config.read_text() + f"timeout = {value}\n")  # ...so written by hand
+    (repo / "m.bin").write_bytes(b"model")
+    assert run_artver(repo, "add", "m.bin").code == 0
+    result = run_artver(repo, "push")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"timeout '{value}' must be a positive number of seconds" in result.err
+    assert len(result.err.strip().splitlines()) == 1

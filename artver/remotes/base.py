@@ -9,9 +9,9 @@ TransientRemoteError (worth retrying); transfer.py does the retrying.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import BinaryIO, Iterator, Protocol, Sequence
+from typing import BinaryIO, Iterator, Mapping, Protocol, Sequence
 
+from artver.errors import RemoteError
 from artver.hashing import ByteCallback
 
 
@@ -41,6 +41,19 @@ class Storage(Protocol):
 #     link_to(key: str, target: str) -> bool
 # giving the object a second name (a hard link) instead of a copy; transfer.py then hashes
 # it under that name like any download. False means: copy it with download().
+
+
+def timeout_setting(settings: Mapping[str, str], url: str) -> float:
+    """The remote's ``timeout`` (seconds per request) of a network backend, checked: the
+    committed config may have been edited by hand."""
+    raw = settings.get("timeout", "60")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise RemoteError(f"{url}: timeout {raw!r} must be a positive number of seconds (artver remote modify NAME timeout 60)")
+    return value
 
 
 def join_key(prefix: str, key: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key
+from artver.remotes.base import join_key, timeout_setting
 from artver.hashing import ByteCallback
 
 RESUMABLE_CHUNK = 16 * 1024 * 1024
@@ -31,7 +31,7 @@ class GcsStorage:
         self.prefix = prefix
         self._settings = dict(settings)
         self._local = threading.local()  # one client per thread: the HTTP session is not shared
-        self._timeout = float(settings.get("timeout", "60"))
+        self._timeout = timeout_setting(settings, url)
 
     def _bucket(self) -> Any:
         bucket = getattr(self._local, "bucket", None)

@@ -41,7 +41,7 @@ from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config as BotoConfig
 
 from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key
+from artver.remotes.base import join_key, timeout_setting
 from artver.hashing import CHUNK_SIZE, ByteCallback
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -60,7 +60,7 @@ class S3Storage:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
-        timeout = _timeout(settings, url)
+        timeout = timeout_setting(settings, url)
         try:
             self._session = _session(settings)
             self._client = _client(self._session, settings, jobs, timeout)
@@ -287,13 +287,6 @@ class S3Storage:
 
     def url_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
-
-
-def _timeout(settings: Mapping[str, str], url: str) -> float:
-    try:
-        return float(settings.get("timeout", "60"))
-    except ValueError:
-        raise RemoteError(f"{url}: timeout {settings.get('timeout')!r} must be a number of seconds") from None
 
 
 def _session(settings: Mapping[str, str]) -> boto3.session.Session:
