@@ -29,9 +29,8 @@ def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def storage_for(s3_server: Any, bucket: str, direct: bool) -> S3Storage:
-    storage = S3Storage(f"remote 'o' (s3://{bucket}/{PREFIX})", bucket, PREFIX, {"endpoint_url": s3_server.endpoint_url}, 8)
-    storage.use_direct = direct
-    return storage
+    return S3Storage(f"remote 'o' (s3://{bucket}/{PREFIX})", bucket, PREFIX, {"endpoint_url": s3_server.endpoint_url}, 8,
+                     direct=direct)
 
 
 def test_the_direct_path_is_taken_against_an_s3_compatible_store(s3_server: Any, bucket: str) -> None:

@@ -56,7 +56,8 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToke
 
 
 class S3Storage:
-    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int) -> None:
+    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int,
+                 direct: bool = True) -> None:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
@@ -73,7 +74,7 @@ class S3Storage:
         self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
         self._direct_lock = threading.Lock()
         self._direct_route: _Route | None = None
-        self.use_direct = True  # False: every request through the client (tests compare both)
+        self._use_direct = direct  # False: every request through the client (tests compare both)
 
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
@@ -81,7 +82,7 @@ class S3Storage:
     def _route(self) -> "_Route | None":
         """Where and how to send direct requests, worked out once from a request the
         client itself makes; None if this client cannot be bypassed."""
-        if not self.use_direct:
+        if not self._use_direct:
             return None
         with self._direct_lock:
             if self._direct_route is None:
