@@ -898,20 +898,33 @@ def main(argv: list[str] | None = None) -> int:
                 for name, wl in selected.items()
             },
             "results": {
-                name: {op: {tool: asdict(m) | {"median_s": m.median_s, "min_s": m.min_s, "median_cpu_s": m.median_cpu_s, "peak_mib": m.peak_mib}
-                            for tool, m in per_tool.items()}
-                       for op, per_tool in ops.items()}
+                name: {op: {tool: measurement_json(m) for tool, m in per_tool.items()} for op, per_tool in ops.items()}
                 for name, ops in results.items()
             },
             "targets": verdicts,
             "errors": failed,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nRaw figures written to {args.json}")
-    if failed:
+        write_json(args.json, payload)
+    return exit_code(failed, args.strict and any_fail)
+
+
+def measurement_json(m: "Measurement", **extra: object) -> dict:
+    """A measurement with its derived figures, for --json (shared with bench_remote.py)."""
+    return asdict(m) | {"median_s": m.median_s, "min_s": m.min_s, "median_cpu_s": m.median_cpu_s,
+                        "peak_mib": m.peak_mib} | extra
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nRaw figures written to {path}")
+
+
+def exit_code(errors: list, target_failed: bool) -> int:
+    """2 if a command failed, 1 if a target failed under --strict, else 0."""
+    if errors:
         return 2
-    return 1 if (args.strict and any_fail) else 0
+    return 1 if target_failed else 0
 
 
 if __name__ == "__main__":

@@ -43,14 +43,13 @@ Generated data stays in .bench/data; repositories, remotes and the SeaweedFS dir
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -780,21 +779,15 @@ def main(argv: list[str] | None = None) -> int:
             "total_seconds": total,
             "results": [
                 {"remote": key[0], "workload": key[1], "op": key[2],
-                 "tools": {tool: asdict(m) | {"median_s": m.median_s, "min_s": m.min_s,
-                                              "median_cpu_s": m.median_cpu_s, "peak_mib": m.peak_mib,
-                                              "server_cpu_s": runner.server_cpu.get(key, {}).get(tool)}
+                 "tools": {tool: bench.measurement_json(m, server_cpu_s=runner.server_cpu.get(key, {}).get(tool))
                            for tool, m in per_tool.items()}}
                 for key, per_tool in results.items()
             ],
             "targets": verdicts,
             "errors": failures,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nRaw figures written to {args.json}")
-    if failures:
-        return 2
-    return 1 if (args.strict and any_fail) else 0
+        bench.write_json(args.json, payload)
+    return bench.exit_code(failures, args.strict and any_fail)
 
 
 if __name__ == "__main__":
