@@ -20,7 +20,7 @@ from artver.errors import ArtverError, UnsafePathError, UsageError
 from artver.fsutil import TEMP_MARKER
 from artver.hashing import ByteCallback
 from artver.listing import Entry
-from artver.paths import check_artifact_path, check_relative, fs_name_ok
+from artver.paths import check_artifact_path, fs_name_ok
 from artver.pointer import Pointer
 from artver.repo import Repo
 from artver.statcache import StatCache, StatKey

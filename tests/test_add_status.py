@@ -9,24 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from artver import hashing
 from artver.pointer import read_pointer
 from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def xxh(data: bytes) -> str:
-    return hashing.hash_bytes(data, "xxh128")
-
-
-def object_path(root: Path, hash_value: str) -> Path:
-    algorithm, digest = hash_value.split(":")
-    return root / ".artver" / "cache" / algorithm / digest[:2] / digest[2:]
+from tests.helpers import assert_one_line_error, object_path, write, xxh
 
 
 def cache_files(root: Path) -> list[Path]:
@@ -48,17 +33,6 @@ def untracked(root: Path) -> set[str]:
         cwd=root, capture_output=True, timeout=SUBPROCESS_TIMEOUT, check=True,
     ).stdout
     return {os.fsdecode(item) for item in out.split(b"\0") if item}
-
-
-def assert_one_line_error(result, *needles: str) -> str:  # type: ignore[no-untyped-def]
-    assert result.code not in (0, 3), result
-    assert "Traceback" not in result.err and "Traceback" not in result.out
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("artver: error: "), result.err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 # ---------------------------------------------------------------- init

@@ -11,26 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from artver import hashing
 from artver.pointer import read_pointer
 from tests.conftest import commit_all, git
+from tests.helpers import object_path, write, xxh
 
 Snapshot = dict[str, tuple[bytes, bool]]
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def xxh(data: bytes) -> str:
-    return hashing.hash_bytes(data, "xxh128")
-
-
-def object_path(root: Path, hash_value: str) -> Path:
-    algorithm, digest = hash_value.split(":")
-    return root / ".artver" / "cache" / algorithm / digest[:2] / digest[2:]
 
 
 def snapshot(path: Path) -> Snapshot:

@@ -16,6 +16,7 @@ import pytest
 from artver.fsutil import human_size
 from artver.hashing import short
 from tests.conftest import Result, git
+from tests.helpers import write
 
 TIMEOUT = 60
 
@@ -36,11 +37,6 @@ CHANGE_KEYS = {
 FILE_CHANGE_KEYS = {"path", "change", "old_hash", "new_hash", "old_size", "new_size"}
 LOG_KEYS = {"commit", "short", "date", "author", "subject", "change", "path", "old_path", "hash", "size"}
 LS_KEYS = {"path", "kind", "size", "files", "hash", "desc", "meta"}
-
-
-def write(path: Path, content: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
 
 
 def commit_as(cwd: Path, message: str, author: str, date: str, *paths: str) -> str:

@@ -11,23 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from artver import hashing
 from artver.cache import Cache
 from artver.listing import Entry
 from artver.pointer import Pointer, format_pointer, read_pointer
-from tests.conftest import commit_all, git, run_artver_process
+from tests.conftest import commit_all, run_artver_process
+from tests.helpers import assert_one_line_error, write, xxh
 
 EVIL = b"#!/bin/sh\necho pwned\n"
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def xxh(data: bytes) -> str:
-    return hashing.hash_bytes(data, "xxh128")
 
 
 def cache_of(repo: Path) -> Cache:
@@ -58,17 +48,6 @@ def tree(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, bytes | str]:
             else:
                 found[key] = "dir"
     return found
-
-
-def assert_one_line_error(result, *needles: str) -> str:  # type: ignore[no-untyped-def]
-    assert result.code not in (0, 3), result
-    assert "Traceback" not in result.err and "Traceback" not in result.out
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("artver: error: "), result.err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 # ---------------------------------------------------------------- hostile pointers

@@ -17,6 +17,7 @@ import pytest
 from artver.fsutil import human_size
 from artver.transfer import hash_of_key, key_of
 from tests.conftest import Result, commit_all, git
+from tests.helpers import write
 
 TIMEOUT = 60
 
@@ -24,11 +25,6 @@ TIMEOUT = 60
 def ok(result: Result) -> Result:
     assert result.code == 0, f"exit {result.code}\nstdout:\n{result.out}\nstderr:\n{result.err}"
     return result
-
-
-def write(path: Path, content: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
 
 
 def objects_under(root: Path) -> set[str]:

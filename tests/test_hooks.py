@@ -20,6 +20,7 @@ import pytest
 from artver.hooks import BEGIN, CHAINED_SUFFIX, END, HOOKS
 from artver.transfer import key_of
 from tests.conftest import Result, commit_all, git
+from tests.helpers import write
 
 HOOK_TIMEOUT = 60  # a hook that loops would hang; this turns that into a failure
 BARE_PATH = "/usr/bin:/bin"
@@ -41,11 +42,6 @@ def hooked_git(cwd: Path, *args: str, check: bool = True) -> subprocess.Complete
 def ok(result: Result) -> Result:
     assert result.code == 0, f"exit {result.code}\nstdout:\n{result.out}\nstderr:\n{result.err}"
     return result
-
-
-def write(path: Path, content: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
 
 
 def hooks_dir(root: Path) -> Path:
