@@ -30,15 +30,21 @@ def temp_name_beside(target: str) -> str:
     return f"{directory}/.{name[:80]}{TEMP_MARKER}{secrets.token_hex(6)}"
 
 
+# Bytes per copy_file_range call. On this project's ext4 test machine, copying 2 GiB in
+# 1 GiB calls took a median 2.95 s, in 8 MiB calls 1.26 s (read/write in 1 MiB: 1.34 s).
+COPY_CHUNK = 8 * 1024 * 1024
+
+
 def copy_fd(source_fd: int, target_fd: int, size: int | None = None) -> int:
-    """Copy a whole file between descriptors in the kernel; return the bytes copied.
-    With the source's ``size`` known, no last call is spent to find the end."""
+    """Copy a whole file between descriptors in the kernel (a server-side copy on NFS 4.2,
+    shared extents where the filesystem can); return the bytes copied. With the source's
+    ``size`` known, no last call is spent to find the end."""
     total = 0
     while size is None or total < size:
         try:
-            count = os.copy_file_range(source_fd, target_fd, 1 << 30)
+            count = os.copy_file_range(source_fd, target_fd, COPY_CHUNK)
         except OSError:
-            count = os.sendfile(target_fd, source_fd, None, 1 << 30)
+            count = os.sendfile(target_fd, source_fd, None, COPY_CHUNK)
         if not count:
             break
         total += count
