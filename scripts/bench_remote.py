@@ -140,12 +140,14 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path)
 
 
-# Trees of many files are not deleted between rounds but moved here and deleted at the end of
-# the run. On ext4 without a journal (as on the machine this was written on) the inode allocator
-# skips inodes freed in the last 60 s (360 s while their inode-table block is still dirty),
-# probing each one: creating 20,000 files right after deleting 20,000 costs several seconds of
-# kernel time more than on a quiet filesystem, so a round would pay for the previous round's
-# clean-up. (It cannot help with what other processes on a shared machine delete.)
+# Clones and directory remotes are not deleted between rounds but moved to a trash folder,
+# emptied (untimed, then synced) after each workload. On ext4 without a journal (as on the
+# machine this was written on) the inode allocator skips inodes freed in the last 60 s (360 s
+# while their inode-table block is still dirty), probing each one: creating 20,000 files right
+# after deleting 20,000 costs several seconds of kernel time more than on a quiet filesystem;
+# and deleting 4 GiB on a filesystem mounted with `discard` keeps the disk busy for seconds. So
+# a round would pay for the previous round's clean-up, which was the other tool's.
+# (It cannot help with what other processes on a shared machine delete.)
 def discard(path: Path, trash: Path | None) -> None:
     """Delete `path` now, or move it into `trash` (deleted with the run folder) if given."""
     if trash is None:
@@ -153,6 +155,14 @@ def discard(path: Path, trash: Path | None) -> None:
         return
     trash.mkdir(exist_ok=True)
     os.rename(path, trash / f"{len(os.listdir(trash))}-{path.name}")
+
+
+def empty_trash(trash: Path) -> None:
+    """Delete what the rounds set aside, then let the disk settle before anything is timed."""
+    if trash.exists():
+        _rmtree(trash)
+    os.sync()
+    time.sleep(5)
 
 
 def s3_env(server, run_dir: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -313,14 +323,14 @@ def verify_pull(workload: Workload, clone: Path) -> None:
 def transfer_round(r: Runner, tool: Tool, workload: Workload, site: RemoteSite, src: Path,
                    env: dict[str, str], noop_runs: int) -> None:
     key = lambda op: (site.name, workload.name, op)  # noqa: E731
-    many = isinstance(workload, bench.ManyFiles)
-    site.reset(tool.name, workload.name, defer=many)
+    trash = r.run_dir / "trash"
+    site.reset(tool.name, workload.name, defer=True)
     r.timed(key("push"), tool.name, push_argv(tool, site.name), src, env, reject=NOOP_MARKERS[tool.name])
     for _ in range(noop_runs):
         r.timed(key("push_noop"), tool.name, push_argv(tool, site.name), src, env, expect=NOOP_MARKERS[tool.name])
     clone = r.run_dir / f"clone-{tool.name}-{workload.name}"
     if clone.exists():
-        discard(clone, r.run_dir / "trash" if many else None)
+        discard(clone, trash)
     git(["clone", "-q", str(src), str(clone)], r.run_dir, env, r.timeout)
     try:
         after_clone(tool, clone, r.timeout)
@@ -330,7 +340,7 @@ def transfer_round(r: Runner, tool: Tool, workload: Workload, site: RemoteSite, 
             r.timed(key("pull_noop"), tool.name, pull_argv(tool, site.name), clone, env,
                     expect=NOOP_MARKERS[tool.name])
     finally:
-        discard(clone, r.run_dir / "trash" if many else None)
+        discard(clone, trash)
 
 
 def warm_up_remotes(r: Runner, tool: Tool, sites: list[RemoteSite], env: dict[str, str]) -> None:
@@ -391,7 +401,8 @@ def phase_transfers(r: Runner, tools: dict[str, Tool], envs: dict[str, dict[str,
                         f"(load {os.getloadavg()[0]:.2f})")
                     transfer_round(r, tool, workload, site, sources[tool.name], envs[tool.name], noop_runs)
             for tool in tools.values():
-                site.reset(tool.name, workload.name, defer=isinstance(workload, bench.ManyFiles))
+                site.reset(tool.name, workload.name, defer=True)
+            empty_trash(r.run_dir / "trash")
         if keep_sources is not None:
             keep_sources.update(sources)
             sources = {}
