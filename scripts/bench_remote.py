@@ -140,8 +140,9 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path)
 
 
-# Clones and directory remotes are not deleted between rounds but moved to a trash folder,
-# emptied (untimed, then synced) after each workload. On ext4 without a journal (as on the
+# Clones and directory remotes are not deleted between rounds but moved to a trash folder:
+# trees of 20,000 files stay there until the run ends; 2 GiB trees (few inodes, much disk
+# space) are deleted, untimed, after each remote's rounds, followed by a sync and a pause. On ext4 without a journal (as on the
 # machine this was written on) the inode allocator skips inodes freed in the last 60 s (360 s
 # while their inode-table block is still dirty), probing each one: creating 20,000 files right
 # after deleting 20,000 costs several seconds of kernel time more than on a quiet filesystem;
@@ -162,7 +163,7 @@ def empty_trash(trash: Path) -> None:
     if trash.exists():
         _rmtree(trash)
     os.sync()
-    time.sleep(5)
+    time.sleep(20)  # the disk is mounted with discard: freeing gigabytes keeps it busy a while
 
 
 def s3_env(server, run_dir: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -402,7 +403,10 @@ def phase_transfers(r: Runner, tools: dict[str, Tool], envs: dict[str, dict[str,
                     transfer_round(r, tool, workload, site, sources[tool.name], envs[tool.name], noop_runs)
             for tool in tools.values():
                 site.reset(tool.name, workload.name, defer=True)
-            empty_trash(r.run_dir / "trash")
+            if not isinstance(workload, bench.ManyFiles):
+                # Deleting 200,000 small files would make the next remote's rounds pay the
+                # inode allocator's probing of freed inodes for minutes; they wait for the end.
+                empty_trash(r.run_dir / "trash")
         if keep_sources is not None:
             keep_sources.update(sources)
             sources = {}
