@@ -267,7 +267,12 @@ class S3Storage:
         try:
             if response.status_code != 200:
                 raise _client_error(response, "GetObject")
-            expected = int(response.headers.get("content-length", -1))
+            length = response.headers.get("content-length")
+            if length is None and "chunked" not in response.headers.get("transfer-encoding", "").lower():
+                # S3 always sends a length; without one the connection was cut inside the headers,
+                # and the empty "body" that follows must not be mistaken for the object's content.
+                raise TransientRemoteError(f"{self.url}: the response for {key} ended inside its headers")
+            expected = int(length) if length is not None else -1
             received = 0
             while chunk := raw.read(CHUNK_SIZE):
                 sink.write(chunk)
