@@ -19,7 +19,7 @@ from typing import Iterable
 
 from artver import hashing
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
-from artver.fsutil import clone_fd
+from artver.fsutil import clone_fd, unlink_if_present
 from artver.hashing import CHUNK_SIZE, ByteCallback
 
 OBJECT_MODE = 0o444
@@ -99,7 +99,7 @@ class Cache:
         except OSError as error:
             raise CacheError(f"cannot store {source} in the cache {self.root}: {error.strerror or error}") from None
         finally:
-            _unlink_quietly(temp)
+            unlink_if_present(temp)
         return hash_value, size
 
     def add_bytes(self, data: bytes) -> str:
@@ -112,7 +112,7 @@ class Cache:
                 handle.write(data)
             self._install(temp, hash_value)
         finally:
-            _unlink_quietly(temp)
+            unlink_if_present(temp)
         return hash_value
 
     def install_trusted(self, temp: str, hash_value: str, read_only: bool = False) -> None:
@@ -189,12 +189,6 @@ class Cache:
             os.makedirs(os.path.dirname(final), exist_ok=True)  # first object of its 2-hex folder
             os.replace(temp, final)
 
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 # Filesystems (by device pair) found unable to reflink, so that a folder of 20,000 files

@@ -19,15 +19,23 @@ from typing import Any
 TEMP_MARKER = ".artver-tmp-"
 
 
-def temp_path_beside(target: Path) -> Path:
-    """A fresh temporary name in target's directory; recognisable by TEMP_MARKER."""
-    return target.with_name(f".{target.name[:80]}{TEMP_MARKER}{secrets.token_hex(6)}")
-
-
 def temp_name_beside(target: str) -> str:
-    """temp_path_beside for a plain string path (hot loops over many files)."""
-    directory, _, name = target.rpartition("/")
-    return f"{directory}/.{name[:80]}{TEMP_MARKER}{secrets.token_hex(6)}"
+    """A fresh temporary name in target's directory; recognisable by TEMP_MARKER.
+    A plain string: it is called per file in loops over many files."""
+    directory, name = os.path.split(target)
+    return os.path.join(directory, f".{name[:80]}{TEMP_MARKER}{secrets.token_hex(6)}")
+
+
+def temp_path_beside(target: Path) -> Path:
+    return Path(temp_name_beside(str(target)))
+
+
+def unlink_if_present(path: str) -> None:
+    """Delete a file that may already be gone (a temp file, an object being pruned)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 # Bytes per copy_file_range call. On this project's ext4 test machine, copying 2 GiB in

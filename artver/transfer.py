@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 from artver import hashing
 from artver.cache import Cache
 from artver.errors import ArtverError, IntegrityError, RemoteError, TransientRemoteError
+from artver.fsutil import unlink_if_present
 from artver.progress import NO_PROGRESS, Progress
 from artver.remotes.base import Storage
 from artver.statcache import StatKey
@@ -363,11 +364,10 @@ def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Pr
         temp = cache.new_temp()
         if link_to(key_of(hash_value), temp):
             try:
-                with open(temp, "rb", buffering=0) as handle:
-                    actual, size = hashing.hash_file(temp, hashing.algorithm_of(hash_value), progress.advance)
-                    stat = StatKey.of(os.fstat(handle.fileno()))
+                actual, size = hashing.hash_file(temp, hashing.algorithm_of(hash_value), progress.advance)
+                stat = StatKey.of(os.stat(temp))
             except BaseException:
-                _discard(temp)
+                unlink_if_present(temp)
                 raise
             return _Downloaded(temp, size, actual, stat)
     temp, fd = cache.create_temp()
@@ -379,16 +379,10 @@ def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Pr
         finally:
             os.close(fd)
     except BaseException:
-        _discard(temp)
+        unlink_if_present(temp)
         raise
     return _Downloaded(temp, sink.size, f"{hashing.algorithm_of(hash_value)}:{sink.hasher.hexdigest()}", stat)
 
-
-def _discard(temp: str) -> None:
-    try:
-        os.unlink(temp)
-    except FileNotFoundError:
-        pass
 
 
 def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
@@ -404,7 +398,7 @@ def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress:
         downloaded = _download_once(cache, storage, hash_value, progress)
         if downloaded.hash == hash_value:
             return downloaded
-        _discard(downloaded.temp)
+        unlink_if_present(downloaded.temp)
         outcomes.append((downloaded.size, downloaded.hash))
     (first_size, first_hash), second = outcomes
     short = f", {first_size} of {size} bytes" if size and first_size != size else ""
@@ -426,7 +420,7 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     try:
         cache.install_trusted(downloaded.temp, hash_value, read_only=True)
     except BaseException:
-        _discard(downloaded.temp)
+        unlink_if_present(downloaded.temp)
         raise
     return downloaded.stat
 
@@ -446,7 +440,7 @@ def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy:
         if "does not exist" in str(error):
             return "missing"
         raise
-    _discard(temp)
+    unlink_if_present(temp)
     return None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from artver.cache import Cache
 from artver.errors import ConfigError
-from artver.fsutil import clone_fd, copy_fd, temp_name_beside
+from artver.fsutil import clone_fd, copy_fd, temp_name_beside, unlink_if_present
 
 LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
@@ -64,16 +64,10 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
             placed = _place(source, temp, executable, modes)
         _swap_in(temp, target)
     except BaseException:
-        _unlink_quietly(temp)
+        unlink_if_present(temp)
         raise
     return placed
 
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _swap_in(temp: str, target: str) -> None:

@@ -121,8 +121,9 @@ class _Checkout:
         preloaded = self.hasher.stats.under(tracked.path)
         placed_before = self._counts()
         signature = None
-        # With the folder absent (a fresh clone), nothing is in the way of any file.
-        walked: dict[str, WorkspaceFile] | None = None if absolute.is_dir() else {}
+        # Every file of the folder as found, with its stat; none if the folder is absent (a fresh
+        # clone), so nothing is in the way of any file.
+        walked: dict[str, WorkspaceFile] = {}
         if absolute.is_dir():
             temps: list[str] = []
             try:
@@ -150,15 +151,14 @@ class _Checkout:
                     self.result.unsaved.append(path)
         for entry in entries:
             wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
-            if walked is not None:
-                # The walk refused any symlinked folder inside, and holds every file's stat:
-                # no need to check parents or stat each entry again.
-                item = walked.get(entry.path)
-                if item is None:
-                    self._want_absent(wanted_file)
-                    continue
-                if self._already_there(wanted_file, item, absolute, preloaded):
-                    continue
+            # The walk refused any symlinked folder inside, and holds every file's stat:
+            # no need to check parents or stat each entry again.
+            item = walked.get(entry.path)
+            if item is None:
+                self._want_absent(wanted_file)
+                continue
+            if self._already_there(wanted_file, item, absolute, preloaded):
+                continue
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
             self._want(wanted_file, target, absolute, preloaded)
         if signature is not None and placed_before == self._counts():

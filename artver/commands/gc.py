@@ -15,6 +15,7 @@ from typing import Callable
 
 from artver import file_lock, hashing, listing, transfer
 from artver.artifacts import required_objects
+from artver.fsutil import unlink_if_present
 from artver.errors import UsageError
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -100,10 +101,7 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
     """Delete what the plan lists; the caller holds the repository lock."""
     remote_phases = remote_deletion_order(repo, gc_plan.remote)  # reads the cache: before it is pruned
     for hash_value, _ in gc_plan.local:
-        try:
-            os.unlink(repo.cache.path_of(hash_value))
-        except FileNotFoundError:
-            pass
+        unlink_if_present(repo.cache.path_of(hash_value))
     _remove_old_temp_files(repo)
     deleted_remote: list[str] = []
     if gc_plan.remote:

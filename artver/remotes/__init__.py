@@ -88,8 +88,9 @@ def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
     workspace file would then reach the remote."""
     if settings.get("link", LINK_CHOICES[0]) != "hardlink":
         return False
-    cache_link = config.get("cache", "link") or ""
-    return not {"hardlink", "symlink"} & {part.strip() for part in cache_link.split(",")}
+    from artver.workspace import parse_link_modes
+
+    return not {"hardlink", "symlink"} & set(parse_link_modes(config.get("cache", "link")))
 
 
 def open_storage(spec: RemoteSpec, config: Config, jobs: int) -> Storage:
