@@ -852,11 +852,7 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.rmtree(session.repo)
     finally:
         if not args.keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            try:
-                RUNS_DIR.rmdir()
-            except OSError:
-                pass
+            remove_run_dir(run_dir)
 
     # Put the operations in a fixed order for the table.
     order = ["add", "cp", "status_clean", "status_changed", "checkout", "status_after_checkout"]
@@ -906,6 +902,15 @@ def main(argv: list[str] | None = None) -> int:
         }
         write_json(args.json, payload)
     return exit_code(failed, args.strict and any_fail)
+
+
+def remove_run_dir(run_dir: Path) -> None:
+    """Delete a run's folder, and the folder of runs if that leaves it empty."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        run_dir.parent.rmdir()
+    except OSError:
+        pass
 
 
 def measurement_json(m: "Measurement", **extra: object) -> dict:

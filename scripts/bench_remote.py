@@ -747,11 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                         sock.unlink(missing_ok=True)
             log("SeaweedFS stopped")
         if not args.keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            try:
-                runs_dir.rmdir()
-            except OSError:
-                pass
+            bench.remove_run_dir(run_dir)
 
     info["load_average_at_end"] = os.getloadavg()
     total = time.perf_counter() - started
