@@ -5,11 +5,14 @@ Write ordering (why a crash is harmless): an object is first written to
 read-only, and only then renamed to its final name. So a file under its final
 name always holds the content its name says; a killed process leaves only a
 temp file, named after its process id, which the next run deletes once that
-process is gone. Objects are never modified in place.
+process is gone. Objects are never modified in place. ``add_file`` returns the
+hash and size of the bytes it stored, read from a source that did not change
+during the read (see source.py), never a size or stat taken at another moment.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import secrets
@@ -18,11 +21,23 @@ from pathlib import Path
 from typing import Iterable
 
 from artver import hashing
+from artver import source as source_module
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
 from artver.fsutil import clone_fd, unlink_if_present
-from artver.hashing import CHUNK_SIZE, ByteCallback
+from artver.hashing import ByteCallback
 
 OBJECT_MODE = 0o444
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What add_file put in the cache: the object's hash and size, and the stat the
+    source had before and after the read of exactly those bytes (what the stat
+    database may record for it)."""
+
+    hash: str
+    size: int
+    source_stat: os.stat_result
 
 
 @dataclass(frozen=True)
@@ -87,22 +102,81 @@ class Cache:
             self.temp_dir.mkdir(parents=True, exist_ok=True)
             return temp, os.open(temp, flags, OBJECT_MODE)
 
-    def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
-        """Store a copy of ``source``; return (hash, size). Reads the source once."""
-        temp = self.new_temp()
-        try:
-            if _reflink(source, temp):
-                hash_value, size = hashing.hash_file(temp, self.algorithm, on_bytes)
-            else:
-                hash_value, size = _copy_and_hash(source, temp, self.algorithm, on_bytes)
-            self._install(temp, hash_value)
-        except OSError as error:
-            raise CacheError(f"cannot store {source} in the cache {self.root}: {error.strerror or error}") from None
-        finally:
-            unlink_if_present(temp)
-        return hash_value, size
+    def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None, display: str | None = None,
+                 expected: os.stat_result | None = None) -> Stored:
+        """Store a copy of the regular file ``source``; return what was stored.
 
-    def add_bytes(self, data: bytes) -> str:
+        The source is read once per attempt, hashed while it is copied (or, where the
+        filesystem can, cloned and the clone hashed: the hash is always of the object's
+        own bytes), between two fstat calls on one descriptor (see source.py). If it
+        changed meanwhile, the copy is discarded and the source read again, up to
+        ``source.ATTEMPTS`` times, then refused. ``display`` names the source in messages;
+        ``expected`` is the stat it was scanned with. Errors reading the source raise
+        SourceError naming it; errors writing the cache raise CacheError naming the cache."""
+        path = os.fspath(source)
+        name = display if display is not None else path
+        for _ in range(source_module.ATTEMPTS):
+            stored = self._store_once(path, name, expected, on_bytes)
+            if stored is not None:
+                return stored
+        raise source_module.changed(name)
+
+    def _store_once(self, path: str, name: str, expected: os.stat_result | None,
+                    on_bytes: ByteCallback | None) -> Stored | None:
+        """One attempt of add_file: the stored object, or None if the source changed during the read."""
+        descriptor, before = source_module.open_source(path, name, expected)
+        try:
+            try:
+                temp, out = self.create_temp()
+            except OSError as error:
+                raise self._write_error(name, error) from None
+            try:
+                if self._clone(descriptor, out, before):
+                    # The clone is the read: compare the source's stat right after it. The
+                    # hash is then taken of the object's bytes, the ones a pointer will name.
+                    after = source_module.stat_after(descriptor, path, name)
+                    hash_value, size = hashing.hash_file(temp, self.algorithm, on_bytes)
+                else:
+                    hash_value, size = _copy_and_hash(descriptor, before, out, path, name, self.algorithm, on_bytes)
+                    after = source_module.stat_after(descriptor, path, name)
+                os.close(out)
+                out = -1
+                if not source_module.unchanged(before, after, size):
+                    return None
+                self._install(temp, hash_value, read_only=True)
+            except OSError as error:  # the source's errors are SourceErrors by now: these are the cache's
+                raise self._write_error(name, error) from None
+            finally:
+                if out >= 0:
+                    os.close(out)
+                unlink_if_present(temp)
+        finally:
+            os.close(descriptor)
+        return Stored(hash_value, size, after)
+
+    def _clone(self, source_fd: int, target_fd: int, before: os.stat_result) -> bool:
+        """Share the source's extents with the (empty) target where the filesystem can;
+        False to copy instead. A failed clone falls back to the copy, whose errors say
+        which side failed."""
+        devices = (before.st_dev, os.fstat(target_fd).st_dev)
+        if devices in _NO_REFLINK:
+            return False
+        try:
+            if clone_fd(source_fd, target_fd):
+                return True
+        except OSError:
+            return False
+        _NO_REFLINK.add(devices)
+        return False
+
+    def _write_error(self, name: str, error: OSError) -> CacheError:
+        reason = (error.strerror or str(error)).lower()
+        hint = _CACHE_HINTS.get(error.errno or 0, "check the disk the cache is on")
+        return CacheError(
+            f"cannot store {name} in the cache {self.root}: {reason} ({hint}, or move the cache elsewhere with cache.dir)"
+        )
+
+    def add_bytes(self, data: bytes, display: str = "a listing") -> str:
         hash_value = hashing.hash_bytes(data, self.algorithm)
         if self.has(hash_value):
             return hash_value
@@ -111,6 +185,8 @@ class Cache:
             with open(temp, "xb") as handle:
                 handle.write(data)
             self._install(temp, hash_value)
+        except OSError as error:
+            raise self._write_error(display, error) from None
         finally:
             unlink_if_present(temp)
         return hash_value
@@ -190,50 +266,32 @@ class Cache:
             os.replace(temp, final)
 
 
-
 # Filesystems (by device pair) found unable to reflink, so that a folder of 20,000 files
 # does not pay a failed clone attempt per file. Only ever grows; a capability, not state.
 _NO_REFLINK: set[tuple[int, int]] = set()
 
-
-def _reflink(source: Path | str, target: Path | str) -> bool:
-    """Clone source into a new file target; False where the filesystem cannot."""
-    try:
-        devices = (os.stat(source).st_dev, os.stat(os.path.dirname(target)).st_dev)
-    except OSError:
-        devices = None
-    if devices in _NO_REFLINK:
-        return False
-    try:
-        with open(source, "rb") as src, open(target, "xb") as dst:
-            if clone_fd(src.fileno(), dst.fileno()):
-                return True
-    except OSError:
-        Path(target).unlink(missing_ok=True)
-        raise
-    Path(target).unlink(missing_ok=True)
-    if devices is not None:
-        _NO_REFLINK.add(devices)
-    return False
+_CACHE_HINTS = {
+    errno.ENOSPC: "free space on the cache's disk",
+    errno.EDQUOT: "free space in your disk quota",
+    errno.EROFS: "the cache's filesystem is read-only",
+    errno.EACCES: "check the permissions of the cache folder",
+    errno.EPERM: "check the permissions of the cache folder",
+    errno.EFBIG: "the cache's filesystem or a resource limit refuses a file this large",
+}
 
 
-def _copy_and_hash(source: Path | str, target: str, algorithm: str, on_bytes: ByteCallback | None) -> tuple[str, int]:
+def _copy_and_hash(source_fd: int, before: os.stat_result, target_fd: int, path: str, name: str, algorithm: str,
+                   on_bytes: ByteCallback | None) -> tuple[str, int]:
+    """Copy the open source into the open target, hashing the very bytes written."""
     hasher = hashing.new_hasher(algorithm)
     size = 0
-    with open(source, "rb", buffering=0) as src, open(target, "xb", buffering=0) as dst:
-        # A buffer no larger than the file: zero-filling 1 MiB for each of 20,000 small files costs seconds.
-        buffer = bytearray(min(CHUNK_SIZE, os.fstat(src.fileno()).st_size + 1))
-        view = memoryview(buffer)
-        while True:
-            count = src.readinto(buffer)
-            if not count:
-                break
-            chunk = view[:count]
-            hasher.update(chunk)
-            written = 0
-            while written < count:
-                written += dst.write(chunk[written:])
-            size += count
-            if on_bytes is not None:
-                on_bytes(count)
+    for chunk in source_module.chunks(source_fd, before, path, name):
+        hasher.update(chunk)
+        count = len(chunk)
+        written = 0
+        while written < count:
+            written += os.write(target_fd, chunk[written:])
+        size += count
+        if on_bytes is not None:
+            on_bytes(count)
     return f"{algorithm}:{hasher.hexdigest()}", size

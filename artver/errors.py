@@ -48,6 +48,10 @@ class CacheError(ArtverError):
     """The cache cannot be read or written."""
 
 
+class SourceError(ArtverError):
+    """A file being added cannot be read, or changed while it was read."""
+
+
 class ObjectMissingError(CacheError):
     """An object a pointer references is not in the cache."""
 

@@ -41,7 +41,7 @@ def new_hasher(algorithm: str) -> Hasher:
 
 def is_valid_hash(value: str) -> bool:
     match = _HASH_RE.match(value)
-    return bool(match) and len(match.group(2)) == ALGORITHMS[match.group(1)]
+    return match is not None and len(match.group(2)) == ALGORITHMS[match.group(1)]
 
 
 def split_hash(value: str) -> tuple[str, str]:

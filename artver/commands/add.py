@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import stat as stat_module
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from artver import file_lock, git, gitignore, listing, verification, workspace
 from artver import pointer as pointer_module
+from artver import source as source_module
 from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path, open_stats, walk_directory
+from artver.cache import Stored
 from artver.errors import PointerError, UnsafePathError, UsageError
-from artver.paths import check_relative
 from artver.listing import Entry
+from artver.paths import check_relative
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import ARTVER_DIR, Repo
 
-
 ADD_THREADS = 4
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An artifact whose content is in the cache, and the pointer that will record it."""
+
+    relative: str
+    pointer: Pointer
+    identity: str
+    size: int
+    files: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,10 @@ def add(
         repo.cache.remove_stale_temps()
         with open_stats(repo) as stats:
             hasher = Hasher(repo, stats, progress.advance)
-            return [_add_one(repo, relative, desc, meta, hasher, progress) for relative in relatives]
+            # Every artifact is in the cache before the first pointer is written: an add
+            # refused half-way (a file changing, an unreadable file) records nothing.
+            planned = [_store(repo, relative, hasher, progress) for relative in relatives]
+        return [_record(repo, plan, desc, meta) for plan in planned]
 
 
 def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> None:
@@ -133,44 +149,45 @@ def _existing_pointer(path: Path, where: str) -> Pointer | None:
         return None  # a broken pointer is about to be rewritten from the data
 
 
-def _add_one(
-    repo: Repo,
-    relative: str,
-    desc: str | None,
-    meta: tuple[tuple[str, str], ...],
-    hasher: Hasher,
-    progress: Progress,
-) -> AddResult:
+def _store(repo: Repo, relative: str, hasher: Hasher, progress: Progress) -> _Planned:
+    """Put the artifact's content in the cache; the pointer that records it (without
+    user data). Size and hash are those of the bytes stored."""
     absolute = repo.root / relative
-    pointer_path = pointer_module.pointer_path_of(absolute)
     pointer_relative = relative + pointer_module.SUFFIX
-    old = _existing_pointer(pointer_path, pointer_relative)
     if absolute.is_dir() and not absolute.is_symlink():
         new = _add_directory(repo, relative, absolute, hasher, progress)
         entries = _entries(repo, new)
-        identity = listing.identity(entries, repo.algorithm)
-        size, count = listing.total_size(entries), len(entries)
-    else:
-        new = _add_file(repo, relative, absolute, old, hasher, progress)
-        assert new.hash is not None and new.size is not None
-        identity, size, count = new.hash, new.size, 1
+        return _Planned(relative, new, listing.identity(entries, repo.algorithm), listing.total_size(entries), len(entries))
+    old = _existing_pointer(pointer_module.pointer_path_of(absolute), pointer_relative)
+    new = _add_file(repo, relative, absolute, old, hasher, progress)
+    assert new.hash is not None and new.size is not None
+    return _Planned(relative, new, new.hash, new.size, 1)
+
+
+def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str, str], ...]) -> AddResult:
+    """Write the pointer (keeping the old one's description and metadata unless given)
+    and the ignore rule."""
+    absolute = repo.root / plan.relative
+    pointer_path = pointer_module.pointer_path_of(absolute)
+    pointer_relative = plan.relative + pointer_module.SUFFIX
+    old = _existing_pointer(pointer_path, pointer_relative)
     kept_desc = desc if desc is not None else (old.desc if old else None)
     kept_meta = dict(old.meta if old else ())
     kept_meta.update(meta)
-    new = new.with_user_data(kept_desc, tuple(kept_meta.items()))
+    new = plan.pointer.with_user_data(kept_desc, tuple(kept_meta.items()))
     changed = pointer_module.write_pointer(pointer_path, new)
     ignore_changed = gitignore.add(absolute.parent, absolute.name)
     parent = absolute.parent.relative_to(repo.root).as_posix()
-    ignore_path = ".gitignore" if parent == "." else f"{parent}/.gitignore"
+    ignore_file = ".gitignore" if parent == "." else f"{parent}/.gitignore"
     return AddResult(
-        path=relative,
+        path=plan.relative,
         pointer_path=pointer_relative,
         kind=new.kind,
-        hash=identity,
-        size=size,
-        files=count,
+        hash=plan.identity,
+        size=plan.size,
+        files=plan.files,
         changed=changed,
-        gitignore=ignore_path if ignore_changed else None,
+        gitignore=ignore_file if ignore_changed else None,
     )
 
 
@@ -181,65 +198,95 @@ def _entries(repo: Repo, new: Pointer) -> tuple[Entry, ...]:
     return listing.from_object_bytes(repo.cache.read_bytes(new.listing, "listing"), "listing")
 
 
+def _check_unchanged(path: Path | str, seen: os.stat_result, display: str) -> None:
+    """Before a workspace file is replaced by a link to the cache: it must still be the
+    file whose bytes were stored, or a write that landed after the read would be lost.
+    (Not ctime: storing an object can unlink a cache name of this very inode.)"""
+    now = source_module.lstat(os.fspath(path), display)
+    if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns):
+        raise source_module.changed(display)
+
+
 def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, hasher: Hasher, progress: Progress) -> Pointer:
     cache = repo.cache
-    stat = absolute.stat()
+    linked = workspace.is_link_into(absolute, cache)  # cache.link = symlink: read the object it points to
+    source = os.path.realpath(absolute) if linked else str(absolute)
+    stat = source_module.lstat(source, relative)
+    seen = stat  # the stat of the content the pointer will record
     hash_value = hasher.known(relative, stat)
     if hash_value is None or not cache.has(hash_value):
         progress.start(f"Adding {relative}", stat.st_size)
         hash_value = None
         if old is not None and old.kind == "file" and old.size == stat.st_size and old.hash and cache.has(old.hash):
             # Probably unchanged but too recent for the stat database: a read-only check avoids a copy.
-            candidate = hasher.hash(relative, absolute, stat)
-            hash_value = candidate if candidate == old.hash else None
+            snapshot = source_module.hash_snapshot(source, relative, stat, repo.algorithm, progress.advance)
+            hasher.record(relative, snapshot.stat, snapshot.hash)
+            if snapshot.hash == old.hash:
+                hash_value, seen = snapshot.hash, snapshot.stat
         if hash_value is None:
-            hash_value, _ = cache.add_file(absolute, progress.advance)
-            hasher.record(relative, stat, hash_value)
+            stored = cache.add_file(source, progress.advance, relative, stat)
+            hash_value, seen = stored.hash, stored.source_stat
+            hasher.record(relative, seen, hash_value)
             verification.mark(repo, hasher.stats, [hash_value])
         progress.finish()
-    if repo.link_modes[0] in ("hardlink", "symlink") and not workspace.is_link_into(absolute, cache):
+    if repo.link_modes[0] in ("hardlink", "symlink") and not linked:
+        _check_unchanged(absolute, seen, relative)
         placed = workspace.materialize(cache, hash_value, absolute, executable=False, modes=repo.link_modes)
         hasher.record(relative, placed, hash_value)
-    return pointer_module.file_pointer(hash_value, stat.st_size)
+    return pointer_module.file_pointer(hash_value, seen.st_size)
 
 
 def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, progress: Progress) -> Pointer:
     cache = repo.cache
     files = walk_directory(absolute, relative)
     known = hasher.stats.under(relative)
-    resolved: dict[str, str] = {}
+    # Per file: its hash and the stat of the content hashed (from the scan if the stat
+    # database knew it, else from the read that stored it).
+    resolved: dict[str, tuple[str, os.stat_result]] = {}
     for item in files:
         path = f"{relative}/{item.relative}"
         hash_value = hasher.known(path, item.stat, known)
         if hash_value is not None and cache.has(hash_value):
-            resolved[item.relative] = hash_value
+            resolved[item.relative] = (hash_value, item.stat)
     pending = [item for item in files if item.relative not in resolved]
     if pending:
         progress.start(f"Adding {relative}", sum(item.stat.st_size for item in pending))
-        def store(item: WorkspaceFile) -> tuple[WorkspaceFile, str]:
-            return item, cache.add_file(item.path, progress.advance)[0]
+
+        def store(item: WorkspaceFile) -> Stored:
+            return cache.add_file(item.path, progress.advance, f"{relative}/{item.relative}", item.stat)
 
         # Small files are dominated by opening and creating files, which the kernel does in
         # parallel: a few threads use the second core (hashing releases the GIL too).
         with ThreadPoolExecutor(max_workers=ADD_THREADS) as pool:
-            for item, hash_value in pool.map(store, pending):
-                hasher.record(f"{relative}/{item.relative}", item.stat, hash_value)
-                resolved[item.relative] = hash_value
-        verification.mark(repo, hasher.stats, [resolved[item.relative] for item in pending])
+            futures: list[tuple[WorkspaceFile, Future[Stored]]] = [(item, pool.submit(store, item)) for item in pending]
+            try:
+                for item, future in futures:
+                    stored = future.result()
+                    hasher.record(f"{relative}/{item.relative}", stored.source_stat, stored.hash)
+                    resolved[item.relative] = (stored.hash, stored.source_stat)
+            except BaseException:
+                for _, future in futures:
+                    future.cancel()  # one refusal ends the add: read no more files
+                raise
+        verification.mark(repo, hasher.stats, [resolved[item.relative][0] for item in pending])
         progress.finish()
-    entries = listing.check_entries(
-        (Entry(item.relative, resolved[item.relative], item.stat.st_size, item.executable) for item in files),
-        relative,
-    )
+
+    def entry_of(item: WorkspaceFile) -> Entry:
+        hash_value, stat = resolved[item.relative]
+        return Entry(item.relative, hash_value, stat.st_size, bool(stat.st_mode & stat_module.S_IXUSR))
+
+    entries = listing.check_entries((entry_of(item) for item in files), relative)
     if repo.link_modes[0] in ("hardlink", "symlink"):
         # As for a single file: the workspace shares the (read-only) cache object instead of a copy.
-        for item in files:
-            target = absolute / item.relative
-            if target.is_symlink() or (item.executable and repo.link_modes[0] == "hardlink"):
+        for entry in entries:
+            target = absolute / entry.path
+            if target.is_symlink() or (entry.executable and repo.link_modes[0] == "hardlink"):
                 continue
-            placed = workspace.materialize(cache, resolved[item.relative], target, item.executable, repo.link_modes)
-            hasher.record(f"{relative}/{item.relative}", placed, resolved[item.relative])
+            display = f"{relative}/{entry.path}"
+            _check_unchanged(target, resolved[entry.path][1], display)
+            placed = workspace.materialize(cache, entry.hash, target, entry.executable, repo.link_modes)
+            hasher.record(display, placed, entry.hash)
     if len(entries) > repo.inline_max:
-        listing_hash = cache.add_bytes(listing.to_object_bytes(entries))
+        listing_hash = cache.add_bytes(listing.to_object_bytes(entries), f"the listing of {relative}")
         return Pointer(kind="dir", listing=listing_hash, count=len(entries), size=listing.total_size(entries))
     return Pointer(kind="dir", entries=entries)
