@@ -457,3 +457,67 @@ def test_a_cache_write_failing_mid_copy_is_named_as_the_cache_and_leaves_nothing
     assert "cache.dir" in line and "cannot read" not in line
     assert not (repo / "big.bin.art").exists()
     assert temps(repo) == []
+
+
+# ------------------------------------------------- ignore rules never edit tracked data
+
+
+def ignored(root: Path, relative: str) -> bool:
+    completed = subprocess.run(["git", "check-ignore", "-q", "--", relative], check=False, cwd=root, timeout=SUBPROCESS_TIMEOUT)
+    assert completed.returncode in (0, 1)
+    return completed.returncode == 0
+
+
+def test_adding_a_gitignore_puts_its_rule_in_the_folder_above_and_leaves_it_untouched(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    content = b"*.tmp\n# a .gitignore without a final newline"
+    write(repo / "sub" / ".gitignore", content)
+    result = run_artver(repo, "add", "sub/.gitignore")
+    assert result.code == 0, result.err
+    assert (repo / "sub" / ".gitignore").read_bytes() == content
+    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore"]
+    assert "git add sub/.gitignore.art .gitignore" in result.out
+    assert ignored(repo, "sub/.gitignore") and not ignored(repo, "sub/.gitignore.art")
+    assert run_artver(repo, "status", "--check").code == 0
+    assert run_artver(repo, "remove", "sub/.gitignore").code == 0
+    assert not (repo / ".gitignore").exists()
+    assert (repo / "sub" / ".gitignore").read_bytes() == content
+
+
+def test_a_tracked_gitignore_is_never_edited_when_its_neighbours_are_added_or_removed(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    content = b"*.log\n"
+    write(repo / "sub" / ".gitignore", content)
+    write(repo / "sub" / "model.pt", b"weights")
+    write(repo / "sub" / "later.pt", b"more weights")
+    # Named together, and one after the other: the tracked .gitignore keeps its bytes.
+    assert run_artver(repo, "add", "sub/.gitignore", "sub/model.pt").code == 0
+    assert run_artver(repo, "add", "sub/later.pt").code == 0
+    assert (repo / "sub" / ".gitignore").read_bytes() == content
+    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore", "/sub/model.pt", "/sub/later.pt"]
+    assert all(ignored(repo, f"sub/{name}") for name in (".gitignore", "model.pt", "later.pt"))
+    assert run_artver(repo, "status", "--check").code == 0
+    assert run_artver(repo, "remove", "sub/model.pt").code == 0
+    assert (repo / "sub" / ".gitignore").read_bytes() == content
+    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore", "/sub/later.pt"]
+    assert run_artver(repo, "status", "--check").code == 0
+
+
+def test_the_top_level_gitignore_cannot_be_tracked(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    write(repo / ".gitignore", b"*.log\n")
+    result = run_artver(repo, "add", ".gitignore")
+    assert_one_line_error(result, ".gitignore: artver keeps its ignore rules in the top-level .gitignore")
+    assert (repo / ".gitignore").read_bytes() == b"*.log\n"
+    assert not (repo / ".gitignore.art").exists()
+
+
+def test_with_the_top_level_gitignore_tracked_add_refuses_instead_of_editing_it(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    # A pointer for .gitignore can come from a commit (written by hand, or by an older artver).
+    from artver.pointer import file_pointer, write_pointer
+
+    content = b"*.log\n"
+    write(repo / ".gitignore", content)
+    write_pointer(repo / ".gitignore.art", file_pointer(xxh(content), len(content)))
+    write(repo / "model.pt", b"weights")
+    result = run_artver(repo, "add", "model.pt")
+    assert_one_line_error(result, "model.pt: the top-level .gitignore is tracked by artver", "artver remove .gitignore")
+    assert (repo / ".gitignore").read_bytes() == content
+    assert not (repo / "model.pt.art").exists()

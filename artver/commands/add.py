@@ -72,17 +72,19 @@ def add(
         raise UsageError("nothing to add: name the files or folders to track")
     relatives = list(dict.fromkeys(cli_path(repo, path) for path in paths))
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
-        _check_addable(repo, relatives, paths)
+        ignore_homes = _check_addable(repo, relatives, paths)
         repo.cache.remove_stale_temps()
         with open_stats(repo) as stats:
             hasher = Hasher(repo, stats, progress.advance)
             # Every artifact is in the cache before the first pointer is written: an add
             # refused half-way (a file changing, an unreadable file) records nothing.
             planned = [_store(repo, relative, hasher, progress) for relative in relatives]
-        return [_record(repo, plan, desc, meta) for plan in planned]
+        return [_record(repo, plan, desc, meta, ignore_homes[plan.relative]) for plan in planned]
 
 
-def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> None:
+def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> dict[str, tuple[str, str]]:
+    """Refuse paths that cannot be tracked; for each path, where its ignore rule goes
+    (a .gitignore and the line, see gitignore.home_of)."""
     pointers = {path[: -len(pointer_module.SUFFIX)] for path in all_pointer_paths(repo)}
     for relative, user_path in zip(relatives, user_paths):
         absolute = repo.root / relative
@@ -138,6 +140,23 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> N
             raise UsageError(
                 f"{user_path}: Git already tracks it; run 'git rm -r --cached {relative}' first to hand it to artver"
             )
+    # artver never edits data it tracks: a rule goes to a .gitignore that is no artifact.
+    artifacts = pointers | set(relatives)
+    homes = {}
+    for relative, user_path in zip(relatives, user_paths):
+        home = gitignore.home_of(relative, artifacts)
+        if home is None and relative == gitignore.NAME:
+            raise UsageError(
+                f"{user_path}: artver keeps its ignore rules in the top-level {gitignore.NAME}, so it cannot track "
+                f"that file; commit it with Git"
+            )
+        if home is None:
+            raise UsageError(
+                f"{user_path}: the top-level {gitignore.NAME} is tracked by artver, so no {gitignore.NAME} is left to "
+                f"keep {relative} out of Git; run 'artver remove {gitignore.NAME}' and commit that file with Git"
+            )
+        homes[relative] = home
+    return homes
 
 
 def _existing_pointer(path: Path, where: str) -> Pointer | None:
@@ -164,7 +183,8 @@ def _store(repo: Repo, relative: str, hasher: Hasher, progress: Progress) -> _Pl
     return _Planned(relative, new, new.hash, new.size, 1)
 
 
-def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str, str], ...]) -> AddResult:
+def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str, str], ...],
+            ignore_home: tuple[str, str]) -> AddResult:
     """Write the pointer (keeping the old one's description and metadata unless given)
     and the ignore rule."""
     absolute = repo.root / plan.relative
@@ -176,9 +196,8 @@ def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str,
     kept_meta.update(meta)
     new = plan.pointer.with_user_data(kept_desc, tuple(kept_meta.items()))
     changed = pointer_module.write_pointer(pointer_path, new)
-    ignore_changed = gitignore.add(absolute.parent, absolute.name)
-    parent = absolute.parent.relative_to(repo.root).as_posix()
-    ignore_file = ".gitignore" if parent == "." else f"{parent}/.gitignore"
+    ignore_file, pattern = ignore_home
+    ignore_changed = gitignore.add(repo.root, ignore_file, pattern)
     return AddResult(
         path=plan.relative,
         pointer_path=pointer_relative,

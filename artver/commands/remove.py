@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from artver import file_lock, gitignore
-from artver.artifacts import artifact_of_argument
+from artver.artifacts import all_pointer_paths, artifact_of_argument
 from artver.errors import UsageError
 from artver.pointer import SUFFIX
 from artver.repo import Repo
@@ -29,11 +29,11 @@ def remove(repo: Repo, paths: list[str]) -> list[RemoveResult]:
             if not (repo.root / (artifact + SUFFIX)).is_file():
                 raise UsageError(f"{user_path}: not a tracked artifact (no {artifact}{SUFFIX})")
             targets.append(artifact)
+        # Every artifact tracked when the command started, those being removed included:
+        # their .gitignore files are data artver must not edit (see gitignore.py).
+        artifacts = {path[: -len(SUFFIX)] for path in all_pointer_paths(repo)}
         for artifact in dict.fromkeys(targets):
-            absolute = repo.root / artifact
             (repo.root / (artifact + SUFFIX)).unlink()
-            changed = gitignore.remove(absolute.parent, absolute.name)
-            parent = absolute.parent.relative_to(repo.root).as_posix()
-            ignore_path = ".gitignore" if parent == "." else f"{parent}/.gitignore"
-            results.append(RemoveResult(artifact, artifact + SUFFIX, ignore_path if changed else None))
+            changed = gitignore.remove(repo.root, artifact, artifacts)
+            results.append(RemoveResult(artifact, artifact + SUFFIX, changed))
     return results
