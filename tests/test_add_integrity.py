@@ -420,6 +420,36 @@ def test_an_unreadable_source_is_named_as_the_problem_not_the_cache(repo: Path) 
     assert temps(repo) == []
 
 
+def test_a_source_failing_with_an_io_error_is_named_as_the_problem(repo: Path) -> None:
+    # A real EIO from a read: /proc/PID/mem of another process is a regular file that fails
+    # with EIO when read at offset 0 (an unmapped address). Bind-mounted (in a private mount
+    # namespace, gone with the command) over a file of the repository, it is what add meets
+    # on a failing disk. The helper process is started and stopped by the shell, by its id.
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare to bind-mount a failing file into the repository")
+    probe = subprocess.run([unshare, "-m", "true"], capture_output=True, timeout=SUBPROCESS_TIMEOUT, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here: {probe.stderr.decode(errors='replace').strip()}")
+    write(repo / "broken.bin", b"")
+    script = (
+        'sleep 60 & helper=$!; '
+        'mount --bind /proc/$helper/mem broken.bin && "$0" -m artver add broken.bin; code=$?; '
+        'kill $helper; exit $code'
+    )
+    completed = subprocess.run(
+        [unshare, "-m", "sh", "-c", script, sys.executable],
+        cwd=repo, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, check=False,
+    )
+    line = one_error_line(completed.stderr)
+    assert completed.returncode == 1
+    assert line == (
+        "artver: error: broken.bin: cannot read it (input/output error); "
+        "check the file and the disk it is on, then add again"
+    )
+    assert not (repo / "broken.bin.art").exists()
+
+
 def test_an_unwritable_cache_is_named_as_the_problem_not_the_source(repo: Path) -> None:
     prefix = _without_root_bypass()
     write(repo / "m.bin", b"readable weights")
