@@ -49,7 +49,7 @@ class CacheError(ArtverError):
 
 
 class SourceError(ArtverError):
-    """A file being added cannot be read, or changed while it was read."""
+    """A workspace file cannot be read, is not a regular file, or changed while it was read."""
 
 
 class ObjectMissingError(CacheError):

@@ -11,18 +11,23 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat as stat_module
 from pathlib import Path
 from typing import Protocol
 
 import xxhash
 
-from artver.errors import UsageError
+from artver.errors import SourceError, UsageError
 
 DEFAULT_ALGORITHM = "xxh128"
 ALGORITHMS = {"xxh128": 32, "sha256": 64}  # algorithm -> hex digits
 CHUNK_SIZE = 1024 * 1024  # small enough that a chunk is still in the CPU cache when written after hashing
 
 _HASH_RE = re.compile(r"^(xxh128|sha256):([0-9a-f]+)$")
+
+
+class ByteCallback(Protocol):
+    def __call__(self, count: int, /) -> None: ...
 
 
 class Hasher(Protocol):
@@ -66,12 +71,20 @@ def hash_bytes(data: bytes, algorithm: str) -> str:
     return f"{algorithm}:{hasher.hexdigest()}"
 
 
-def hash_file(path: Path | str, algorithm: str, on_bytes: "ByteCallback | None" = None) -> tuple[str, int]:
-    """Hash a file's content in bounded memory; return (hash string, size)."""
+def hash_file(path: Path | str, algorithm: str, on_bytes: ByteCallback | None = None) -> tuple[str, int]:
+    """Hash a regular file's content in bounded memory; return (hash string, size).
+    Opening never blocks: a named pipe (or a folder or device) where a file was
+    expected raises SourceError instead of waiting forever for a writer."""
     hasher = new_hasher(algorithm)
     size = 0
-    with open(path, "rb", buffering=0) as source:
-        buffer = bytearray(min(CHUNK_SIZE, os.fstat(source.fileno()).st_size + 1))
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb", buffering=0) as source:
+        stat = os.fstat(source.fileno())
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise SourceError(
+                f"{os.fspath(path)}: not a regular file (a named pipe, folder or device is there); "
+                f"artver reads only regular files, so move it out of the way and run the command again"
+            )
+        buffer = bytearray(min(CHUNK_SIZE, stat.st_size + 1))
         view = memoryview(buffer)
         while True:
             count = source.readinto(buffer)
@@ -83,6 +96,3 @@ def hash_file(path: Path | str, algorithm: str, on_bytes: "ByteCallback | None" 
                 on_bytes(count)
     return f"{algorithm}:{hasher.hexdigest()}", size
 
-
-class ByteCallback(Protocol):
-    def __call__(self, count: int, /) -> None: ...

@@ -551,3 +551,15 @@ def test_with_the_top_level_gitignore_tracked_add_refuses_instead_of_editing_it(
     assert_one_line_error(result, "model.pt: the top-level .gitignore is tracked by artver", "artver remove .gitignore")
     assert (repo / ".gitignore").read_bytes() == content
     assert not (repo / "model.pt.art").exists()
+
+
+def test_status_does_not_block_on_a_named_pipe_where_a_tracked_file_was(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    # The same class outside add: every hash of a workspace file opens it without blocking.
+    from tests.conftest import run_artver_process
+
+    write(repo / "m.bin", b"weights")
+    assert run_artver(repo, "add", "m.bin").code == 0
+    (repo / "m.bin").unlink()
+    os.mkfifo(repo / "m.bin")
+    result = run_artver_process(repo, "status", timeout=30)  # a blocked open would time out here
+    assert_one_line_error(result, f"{repo / 'm.bin'}: not a regular file (a named pipe, folder or device is there)")
