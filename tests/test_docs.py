@@ -50,3 +50,12 @@ def test_documented_links_exist() -> None:
 def test_generator_module_loads() -> None:
     namespace = runpy.run_path(str(ROOT / "scripts" / "gen_cli_reference.py"), run_name="not_main")
     assert "render" in namespace
+
+
+def test_getting_started_runs_as_written() -> None:
+    """Every command of docs/getting-started.md, run in order in a fresh home directory,
+    prints what the page shows (scripts/doc_transcripts.py explains what is normalised)."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "doc_transcripts.py")], capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr
