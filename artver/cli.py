@@ -67,7 +67,10 @@ def init(
     hash_algorithm: Annotated[Optional[str], typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
     hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
-    """Set up artver in the current Git repository (creates .artver/)."""
+    """Set up artver in this Git repository.
+
+    Creates .artver/ with a committed config and its own .gitignore.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -93,7 +96,10 @@ def add(
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Store files or folders in the cache and write their .art pointer files."""
+    """Cache files or folders and write their .art pointers.
+
+    Commit the pointers (and the .gitignore lines) to Git; the bytes stay in the cache until pushed.
+    """
     from artver import api
     from artver.commands.add import parse_meta
 
@@ -133,7 +139,10 @@ def status(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show which artifacts differ from their pointer files (or, with --cloud, from the remote)."""
+    """Show which artifacts differ from their pointers.
+
+    With --cloud: whether each artifact's objects are all in the remote.
+    """
     from artver import api
     from artver.commands.status import CLEAN
 
@@ -177,7 +186,10 @@ def checkout(
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete workspace data even if it is saved nowhere.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Make the workspace match the pointer files (e.g. after 'git checkout')."""
+    """Make the workspace match the pointer files.
+
+    Run it after 'git checkout' (or install the hooks, which do).
+    """
     from artver import api
 
     out = _out(ctx)
@@ -226,7 +238,10 @@ def remove(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Artifacts (or their .art pointers) to stop tracking.", show_default=False)],
 ) -> None:
-    """Stop tracking artifacts: delete their pointers and .gitignore lines, keep the data."""
+    """Stop tracking artifacts; their data stays in place.
+
+    Deletes their pointers and .gitignore lines.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -320,7 +335,10 @@ def fetch(
     all_commits: AllCommitsOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Download the artifacts' objects into the cache (the workspace is not touched)."""
+    """Download the artifacts' objects into the cache.
+
+    The workspace is not touched (see 'artver pull').
+    """
     from artver import api
 
     out = _out(ctx)
@@ -339,7 +357,10 @@ def pull(
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete workspace data even if it is saved nowhere.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Fetch, then checkout: bring the workspace to the pointers' data from the remote."""
+    """Fetch, then checkout: get the pointers' data.
+
+    Brings the workspace to the pointers' data from the remote.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -353,7 +374,7 @@ def pull(
         raise typer.Exit(1)
 
 
-remote_app = typer.Typer(help="Configure where artifacts are pushed (S3, Google Cloud Storage, a directory).", no_args_is_help=True)
+remote_app = typer.Typer(help="Configure where artifacts are pushed.\n\nS3, Google Cloud Storage, or a directory.", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")
 LocalOpt = Annotated[bool, typer.Option("--local", help="Write to .artver/config.local (not committed) instead of .artver/config.")]
 
@@ -424,7 +445,10 @@ def remote_modify(
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
 ) -> None:
-    """Change one setting of a remote. Secrets need --local."""
+    """Change one setting of a remote.
+
+    Secrets need --local.
+    """
     from artver.commands import remote as remote_commands
     from artver.errors import UsageError
 
@@ -451,7 +475,10 @@ def diff(
     arguments: Annotated[Optional[list[str]], typer.Argument(metavar="[REV_A [REV_B]] [PATH...]", help="No revision: HEAD against the workspace pointers; one: REV_A against the workspace; two: REV_A against REV_B. Then optional artifact paths.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show which artifacts (and which files inside directories) changed between revisions."""
+    """Show which artifacts changed between revisions.
+
+    For directories, also which files inside them.
+    """
     from artver import api
     from artver.commands.diff import split_arguments
 
@@ -501,7 +528,10 @@ def log(
     max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show the commits that changed an artifact: who, when, why, and what."""
+    """Show the commits that changed an artifact.
+
+    Who, when, why, and what: one entry per commit.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -525,7 +555,10 @@ def ls_command(
     rev: Annotated[Optional[str], typer.Option("--rev", help="List at this Git revision (default: the workspace pointers).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """List the tracked artifacts with size, file count, description and metadata."""
+    """List the tracked artifacts.
+
+    With size, file count, description and metadata.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -549,7 +582,10 @@ def ls_command(
 
 @app.command("install-hooks")
 def install_hooks(ctx: typer.Context) -> None:
-    """Install Git hooks that keep data in step with commits (existing hooks are kept and chained)."""
+    """Install Git hooks that keep data in step with commits.
+
+    Existing hooks are kept and chained.
+    """
     from artver import hooks
 
     _report_hooks(_out(ctx), hooks.install(_repo().root))
@@ -565,7 +601,10 @@ def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
 
 @app.command("uninstall-hooks")
 def uninstall_hooks(ctx: typer.Context) -> None:
-    """Remove what 'artver install-hooks' added; your own hooks stay."""
+    """Remove the hooks 'artver install-hooks' added.
+
+    Your own hooks stay.
+    """
     from artver import hooks
 
     out = _out(ctx)
@@ -598,7 +637,10 @@ def check_large_files(
     files: Annotated[Optional[list[str]], typer.Argument(help="Files to check (default: the staged files).", show_default=False)] = None,
     max_size: Annotated[str, typer.Option("--max-size", help="Largest size allowed in Git, e.g. 10MiB.")] = "10MiB",
 ) -> None:
-    """Fail if files larger than --max-size are about to be committed to Git instead of artver."""
+    """Refuse files too large for Git (a pre-commit check).
+
+    Fails if files larger than --max-size are about to be committed to Git instead of artver.
+    """
     from artver.commands.check_large_files import check, parse_size
     from artver.git import find_work_tree
 
@@ -628,7 +670,10 @@ def gc(
     force: Annotated[bool, typer.Option("--force", help="Allow gc on a cache shared with other clones (cache.dir).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Delete cached objects that no pointer in the given scope references."""
+    """Delete cached objects that no pointer in scope uses.
+
+    The scope is the workspace pointers and the revisions given; with --cloud, the remote too.
+    """
     from artver.commands import gc as gc_commands
     from artver.errors import UsageError
 
@@ -664,7 +709,10 @@ def verify(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Re-hash cache objects (and with -r the remote's); quarantine corrupt ones."""
+    """Re-hash cache objects; quarantine corrupt ones.
+
+    With -r, also download and check the remote's copies.
+    """
     from artver import api
 
     out = _out(ctx)
