@@ -23,14 +23,16 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = (ROOT / "docs" / "getting-started.md",)
+PAGES = (ROOT / "docs" / "getting-started.md", ROOT / "docs" / "remotes.md")
 TIMEOUT = 600
 SHOWN_HOME = "/home/you"
 _MARKER = "@@artver-doc-step-{}@@"
@@ -80,9 +82,13 @@ def run_steps(steps: list[Step]) -> list[tuple[str, ...]]:
         bin_dir.mkdir()
         _artver_on_path(bin_dir)
         (home / ".gitconfig").write_text("[advice]\n\tdetachedHead = false\n")
+        tmp = Path(temp) / "tmp"  # servers a page starts leave sockets in TMPDIR
+        tmp.mkdir()
         env = {
             "HOME": str(home),
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "TMPDIR": str(tmp),
+            # artver first, then the tools installed beside this interpreter (weed, for remotes.md)
+            "PATH": os.pathsep.join([str(bin_dir), os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
             "PYTHONPATH": str(ROOT),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
@@ -95,21 +101,39 @@ def run_steps(steps: list[Step]) -> list[tuple[str, ...]]:
             script.append(f"printf '\\n{_MARKER.format(number)}\\n'")
             script.append(f"{{ {step.command}\n}} 2>&1 </dev/null")
         script.append(f"printf '\\n{_MARKER.format('end')}\\n'")
-        completed = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-c", "\n".join(script)],
-            cwd=home, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+        session = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-c", "\n".join(script)], cwd=home, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
-        output = completed.stdout
+        try:
+            output, errors = session.communicate(timeout=TIMEOUT)
+        finally:
+            _end_process_group(session)
         outputs: list[tuple[str, ...]] = []
         for number in range(len(steps)):
             start = output.find(f"\n{_MARKER.format(number)}\n")
             end = output.find(f"\n{_MARKER.format(number + 1 if number + 1 < len(steps) else 'end')}\n")
             if start < 0 or end < 0:
                 raise RuntimeError(f"the session stopped at step {number + 1} ({steps[number].command!r}):\n"
-                                   f"{completed.stderr[-2000:]}")
+                                   f"{errors[-2000:]}")
             text = output[start + len(_MARKER.format(number)) + 2 : end]
             outputs.append(tuple(_show_home(line, str(home)) for line in text.splitlines()))
         return outputs
+
+
+def _end_process_group(session: subprocess.Popen[str]) -> None:
+    """Stop the shell and whatever a page left running in the background (a server whose
+    stop command was never reached), by the process group the shell leads."""
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(session.pid, signal_number)
+        except ProcessLookupError:
+            break
+        try:
+            session.wait(timeout=5)
+            time.sleep(0.2)  # let background children get the signal too
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _show_home(line: str, home: str) -> str:

@@ -52,9 +52,10 @@ def test_generator_module_loads() -> None:
     assert "render" in namespace
 
 
-def test_getting_started_runs_as_written() -> None:
-    """Every command of docs/getting-started.md, run in order in a fresh home directory,
-    prints what the page shows (scripts/doc_transcripts.py explains what is normalised)."""
+def test_walkthrough_pages_run_as_written() -> None:
+    """Every command of docs/getting-started.md and of the S3-on-your-laptop part of
+    docs/remotes.md, run in order in a fresh home directory, prints what the page shows
+    (scripts/doc_transcripts.py explains what is normalised)."""
     completed = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "doc_transcripts.py")], capture_output=True, text=True, timeout=900,
     )
