@@ -6,7 +6,7 @@ returns. Errors travel as exceptions to error_handler.py.
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -165,9 +165,9 @@ def status(
             if result.added or result.modified or result.deleted:
                 counts = f" ({len(result.added)} added, {len(result.modified)} modified, {len(result.deleted)} deleted)"
             out.say(f"{result.state:13} {result.path}{counts}{detail}")
-            for label, items in (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)):
-                for item in items:
-                    out.say(f"    {label + ':':10} {item}")
+            shown = [f"    {label + ':':10} {item}" for label, items in
+                     (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)) for item in items]
+            _print_capped(out, out.say, shown)
         hints = {
             "modified": "'artver add PATH' records the change, 'artver checkout PATH' (with --force) discards it",
             "missing": "'artver checkout' (or 'artver pull') restores the data",
@@ -202,6 +202,20 @@ def checkout(
         raise typer.Exit(1)
 
 
+LIST_LIMIT = 20  # lines of one list of paths shown without -v
+
+
+def _print_capped(out: Output, emit: Callable[[str], None], lines: list[str]) -> None:
+    """Print a list of paths, at most LIST_LIMIT lines unless -v: a checkout of 20,000
+    missing files must not bury the one line that says what to do."""
+    shown = lines if out.verbose else lines[:LIST_LIMIT]
+    for line in shown:
+        emit(line)
+    if len(shown) < len(lines):
+        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+        emit(f"{indent}... and {len(lines) - len(shown)} more (-v or --json for all)")
+
+
 def _asdict(value: object) -> dict:
     from artver.console import to_jsonable
 
@@ -220,17 +234,14 @@ def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  #
         out.say("Workspace already matches the pointers; nothing to do.")
     if result.unsaved:
         out.warn(f"left {len(result.unsaved)} path(s) untouched: their content is saved nowhere (use 'artver add' to keep it, or --force to discard it):")
-        for path in result.unsaved:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.unsaved])
     if result.missing:
         why = "they could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch them"
         out.warn(f"{len(result.missing)} object(s) are not in the cache; {why}:")
-        for path in result.missing:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.missing])
     if result.corrupt:
         out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
-        for path in result.corrupt:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.corrupt])
 
 
 @app.command()
@@ -507,10 +518,7 @@ def diff(
             else:
                 out.say(f"    {change.files_added} added, {change.files_deleted} deleted, {change.files_modified} modified")
             marks = {"added": "+", "deleted": "-", "modified": "~"}
-            for item in change.files[: None if out.verbose else 20]:
-                out.say(f"    {marks[item.change]} {item.path}")
-            if len(change.files) > 20 and not out.verbose:
-                out.say(f"    ... and {len(change.files) - 20} more (-v or --json for all)")
+            _print_capped(out, out.say, [f"    {marks[item.change]} {item.path}" for item in change.files])
 
 
 def _size_text(size: int | None) -> str:
