@@ -41,3 +41,25 @@ def test_checkout_caps_the_missing_objects_it_lists(repo: Path, run_artver) -> N
     assert len(listed) == 20
     assert result.err.splitlines()[-1] == "artver:     ... and 5 more (-v or --json for all)"
     assert len(run_artver(repo, "checkout", "-v").err.splitlines()) == 1 + 25
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    """The protocol the installed completion script speaks: the shell sets COMP_WORDS and
+    COMP_CWORD and artver answers with the candidates, one per line."""
+    import os
+    import subprocess
+    import sys
+
+    def complete(words: str, index: int) -> list[str]:
+        completed = subprocess.run(
+            [sys.executable, "-m", "artver"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(index), "_ARTVER_COMPLETE": "complete_bash"},
+        )
+        assert completed.returncode == 0, completed.stderr
+        return completed.stdout.split()
+
+    assert complete("artver pu", 1) == ["push", "pull"]
+    assert complete("artver push --re", 2) == ["--remote", "--rev"]
+    assert complete("artver remote mo", 2) == ["modify"]
+    help_text = subprocess.run([sys.executable, "-m", "artver", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--install-completion" in help_text and "--show-completion" in help_text
