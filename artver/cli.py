@@ -6,7 +6,7 @@ returns. Errors travel as exceptions to error_handler.py.
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(
     name="artver",
     help="Version large artifacts (models, datasets, checkpoints) in lockstep with Git commits.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -67,7 +67,10 @@ def init(
     hash_algorithm: Annotated[Optional[str], typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
     hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
-    """Set up artver in the current Git repository (creates .artver/)."""
+    """Set up artver in this Git repository.
+
+    Creates .artver/ with a committed config and its own .gitignore.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -93,7 +96,10 @@ def add(
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Store files or folders in the cache and write their .art pointer files."""
+    """Cache files or folders and write their .art pointers.
+
+    Commit the pointers (and the .gitignore lines) to Git; the bytes stay in the cache until pushed.
+    """
     from artver import api
     from artver.commands.add import parse_meta
 
@@ -133,7 +139,10 @@ def status(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show which artifacts differ from their pointer files (or, with --cloud, from the remote)."""
+    """Show which artifacts differ from their pointers.
+
+    With --cloud: whether each artifact's objects are all in the remote.
+    """
     from artver import api
     from artver.commands.status import CLEAN
 
@@ -156,9 +165,9 @@ def status(
             if result.added or result.modified or result.deleted:
                 counts = f" ({len(result.added)} added, {len(result.modified)} modified, {len(result.deleted)} deleted)"
             out.say(f"{result.state:13} {result.path}{counts}{detail}")
-            for label, items in (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)):
-                for item in items:
-                    out.say(f"    {label + ':':10} {item}")
+            shown = [f"    {label + ':':10} {item}" for label, items in
+                     (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)) for item in items]
+            _print_capped(out, out.say, shown)
         hints = {
             "modified": "'artver add PATH' records the change, 'artver checkout PATH' (with --force) discards it",
             "missing": "'artver checkout' (or 'artver pull') restores the data",
@@ -177,7 +186,10 @@ def checkout(
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete workspace data even if it is saved nowhere.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Make the workspace match the pointer files (e.g. after 'git checkout')."""
+    """Make the workspace match the pointer files.
+
+    Run it after 'git checkout' (or install the hooks, which do).
+    """
     from artver import api
 
     out = _out(ctx)
@@ -188,6 +200,20 @@ def checkout(
         _report_checkout(out, result)
     if not result.ok:
         raise typer.Exit(1)
+
+
+LIST_LIMIT = 20  # lines of one list of paths shown without -v
+
+
+def _print_capped(out: Output, emit: Callable[[str], None], lines: list[str]) -> None:
+    """Print a list of paths, at most LIST_LIMIT lines unless -v: a checkout of 20,000
+    missing files must not bury the one line that says what to do."""
+    shown = lines if out.verbose else lines[:LIST_LIMIT]
+    for line in shown:
+        emit(line)
+    if len(shown) < len(lines):
+        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+        emit(f"{indent}... and {len(lines) - len(shown)} more (-v or --json for all)")
 
 
 def _asdict(value: object) -> dict:
@@ -208,17 +234,14 @@ def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  #
         out.say("Workspace already matches the pointers; nothing to do.")
     if result.unsaved:
         out.warn(f"left {len(result.unsaved)} path(s) untouched: their content is saved nowhere (use 'artver add' to keep it, or --force to discard it):")
-        for path in result.unsaved:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.unsaved])
     if result.missing:
         why = "they could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch them"
         out.warn(f"{len(result.missing)} object(s) are not in the cache; {why}:")
-        for path in result.missing:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.missing])
     if result.corrupt:
         out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
-        for path in result.corrupt:
-            out.warn(f"    {path}")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.corrupt])
 
 
 @app.command()
@@ -226,7 +249,10 @@ def remove(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Artifacts (or their .art pointers) to stop tracking.", show_default=False)],
 ) -> None:
-    """Stop tracking artifacts: delete their pointers and .gitignore lines, keep the data."""
+    """Stop tracking artifacts; their data stays in place.
+
+    Deletes their pointers and .gitignore lines.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -320,7 +346,10 @@ def fetch(
     all_commits: AllCommitsOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Download the artifacts' objects into the cache (the workspace is not touched)."""
+    """Download the artifacts' objects into the cache.
+
+    The workspace is not touched (see 'artver pull').
+    """
     from artver import api
 
     out = _out(ctx)
@@ -339,7 +368,10 @@ def pull(
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete workspace data even if it is saved nowhere.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Fetch, then checkout: bring the workspace to the pointers' data from the remote."""
+    """Fetch, then checkout: get the pointers' data.
+
+    Brings the workspace to the pointers' data from the remote.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -353,7 +385,7 @@ def pull(
         raise typer.Exit(1)
 
 
-remote_app = typer.Typer(help="Configure where artifacts are pushed (S3, Google Cloud Storage, a directory).", no_args_is_help=True)
+remote_app = typer.Typer(help="Configure where artifacts are pushed.\n\nS3, Google Cloud Storage, or a directory.", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")
 LocalOpt = Annotated[bool, typer.Option("--local", help="Write to .artver/config.local (not committed) instead of .artver/config.")]
 
@@ -424,7 +456,10 @@ def remote_modify(
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
 ) -> None:
-    """Change one setting of a remote. Secrets need --local."""
+    """Change one setting of a remote.
+
+    Secrets need --local.
+    """
     from artver.commands import remote as remote_commands
     from artver.errors import UsageError
 
@@ -451,7 +486,10 @@ def diff(
     arguments: Annotated[Optional[list[str]], typer.Argument(metavar="[REV_A [REV_B]] [PATH...]", help="No revision: HEAD against the workspace pointers; one: REV_A against the workspace; two: REV_A against REV_B. Then optional artifact paths.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show which artifacts (and which files inside directories) changed between revisions."""
+    """Show which artifacts changed between revisions.
+
+    For directories, also which files inside them.
+    """
     from artver import api
     from artver.commands.diff import split_arguments
 
@@ -480,10 +518,7 @@ def diff(
             else:
                 out.say(f"    {change.files_added} added, {change.files_deleted} deleted, {change.files_modified} modified")
             marks = {"added": "+", "deleted": "-", "modified": "~"}
-            for item in change.files[: None if out.verbose else 20]:
-                out.say(f"    {marks[item.change]} {item.path}")
-            if len(change.files) > 20 and not out.verbose:
-                out.say(f"    ... and {len(change.files) - 20} more (-v or --json for all)")
+            _print_capped(out, out.say, [f"    {marks[item.change]} {item.path}" for item in change.files])
 
 
 def _size_text(size: int | None) -> str:
@@ -501,7 +536,10 @@ def log(
     max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Show the commits that changed an artifact: who, when, why, and what."""
+    """Show the commits that changed an artifact.
+
+    Who, when, why, and what: one entry per commit.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -525,7 +563,10 @@ def ls_command(
     rev: Annotated[Optional[str], typer.Option("--rev", help="List at this Git revision (default: the workspace pointers).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """List the tracked artifacts with size, file count, description and metadata."""
+    """List the tracked artifacts.
+
+    With size, file count, description and metadata.
+    """
     from artver import api
 
     out = _out(ctx)
@@ -549,7 +590,10 @@ def ls_command(
 
 @app.command("install-hooks")
 def install_hooks(ctx: typer.Context) -> None:
-    """Install Git hooks that keep data in step with commits (existing hooks are kept and chained)."""
+    """Install Git hooks that keep data in step with commits.
+
+    Existing hooks are kept and chained.
+    """
     from artver import hooks
 
     _report_hooks(_out(ctx), hooks.install(_repo().root))
@@ -565,7 +609,10 @@ def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
 
 @app.command("uninstall-hooks")
 def uninstall_hooks(ctx: typer.Context) -> None:
-    """Remove what 'artver install-hooks' added; your own hooks stay."""
+    """Remove the hooks 'artver install-hooks' added.
+
+    Your own hooks stay.
+    """
     from artver import hooks
 
     out = _out(ctx)
@@ -598,7 +645,10 @@ def check_large_files(
     files: Annotated[Optional[list[str]], typer.Argument(help="Files to check (default: the staged files).", show_default=False)] = None,
     max_size: Annotated[str, typer.Option("--max-size", help="Largest size allowed in Git, e.g. 10MiB.")] = "10MiB",
 ) -> None:
-    """Fail if files larger than --max-size are about to be committed to Git instead of artver."""
+    """Refuse files too large for Git (a pre-commit check).
+
+    Fails if files larger than --max-size are about to be committed to Git instead of artver.
+    """
     from artver.commands.check_large_files import check, parse_size
     from artver.git import find_work_tree
 
@@ -628,7 +678,10 @@ def gc(
     force: Annotated[bool, typer.Option("--force", help="Allow gc on a cache shared with other clones (cache.dir).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Delete cached objects that no pointer in the given scope references."""
+    """Delete cached objects that no pointer in scope uses.
+
+    The scope is the workspace pointers and the revisions given; with --cloud, the remote too.
+    """
     from artver.commands import gc as gc_commands
     from artver.errors import UsageError
 
@@ -664,7 +717,10 @@ def verify(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Re-hash cache objects (and with -r the remote's); quarantine corrupt ones."""
+    """Re-hash cache objects; quarantine corrupt ones.
+
+    With -r, also download and check the remote's copies.
+    """
     from artver import api
 
     out = _out(ctx)

@@ -23,6 +23,12 @@ is out of date. Every command accepts `-h/--help`. Global options go anywhere
 on the command line: `-q/--quiet` (only errors), `-v/--verbose` (more detail,
 and the traceback of an internal error), `--version`.
 
+Shell completion of commands and options:
+`artver --install-completion` sets it up for your shell (bash, zsh, fish or
+PowerShell, detected from the shell you run it in; open a new shell
+afterwards), and `artver --show-completion` prints the script instead, to
+install by hand.
+
 Exit codes: 0 success; 1 the command ran but something is not right
 (`status --check` found changes, objects missing or corrupt, a transfer
 failed); 2 bad usage or input; 3 internal error (a bug; please report it with

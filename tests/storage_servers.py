@@ -8,7 +8,7 @@
 Every server is a child process of the test run, bound to 127.0.0.1 only,
 logging to a file in its work directory. ``stop()`` ends it by its pid
 (SIGTERM, then SIGKILL after a timeout). Nothing here touches ``os.environ``.
-See /work/shared/notes/test-servers.md for where the flags come from.
+docs/testing.md says why each flag is there.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 # SeaweedFS puts each gRPC port at HTTP port + this when not given explicitly
-# (we give them explicitly, except the admin one, see the notes).
+# (we give them explicitly, except the admin one: see docs/testing.md).
 SEAWEED_GRPC_OFFSET = 10000
 
 # Identity configured in SeaweedFS via -s3.config; any other key is refused.
