@@ -15,6 +15,7 @@ from pathlib import Path
 from artver.errors import GitError, NotARepositoryError
 
 GIT_TIMEOUT = 120
+REV_PARSE_TIMEOUT = 30  # resolving one name reads refs and perhaps a reflog: never minutes
 
 
 def find_work_tree(start: Path) -> Path:
@@ -78,3 +79,32 @@ def pointer_files(root: Path, suffix: str) -> list[str]:
         root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f":(glob)**/*{suffix}"
     )
     return sorted(set(_split_z(output)))
+
+
+def commit_id(root: Path, revision: str) -> str:
+    """The full SHA of the commit ``revision`` names, in any syntax 'git rev-parse' accepts:
+    branches, tags, (abbreviated) SHAs, HEAD~2, main^2, ORIG_HEAD, MERGE_HEAD, @{-1}, main@{1},
+    v1^{commit}, :/message. One 'git' process per call; the revision never reaches a shell and
+    cannot be taken for an option (it is refused if it starts with '-', and follows
+    --end-of-options)."""
+    if not revision or revision.startswith("-") or any(char in revision for char in "\0\n\r"):
+        raise GitError(f"invalid revision {revision[:80]!r}: a revision is a name such as a branch, tag or commit SHA")
+    # '^{commit}' peels tags and makes Git prefer a commit when a short SHA could name several
+    # objects; ':/TEXT' (the newest commit whose message matches) would read it as part of TEXT.
+    peeled = revision if revision.startswith(":/") else revision + "^{commit}"
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--end-of-options", peeled],
+            capture_output=True,
+            timeout=REV_PARSE_TIMEOUT,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except FileNotFoundError:
+        raise GitError("the 'git' command was not found; install Git and try again") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"resolving revision '{revision}' did not finish within {REV_PARSE_TIMEOUT}s") from None
+    if completed.returncode != 0:
+        if b"is ambiguous" in completed.stderr:
+            raise GitError(f"ambiguous revision '{revision}': several objects start with it; give more characters of the SHA")
+        raise GitError(f"unknown revision '{revision}' (try a branch, tag or commit SHA; see 'git log')")
+    return completed.stdout.decode("ascii", "replace").strip()

@@ -12,6 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from dulwich.objects import Commit
+from dulwich.walk import ORDER_TOPO
 
 from artver import history, listing
 from artver import pointer as pointer_module
@@ -124,7 +125,10 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
     entries: list[LogEntry] = []
     follow = artifact
     seen_any = False
-    for walk_entry in git.get_walker(include=[head.id]):
+    # Topological order: a commit always comes before its parents, even when several share a
+    # timestamp (scripted histories), which date order alone does not guarantee; following a
+    # rename relies on it.
+    for walk_entry in git.get_walker(include=[head.id], order=ORDER_TOPO):
         commit = walk_entry.commit
         now = reader.state(commit, follow)
         parents = [git[parent] for parent in commit.parents]
