@@ -499,24 +499,30 @@ def log(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="A tracked artifact, or a file inside a tracked directory.")],
     max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
+    rev: Annotated[Optional[str], typer.Option("--rev", help="Start from this Git revision instead of HEAD (e.g. a branch, when HEAD is detached at an old tag).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Show the commits that changed an artifact: who, when, why, and what."""
     from artver import api
 
     out = _out(ctx)
-    entries = api.log(path, ".", max_count)
+    entries = api.log(path, ".", max_count, rev or "HEAD")
     if json_output:
         out.json(entries)
         return
     if not entries:
-        out.say(f"No commits change {path} yet.")
-        return
+        out.say(f"No commits change {path} yet" + (f" in the history of {rev}." if rev else "."))
     for entry in entries:
         what = entry.change if entry.change != "renamed" else f"renamed from {entry.old_path}"
         detail = f"{_size_text(entry.size)}  {_hash_text(entry.hash)}" if entry.hash else ""
         out.say(f"{entry.short}  {entry.date[:16].replace('T', ' ')}  {entry.author.split(' <')[0]}  {entry.subject}")
         out.say(f"          {what}  {detail}".rstrip())
+    if rev is None:
+        from artver.commands.log import detached_head
+
+        detached = detached_head(_repo())
+        if detached is not None:
+            out.say(detached.hint(path))
 
 
 @app.command("ls")

@@ -108,3 +108,34 @@ def commit_id(root: Path, revision: str) -> str:
             raise GitError(f"ambiguous revision '{revision}': several objects start with it; give more characters of the SHA")
         raise GitError(f"unknown revision '{revision}' (try a branch, tag or commit SHA; see 'git log')")
     return completed.stdout.decode("ascii", "replace").strip()
+
+
+def current_branch(root: Path) -> str | None:
+    """The branch HEAD is on, or None when HEAD is detached (or there is no commit yet)."""
+    try:
+        return run(root, "symbolic-ref", "-q", "--short", "HEAD").decode("utf-8", "replace").strip() or None
+    except GitError:
+        return None
+
+
+def tags_at(root: Path, revision: str) -> list[str]:
+    """Tags that point at the commit (sorted)."""
+    output = run(root, "tag", "--points-at", commit_id(root, revision))
+    return sorted(line for line in output.decode("utf-8", "replace").splitlines() if line)
+
+
+def branches_after(root: Path, revision: str) -> list[str]:
+    """Branches whose history contains the commit and goes past it: local ones, or if there are
+    none, remote-tracking ones (symbolic refs such as origin/HEAD left out)."""
+    sha = commit_id(root, revision)
+    found: dict[str, list[str]] = {"refs/heads/": [], "refs/remotes/": []}
+    output = run(root, "for-each-ref", f"--contains={sha}", "--format=%(objectname) %(symref) %(refname)",
+                 "refs/heads/", "refs/remotes/")
+    for line in output.decode("utf-8", "replace").splitlines():
+        tip, symref, name = line.split(" ", 2)
+        if symref or tip == sha:
+            continue
+        for prefix, names in found.items():
+            if name.startswith(prefix):
+                names.append(name[len(prefix):])
+    return sorted(found["refs/heads/"]) or sorted(found["refs/remotes/"])
