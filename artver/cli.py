@@ -566,7 +566,8 @@ def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
 
     for change in changes:
         note = f" (your existing hook is kept as {change.hook}{CHAINED_SUFFIX} and still runs)" if change.action == "chained" else ""
-        out.say(f"{change.action:9} {change.hook}{note}")
+        where = f" as {change.file}, which the {change.hook} hook of another tool runs" if change.file else ""
+        out.say(f"{change.action:9} {change.hook}{where}{note}")
 
 
 @app.command("uninstall-hooks")
@@ -577,7 +578,7 @@ def uninstall_hooks(ctx: typer.Context) -> None:
     out = _out(ctx)
     changes = hooks.uninstall(_repo().root)
     for change in changes:
-        out.say(f"{change.action:9} {change.hook}")
+        out.say(f"{change.action:9} {change.hook}" + (f" (artver's part of {change.file})" if change.file else ""))
     if not changes:
         out.say("No artver hooks were installed.")
 
