@@ -67,11 +67,12 @@ def init(
     hash_algorithm: Annotated[Optional[str], typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
     hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
-    """Set up artver in the current Git repository (creates .artver/)."""
+    """Set up artver in the current Git repository (creates .artver/ and the merge driver for pointer files)."""
     from artver import api
 
     out = _out(ctx)
     result = api.init(".", hash_algorithm)
+    driver = [change for change in result.merge_driver if change.action != "unchanged"]
     if hooks:
         from artver import hooks as hook_module
 
@@ -79,8 +80,12 @@ def init(
     elif result.created:
         out.say("Tip: 'artver install-hooks' keeps data in step with git checkout, merge, commit and push.")
     if result.created:
-        out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}).")
-        out.say(f"Commit its config:  git add {relative_to_cwd(result.root, '.artver')}")
+        out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}), with Git's merge driver for pointer files.")
+        staged = " ".join(relative_to_cwd(result.root, path) for path in (".artver", ".gitattributes"))
+        out.say(f"Commit its config:  git add {staged}")
+    elif driver:
+        out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}).")
+        _report_hooks(out, driver)
     else:
         out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}); nothing changed.")
 
@@ -555,28 +560,33 @@ def ls_command(
 
 @app.command("install-hooks")
 def install_hooks(ctx: typer.Context) -> None:
-    """Install Git hooks that keep data in step with commits (existing hooks are kept and chained)."""
+    """Install Git hooks that keep data in step with commits (existing hooks are kept and chained), and the merge driver for pointer files."""
     from artver import hooks
 
-    _report_hooks(_out(ctx), hooks.install(_repo().root))
+    root = _repo().root
+    _report_hooks(_out(ctx), hooks.install(root) + hooks.install_merge_driver(root))
 
 
 def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
+    from artver import hooks as hook_module
     from artver.hooks import CHAINED_SUFFIX
 
     for change in changes:
         note = f" (your existing hook is kept as {change.hook}{CHAINED_SUFFIX} and still runs)" if change.action == "chained" else ""
         where = f" as {change.file}, which the {change.hook} hook of another tool runs" if change.file else ""
+        if change.hook == hook_module.ATTRIBUTES_FILE and change.action != "unchanged":
+            note = f" ({hook_module.ATTRIBUTES_LINE}: commit it, so every clone merges pointer files with artver)"
         out.say(f"{change.action:9} {change.hook}{where}{note}")
 
 
 @app.command("uninstall-hooks")
 def uninstall_hooks(ctx: typer.Context) -> None:
-    """Remove what 'artver install-hooks' added; your own hooks stay."""
+    """Remove what 'artver install-hooks' added (hooks, merge driver config); your own hooks stay."""
     from artver import hooks
 
     out = _out(ctx)
-    changes = hooks.uninstall(_repo().root)
+    root = _repo().root
+    changes = hooks.uninstall(root) + hooks.uninstall_merge_driver(root)
     for change in changes:
         out.say(f"{change.action:9} {change.hook}" + (f" (artver's part of {change.file})" if change.file else ""))
     if not changes:
@@ -596,6 +606,65 @@ def hook(
     for message in result.messages:
         sys.stderr.write(message + "\n")
     if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Conflicted artifacts (or their .art pointers); default: every pointer Git holds in conflict.", show_default=False)] = None,
+    ours: Annotated[bool, typer.Option("--ours", help="Where both branches changed the same thing, keep our version (every other change of both is kept).")] = False,
+    theirs: Annotated[bool, typer.Option("--theirs", help="Where both branches changed the same thing, keep their version.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Resolve pointer files a merge left in conflict: merge them entry by entry again, or keep one side."""
+    from artver import api
+    from artver.errors import UsageError
+
+    if ours and theirs:
+        raise UsageError("choose either --ours or --theirs")
+    out = _out(ctx)
+    repo = _repo()
+    results = api.resolve(paths or None, ".", "ours" if ours else "theirs" if theirs else None)
+    if json_output:
+        out.json(results)
+    else:
+        for result in results:
+            if result.action == "merged":
+                out.say(f"merged    {result.path}: every change of both branches")
+            elif result.action == "conflict":
+                out.say(f"conflict  {result.path}: {result.detail}")
+            elif result.action == "deleted":
+                out.say(f"deleted   {result.pointer_path}: {result.detail}; kept the deletion")
+            else:
+                kept = f": {result.detail}; kept {result.action}" if result.detail else ""
+                out.say(f"{result.action:9} {result.path}{kept}")
+        done = [result for result in results if result.action != "conflict"]
+        if done:
+            pointers = " ".join(_quote(relative_to_cwd(repo.root, result.pointer_path)) for result in done)
+            artifacts = " ".join(_quote(relative_to_cwd(repo.root, result.path)) for result in done if result.action != "deleted")
+            verb = "git add -A" if any(result.action == "deleted" for result in done) else "git add"
+            out.say(f"Next: '{verb} {pointers}' marks {'it' if len(done) == 1 else 'them'} resolved" + (f"; 'artver checkout {artifacts}' updates the data (or 'artver pull {artifacts}' if files are missing)." if artifacts else "."))
+        if len(done) != len(results):
+            out.say("Still in conflict: rerun with --ours or --theirs to keep one side of what both branches changed.")
+    if any(result.action == "conflict" for result in results):
+        raise typer.Exit(1)
+
+
+@app.command("merge-driver", hidden=True)
+def merge_driver(
+    arguments: Annotated[list[str], typer.Argument(help="BASE OURS THEIRS MARKER-SIZE PATH, as Git passes them.")],
+) -> None:
+    """Git's merge driver for pointer files (set up by 'artver init' and 'artver install-hooks')."""
+    from artver.commands.merge import run_driver
+    from artver.errors import UsageError
+
+    if len(arguments) != 5:
+        raise UsageError("merge-driver takes BASE OURS THEIRS MARKER-SIZE PATH (Git passes them; see 'git help gitattributes')")
+    result = run_driver(*arguments)
+    if result.message:
+        sys.stderr.write(f"artver: {result.message}\n")
+    if not result.clean:
         raise typer.Exit(1)
 
 

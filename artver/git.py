@@ -139,3 +139,55 @@ def branches_after(root: Path, revision: str) -> list[str]:
             if name.startswith(prefix):
                 names.append(name[len(prefix):])
     return sorted(found["refs/heads/"]) or sorted(found["refs/remotes/"])
+
+
+def unmerged_stages(root: Path, paths: list[str] | None = None) -> dict[str, dict[int, str]]:
+    """Paths Git holds in conflict (the index has stages for them) -> {stage: blob id}: stage 1
+    is the common version, 2 ours, 3 theirs; a stage is missing where that side has no file."""
+    pathspecs = [f":(literal){path}" for path in paths] if paths else []
+    output = run(root, "ls-files", "-z", "--unmerged", "--", *pathspecs)
+    found: dict[str, dict[int, str]] = {}
+    for record in output.split(b"\0"):
+        if not record:
+            continue
+        info, _, name = record.partition(b"\t")
+        _mode, blob, stage = info.decode("ascii", "replace").split(" ")
+        found.setdefault(os.fsdecode(name), {})[int(stage)] = blob
+    return found
+
+
+def read_blob(root: Path, blob: str, limit: int) -> bytes | None:
+    """A blob's bytes, or None if it is larger than ``limit`` (checked before reading it)."""
+    if int(run(root, "cat-file", "-s", blob).strip() or 0) > limit:
+        return None
+    return run(root, "cat-file", "blob", blob)
+
+
+def config_get(root: Path, key: str) -> str | None:
+    """A value of the repository's own Git config (.git/config), or None if unset."""
+    completed = subprocess.run(
+        ["git", "-C", str(root), "config", "--local", "--get", key],
+        capture_output=True, timeout=GIT_TIMEOUT,
+    )
+    if completed.returncode == 1:
+        return None
+    if completed.returncode != 0:
+        raise GitError(f"'git config' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")
+    return completed.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def config_set(root: Path, key: str, value: str) -> None:
+    run(root, "config", "--local", key, value)
+
+
+def config_remove_section(root: Path, section: str) -> bool:
+    """Remove a section of .git/config; False if there was none."""
+    completed = subprocess.run(
+        ["git", "-C", str(root), "config", "--local", "--remove-section", section],
+        capture_output=True, timeout=GIT_TIMEOUT,
+    )
+    if completed.returncode == 0:
+        return True
+    if b"no such section" in completed.stderr:
+        return False
+    raise GitError(f"'git config' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")

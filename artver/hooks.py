@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artver import git
+from artver.pointer import SUFFIX
 from artver.errors import UsageError
 from artver.fsutil import atomic_write_bytes
 
@@ -182,3 +183,63 @@ def uninstall(root: Path) -> list[HookChange]:
 def _write(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"), mode=0o755)
     os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+# ---------------------------------------------------------------- the merge driver for pointer files
+
+DRIVER = "artver"
+DRIVER_SECTION = f"merge.{DRIVER}"
+ATTRIBUTES_LINE = f"*{SUFFIX} merge={DRIVER}"
+ATTRIBUTES_FILE = ".gitattributes"
+
+
+def driver_settings(python: str) -> dict[str, str]:
+    """The .git/config settings of the merge driver. Git runs ``driver`` through the shell with
+    %O %A %B %L %P replaced by quoted names: the common, our and their version, the conflict
+    marker size and the pointer's path. ``recursive = binary``: when Git first merges several
+    common ancestors into one, it keeps their own common version instead of nesting conflicts."""
+    arguments = "merge-driver -- %O %A %B %L %P"
+    quoted = shlex.quote(python)
+    return {
+        "name": "artver: merge pointer files, directory listings entry by entry",
+        "driver": f"if [ -x {quoted} ]; then {quoted} -m artver {arguments}; else artver {arguments}; fi",
+        "recursive": "binary",
+    }
+
+
+def install_merge_driver(root: Path, python: str | None = None) -> list[HookChange]:
+    """Define the driver in .git/config and make sure .gitattributes sends pointer files to it."""
+    wanted = driver_settings(python or sys.executable)
+    current = {key: git.config_get(root, f"{DRIVER_SECTION}.{key}") for key in wanted}
+    if current == wanted:
+        action = "unchanged"
+    else:
+        for key, value in wanted.items():
+            if current[key] != value:
+                git.config_set(root, f"{DRIVER_SECTION}.{key}", value)
+        action = "installed" if all(value is None for value in current.values()) else "updated"
+    return [HookChange("merge-driver", action), HookChange(ATTRIBUTES_FILE, _ensure_attributes(root))]
+
+
+def _ensure_attributes(root: Path) -> str:
+    probe = f"probe{SUFFIX}"
+    output = git.run(root, "check-attr", "merge", "--", probe).decode("utf-8", "replace").strip()
+    if output.endswith(f": merge: {DRIVER}"):
+        return "unchanged"
+    path = root / ATTRIBUTES_FILE
+    text = path.read_text(encoding="utf-8", errors="surrogateescape") if path.exists() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    _write_attributes(path, text + ATTRIBUTES_LINE + "\n")
+    return "updated" if text else "installed"
+
+
+def _write_attributes(path: Path, text: str) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"), mode=mode)
+
+
+def uninstall_merge_driver(root: Path) -> list[HookChange]:
+    """Remove the driver from .git/config. The committed .gitattributes line stays: other clones
+    use it, and without the driver Git merges pointer files with its own text merge."""
+    return [HookChange("merge-driver", "removed")] if git.config_remove_section(root, DRIVER_SECTION) else []

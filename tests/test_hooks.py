@@ -153,7 +153,7 @@ def test_install_twice_changes_nothing_and_no_hook_recurses(repo: Path, run_artv
     assert first.out.count("chained") == len(HOOKS)
     before = snapshot(hooks_dir(repo))
     second = install(run_artver, repo)
-    assert second.lines == [f"unchanged {hook}" for hook in HOOKS]
+    assert second.lines == [f"unchanged {hook}" for hook in HOOKS] + ["unchanged merge-driver", "unchanged .gitattributes"]
     assert snapshot(hooks_dir(repo)) == before, "a second install-hooks changed the hook files"
     third = install(run_artver, repo)
     assert snapshot(hooks_dir(repo)) == before and third.lines == second.lines

@@ -11,7 +11,7 @@ from typing import Iterable
 from artver import file_lock, git, gitignore, listing, verification, workspace
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path, open_stats, walk_directory
-from artver.errors import PointerError, UnsafePathError, UsageError
+from artver.errors import PointerConflictError, PointerError, UnsafePathError, UsageError
 from artver.paths import check_relative
 from artver.listing import Entry
 from artver.pointer import Pointer
@@ -129,6 +129,8 @@ def _existing_pointer(path: Path, where: str) -> Pointer | None:
         return None
     try:
         return pointer_module.read_pointer(path, where)
+    except PointerConflictError:
+        raise  # re-adding would record one branch's data and silently drop the other's changes
     except PointerError:
         return None  # a broken pointer is about to be rewritten from the data
 
