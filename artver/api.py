@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
     from artver.commands.init import InitResult
     from artver.commands.log import LogEntry
     from artver.commands.ls import ArtifactInfo
+    from artver.commands.merge import Resolution
     from artver.commands.pull import PullResult
     from artver.commands.remove import RemoveResult
     from artver.commands.status import ArtifactStatus, CloudStatus
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
 
 __all__ = [
     "open", "read", "get_url", "init", "add", "status", "cloud_status", "checkout", "remove", "push", "fetch",
-    "pull", "diff", "log", "ls", "verify",
+    "pull", "diff", "log", "ls", "verify", "resolve",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -136,6 +137,17 @@ def log(path: PathLike, repo: PathLike = ".", limit: int | None = None, rev: str
     from artver.commands.log import log as run
 
     return run(_repo(repo), (_paths(repo, path) or [""])[0], limit, rev)
+
+
+def resolve(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = ".",
+            side: str | None = None) -> list[Resolution]:
+    """Like ``artver resolve``: merge conflicted pointers again entry by entry; with ``side``
+    ("ours" or "theirs"), keep that side's version of what both branches changed."""
+    from artver.commands.merge import resolve as run
+
+    if side not in (None, "ours", "theirs"):
+        raise UsageError(f"side {side!r}: expected 'ours', 'theirs' or None")
+    return run(_repo(repo), _paths(repo, paths), side)  # type: ignore[arg-type]
 
 
 def ls(rev: str | None = None, repo: PathLike = ".") -> list[ArtifactInfo]:

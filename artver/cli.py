@@ -69,12 +69,13 @@ def init(
 ) -> None:
     """Set up artver in this Git repository.
 
-    Creates .artver/ with a committed config and its own .gitignore.
+    Creates .artver/ with a committed config and its own .gitignore, and sets up the merge driver for pointer files.
     """
     from artver import api
 
     out = _out(ctx)
     result = api.init(".", hash_algorithm)
+    driver = [change for change in result.merge_driver if change.action != "unchanged"]
     if hooks:
         from artver import hooks as hook_module
 
@@ -82,8 +83,12 @@ def init(
     elif result.created:
         out.say("Tip: 'artver install-hooks' keeps data in step with git checkout, merge, commit and push.")
     if result.created:
-        out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}).")
-        out.say(f"Commit its config:  git add {relative_to_cwd(result.root, '.artver')}")
+        out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}), with Git's merge driver for pointer files.")
+        staged = " ".join(relative_to_cwd(result.root, path) for path in (".artver", ".gitattributes"))
+        out.say(f"Commit its config:  git add {staged}")
+    elif driver:
+        out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}).")
+        _report_hooks(out, driver)
     else:
         out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}); nothing changed.")
 
@@ -534,6 +539,7 @@ def log(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="A tracked artifact, or a file inside a tracked directory.")],
     max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
+    rev: Annotated[Optional[str], typer.Option("--rev", help="Start from this Git revision instead of HEAD (e.g. a branch, when HEAD is detached at an old tag).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Show the commits that changed an artifact.
@@ -543,18 +549,23 @@ def log(
     from artver import api
 
     out = _out(ctx)
-    entries = api.log(path, ".", max_count)
+    entries = api.log(path, ".", max_count, rev or "HEAD")
     if json_output:
         out.json(entries)
         return
     if not entries:
-        out.say(f"No commits change {path} yet.")
-        return
+        out.say(f"No commits change {path} yet" + (f" in the history of {rev}." if rev else "."))
     for entry in entries:
         what = entry.change if entry.change != "renamed" else f"renamed from {entry.old_path}"
         detail = f"{_size_text(entry.size)}  {_hash_text(entry.hash)}" if entry.hash else ""
         out.say(f"{entry.short}  {entry.date[:16].replace('T', ' ')}  {entry.author.split(' <')[0]}  {entry.subject}")
         out.say(f"          {what}  {detail}".rstrip())
+    if rev is None:
+        from artver.commands.log import detached_head
+
+        detached = detached_head(_repo())
+        if detached is not None:
+            out.say(detached.hint(path))
 
 
 @app.command("ls")
@@ -592,33 +603,39 @@ def ls_command(
 def install_hooks(ctx: typer.Context) -> None:
     """Install Git hooks that keep data in step with commits.
 
-    Existing hooks are kept and chained.
+    Existing hooks are kept and chained. Also sets up the merge driver for pointer files.
     """
     from artver import hooks
 
-    _report_hooks(_out(ctx), hooks.install(_repo().root))
+    root = _repo().root
+    _report_hooks(_out(ctx), hooks.install(root) + hooks.install_merge_driver(root))
 
 
 def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
+    from artver import hooks as hook_module
     from artver.hooks import CHAINED_SUFFIX
 
     for change in changes:
         note = f" (your existing hook is kept as {change.hook}{CHAINED_SUFFIX} and still runs)" if change.action == "chained" else ""
-        out.say(f"{change.action:9} {change.hook}{note}")
+        where = f" as {change.file}, which the {change.hook} hook of another tool runs" if change.file else ""
+        if change.hook == hook_module.ATTRIBUTES_FILE and change.action != "unchanged":
+            note = f" ({hook_module.ATTRIBUTES_LINE}: commit it, so every clone merges pointer files with artver)"
+        out.say(f"{change.action:9} {change.hook}{where}{note}")
 
 
 @app.command("uninstall-hooks")
 def uninstall_hooks(ctx: typer.Context) -> None:
     """Remove the hooks 'artver install-hooks' added.
 
-    Your own hooks stay.
+    Also the merge driver's config; your own hooks stay.
     """
     from artver import hooks
 
     out = _out(ctx)
-    changes = hooks.uninstall(_repo().root)
+    root = _repo().root
+    changes = hooks.uninstall(root) + hooks.uninstall_merge_driver(root)
     for change in changes:
-        out.say(f"{change.action:9} {change.hook}")
+        out.say(f"{change.action:9} {change.hook}" + (f" (artver's part of {change.file})" if change.file else ""))
     if not changes:
         out.say("No artver hooks were installed.")
 
@@ -636,6 +653,68 @@ def hook(
     for message in result.messages:
         sys.stderr.write(message + "\n")
     if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Conflicted artifacts (or their .art pointers); default: every pointer Git holds in conflict.", show_default=False)] = None,
+    ours: Annotated[bool, typer.Option("--ours", help="Where both branches changed the same thing, keep our version (every other change of both is kept).")] = False,
+    theirs: Annotated[bool, typer.Option("--theirs", help="Where both branches changed the same thing, keep their version.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Resolve pointer files a merge left in conflict.
+
+    Merges them entry by entry again, or keeps one side (--ours, --theirs).
+    """
+    from artver import api
+    from artver.errors import UsageError
+
+    if ours and theirs:
+        raise UsageError("choose either --ours or --theirs")
+    out = _out(ctx)
+    repo = _repo()
+    results = api.resolve(paths or None, ".", "ours" if ours else "theirs" if theirs else None)
+    if json_output:
+        out.json(results)
+    else:
+        for result in results:
+            if result.action == "merged":
+                out.say(f"merged    {result.path}: every change of both branches")
+            elif result.action == "conflict":
+                out.say(f"conflict  {result.path}: {result.detail}")
+            elif result.action == "deleted":
+                out.say(f"deleted   {result.pointer_path}: {result.detail}; kept the deletion")
+            else:
+                kept = f": {result.detail}; kept {result.action}" if result.detail else ""
+                out.say(f"{result.action:9} {result.path}{kept}")
+        done = [result for result in results if result.action != "conflict"]
+        if done:
+            pointers = " ".join(_quote(relative_to_cwd(repo.root, result.pointer_path)) for result in done)
+            artifacts = " ".join(_quote(relative_to_cwd(repo.root, result.path)) for result in done if result.action != "deleted")
+            verb = "git add -A" if any(result.action == "deleted" for result in done) else "git add"
+            out.say(f"Next: '{verb} {pointers}' marks {'it' if len(done) == 1 else 'them'} resolved" + (f"; 'artver checkout {artifacts}' updates the data (or 'artver pull {artifacts}' if files are missing)." if artifacts else "."))
+        if len(done) != len(results):
+            out.say("Still in conflict: rerun with --ours or --theirs to keep one side of what both branches changed.")
+    if any(result.action == "conflict" for result in results):
+        raise typer.Exit(1)
+
+
+@app.command("merge-driver", hidden=True)
+def merge_driver(
+    arguments: Annotated[list[str], typer.Argument(help="BASE OURS THEIRS MARKER-SIZE PATH, as Git passes them.")],
+) -> None:
+    """Git's merge driver for pointer files (set up by 'artver init' and 'artver install-hooks')."""
+    from artver.commands.merge import run_driver
+    from artver.errors import UsageError
+
+    if len(arguments) != 5:
+        raise UsageError("merge-driver takes BASE OURS THEIRS MARKER-SIZE PATH (Git passes them; see 'git help gitattributes')")
+    result = run_driver(*arguments)
+    if result.message:
+        sys.stderr.write(f"artver: {result.message}\n")
+    if not result.clean:
         raise typer.Exit(1)
 
 

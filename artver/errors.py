@@ -40,6 +40,10 @@ class UnsafePathError(PointerError):
     """A path from a pointer or listing would escape its artifact or the repository."""
 
 
+class PointerConflictError(PointerError):
+    """A pointer file holds Git's conflict markers: a merge left it unresolved."""
+
+
 class LockError(ArtverError):
     """Another artver process holds the repository lock."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from artver.errors import GitError, NotARepositoryError
 
 GIT_TIMEOUT = 120
+REV_PARSE_TIMEOUT = 30  # resolving one name reads refs and perhaps a reflog: never minutes
 
 
 def find_work_tree(start: Path) -> Path:
@@ -78,3 +79,115 @@ def pointer_files(root: Path, suffix: str) -> list[str]:
         root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f":(glob)**/*{suffix}"
     )
     return sorted(set(_split_z(output)))
+
+
+def commit_id(root: Path, revision: str) -> str:
+    """The full SHA of the commit ``revision`` names, in any syntax 'git rev-parse' accepts:
+    branches, tags, (abbreviated) SHAs, HEAD~2, main^2, ORIG_HEAD, MERGE_HEAD, @{-1}, main@{1},
+    v1^{commit}, :/message. One 'git' process per call; the revision never reaches a shell and
+    cannot be taken for an option (it is refused if it starts with '-', and follows
+    --end-of-options)."""
+    if not revision or revision.startswith("-") or any(char in revision for char in "\0\n\r"):
+        raise GitError(f"invalid revision {revision[:80]!r}: a revision is a name such as a branch, tag or commit SHA")
+    # '^{commit}' peels tags and makes Git prefer a commit when a short SHA could name several
+    # objects; ':/TEXT' (the newest commit whose message matches) would read it as part of TEXT.
+    peeled = revision if revision.startswith(":/") else revision + "^{commit}"
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--end-of-options", peeled],
+            capture_output=True,
+            timeout=REV_PARSE_TIMEOUT,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except FileNotFoundError:
+        raise GitError("the 'git' command was not found; install Git and try again") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"resolving revision '{revision}' did not finish within {REV_PARSE_TIMEOUT}s") from None
+    if completed.returncode != 0:
+        if b"is ambiguous" in completed.stderr:
+            raise GitError(f"ambiguous revision '{revision}': several objects start with it; give more characters of the SHA")
+        raise GitError(f"unknown revision '{revision}' (try a branch, tag or commit SHA; see 'git log')")
+    return completed.stdout.decode("ascii", "replace").strip()
+
+
+def current_branch(root: Path) -> str | None:
+    """The branch HEAD is on, or None when HEAD is detached (or there is no commit yet)."""
+    try:
+        return run(root, "symbolic-ref", "-q", "--short", "HEAD").decode("utf-8", "replace").strip() or None
+    except GitError:
+        return None
+
+
+def tags_at(root: Path, revision: str) -> list[str]:
+    """Tags that point at the commit (sorted)."""
+    output = run(root, "tag", "--points-at", commit_id(root, revision))
+    return sorted(line for line in output.decode("utf-8", "replace").splitlines() if line)
+
+
+def branches_after(root: Path, revision: str) -> list[str]:
+    """Branches whose history contains the commit and goes past it: local ones, or if there are
+    none, remote-tracking ones (symbolic refs such as origin/HEAD left out)."""
+    sha = commit_id(root, revision)
+    found: dict[str, list[str]] = {"refs/heads/": [], "refs/remotes/": []}
+    output = run(root, "for-each-ref", f"--contains={sha}", "--format=%(objectname) %(symref) %(refname)",
+                 "refs/heads/", "refs/remotes/")
+    for line in output.decode("utf-8", "replace").splitlines():
+        tip, symref, name = line.split(" ", 2)
+        if symref or tip == sha:
+            continue
+        for prefix, names in found.items():
+            if name.startswith(prefix):
+                names.append(name[len(prefix):])
+    return sorted(found["refs/heads/"]) or sorted(found["refs/remotes/"])
+
+
+def unmerged_stages(root: Path, paths: list[str] | None = None) -> dict[str, dict[int, str]]:
+    """Paths Git holds in conflict (the index has stages for them) -> {stage: blob id}: stage 1
+    is the common version, 2 ours, 3 theirs; a stage is missing where that side has no file."""
+    pathspecs = [f":(literal){path}" for path in paths] if paths else []
+    output = run(root, "ls-files", "-z", "--unmerged", "--", *pathspecs)
+    found: dict[str, dict[int, str]] = {}
+    for record in output.split(b"\0"):
+        if not record:
+            continue
+        info, _, name = record.partition(b"\t")
+        _mode, blob, stage = info.decode("ascii", "replace").split(" ")
+        found.setdefault(os.fsdecode(name), {})[int(stage)] = blob
+    return found
+
+
+def read_blob(root: Path, blob: str, limit: int) -> bytes | None:
+    """A blob's bytes, or None if it is larger than ``limit`` (checked before reading it)."""
+    if int(run(root, "cat-file", "-s", blob).strip() or 0) > limit:
+        return None
+    return run(root, "cat-file", "blob", blob)
+
+
+def config_get(root: Path, key: str) -> str | None:
+    """A value of the repository's own Git config (.git/config), or None if unset."""
+    completed = subprocess.run(
+        ["git", "-C", str(root), "config", "--local", "--get", key],
+        capture_output=True, timeout=GIT_TIMEOUT,
+    )
+    if completed.returncode == 1:
+        return None
+    if completed.returncode != 0:
+        raise GitError(f"'git config' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")
+    return completed.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def config_set(root: Path, key: str, value: str) -> None:
+    run(root, "config", "--local", key, value)
+
+
+def config_remove_section(root: Path, section: str) -> bool:
+    """Remove a section of .git/config; False if there was none."""
+    completed = subprocess.run(
+        ["git", "-C", str(root), "config", "--local", "--remove-section", section],
+        capture_output=True, timeout=GIT_TIMEOUT,
+    )
+    if completed.returncode == 0:
+        return True
+    if b"no such section" in completed.stderr:
+        return False
+    raise GitError(f"'git config' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")

@@ -1,9 +1,10 @@
 """Reading pointer files from Git history with dulwich.
 
 Nothing here touches the working tree, the index or HEAD: pointers at any
-revision are read straight from Git's object database. Trees are walked once
-per tree id, so scanning every commit of a long history reuses the work done
-for subtrees that did not change.
+revision are read straight from Git's object database. Revision names are
+resolved by Git itself (``git rev-parse``), so every syntax Git accepts works.
+Trees are walked once per tree id, so scanning every commit of a long history
+reuses the work done for subtrees that did not change.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich.objects import Blob, Commit, Tag, Tree
-from dulwich.objectspec import parse_commit, parse_object
 from dulwich.repo import Repo as GitRepo
 
+from artver import git as git_commands
 from artver.errors import GitError
 
 SUBMODULE_MODE = 0o160000
@@ -29,18 +30,16 @@ def open_git(root: Path) -> GitRepo:
 
 
 def resolve(git: GitRepo, revision: str) -> Commit:
-    """A commit from any revision Git understands here: branch, tag, (short) SHA, HEAD~3, main^."""
-    spec = revision.encode("utf-8")
+    """The commit a revision names, in any syntax Git itself accepts (see git.commit_id): Git
+    resolves the name, dulwich reads the commit and its trees."""
+    sha = git_commands.commit_id(Path(git.path), revision)
     try:
-        try:
-            found = parse_object(git, spec)
-        except KeyError:
-            return parse_commit(git, spec)  # knows abbreviated SHAs, which parse_object does not
-        return parse_commit(git, found)
-    except (KeyError, ValueError, IndexError, NotImplementedError, AssertionError):
-        raise GitError(f"unknown revision '{revision}' (try a branch, tag or commit SHA; see 'git log')") from None
-    except Exception as error:  # noqa: BLE001
-        raise GitError(f"cannot resolve revision '{revision}': {error}") from None
+        commit = git[sha.encode("ascii")]
+    except (KeyError, ValueError) as error:
+        raise GitError(f"cannot read commit {sha[:12]} of revision '{revision}': {error}") from None
+    if not isinstance(commit, Commit):
+        raise GitError(f"revision '{revision}' names a {commit.type_name.decode()}, not a commit")
+    return commit
 
 
 def branch_commits(git: GitRepo) -> list[tuple[str, Commit]]:

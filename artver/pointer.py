@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from artver import hashing, listing
-from artver.errors import PointerError
+from artver.errors import PointerConflictError, PointerError
 from artver.fsutil import atomic_write_bytes
 from artver.listing import Entry
 
@@ -97,6 +97,8 @@ def parse_pointer(data: bytes, where: str) -> Pointer:
     except UnicodeDecodeError:
         raise PointerError(f"{where}: not UTF-8 text, not an artver pointer file") from None
     lines = text.split("\n")
+    if has_conflict_markers(lines):
+        raise PointerConflictError(conflict_message(where))
     first = lines[0]
     if not first.startswith(f"{MAGIC}: "):
         raise PointerError(f"{where}: not an artver pointer file (first line must be '{MAGIC}: {VERSION}')")
@@ -134,6 +136,27 @@ def parse_pointer(data: bytes, where: str) -> Pointer:
             raise PointerError(f"{where}:{number}: duplicate key {key!r}")
         header[key] = value
     return _build(header, meta, entry_lines, where)
+
+
+CONFLICT_MARKERS = ("<<<<<<<", "|||||||", "=======", ">>>>>>>")  # Git's, at any conflict-marker-size >= 7
+
+
+def has_conflict_markers(lines: list[str]) -> bool:
+    """Whether a merge left Git's conflict markers in these lines. No line of a pointer can
+    start like that: header lines start with a key, listing lines with a hash."""
+    return any(line.startswith(CONFLICT_MARKERS) for line in lines)
+
+
+def conflict_message(where: str) -> str:
+    # ``where`` is a pointer path in the workspace, or names a revision or the index ("REV:path",
+    # "staged path"): only the first is what 'artver resolve' takes.
+    plain = where.endswith(SUFFIX) and ":" not in where and " " not in where
+    artifact = where[: -len(SUFFIX)] if plain else "PATH"
+    return (
+        f"{where}: unresolved merge conflict (the file holds Git's conflict markers); merge it with "
+        f"'artver resolve {artifact}', or keep one side with 'artver resolve --ours {artifact}' (or --theirs), "
+        f"then 'git add' the pointer"
+    )
 
 
 def _parse_json_string(value: str, where: str) -> str:

@@ -156,9 +156,15 @@ def differences(steps: list[Step], outputs: list[tuple[str, ...]]) -> list[str]:
     return problems
 
 
-def rewrite(text: str, outputs: list[tuple[str, ...]]) -> str:
-    """The page with each command's shown output replaced by ``outputs``."""
-    iterator = iter(outputs)
+def rewrite(text: str, steps: list[Step], outputs: list[tuple[str, ...]]) -> str:
+    """The page with each command's shown output replaced by ``outputs``, except where
+    the two differ only in what is normalised (so commit ids do not churn)."""
+    kept = [
+        step.shown if tuple(_normalise(line.rstrip()) for line in step.shown) == tuple(_normalise(line) for line in actual)
+        else actual
+        for step, actual in zip(steps, outputs, strict=True)
+    ]
+    iterator = iter(kept)
 
     def block(match: re.Match[str]) -> str:
         lines = []
@@ -184,7 +190,7 @@ def main() -> int:
         steps = steps_of(text)
         outputs = run_steps(steps)
         if arguments.write:
-            page.write_text(rewrite(text, outputs), encoding="utf-8")
+            page.write_text(rewrite(text, steps, outputs), encoding="utf-8")
             continue
         problems = differences(steps, outputs)
         if problems:

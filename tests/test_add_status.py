@@ -55,7 +55,7 @@ def test_init_creates_config_and_ignores_machine_local_state(tmp_path: Path, run
     # After some real work, only committable files show up in Git.
     write(root / "m.bin", b"12345")
     assert run_artver(root, "add", "m.bin").code == 0
-    assert untracked(root) == {".artver/.gitignore", ".artver/config", ".gitignore", "m.bin.art"}
+    assert untracked(root) == {".artver/.gitignore", ".artver/config", ".gitattributes", ".gitignore", "m.bin.art"}
 
 
 def test_init_twice_is_harmless_and_says_so(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]

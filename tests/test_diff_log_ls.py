@@ -467,6 +467,83 @@ def test_log_of_a_file_artifact_is_newest_first_with_who_when_why_what(history: 
     assert entries[1]["subject"] == "retrain model"
 
 
+def test_log_rev_on_the_command_line(history: History, run_artver) -> None:
+    repo = history.root
+    entries = as_json(run_artver(repo, "log", "model.bin", "--rev", "v3", "--json"))
+    assert [(entry["commit"], entry["change"]) for entry in entries] == [(history.sha[2], "modified"), (history.sha[1], "added")]
+    from artver import api
+
+    assert [entry.commit for entry in api.log("model.bin", repo=repo, rev="v3")] == [history.sha[2], history.sha[1]]
+    text = ok(run_artver(repo, "log", "data/c.txt", "--rev", "v1", "-n", "1")).out
+    assert text.splitlines()[0].startswith(history.sha[1][:8])
+    assert "detached" not in text
+    result = run_artver(repo, "log", "model.bin", "--rev", "no-such-rev")
+    assert result.code == 1 and "unknown revision 'no-such-rev'" in result.err
+
+
+def test_log_with_head_detached_at_an_old_tag_says_how_to_see_later_history(history: History, run_artver) -> None:
+    repo = history.root
+    git(repo, "checkout", "-q", "v1")
+    ok(run_artver(repo, "checkout"))
+    result = ok(run_artver(repo, "log", "model.bin"))
+    assert result.lines[0].startswith(history.sha[1][:8]) and len(result.lines) == 3
+    assert result.lines[-1] == (
+        "HEAD is detached at v1, so later commits are not shown; see them with 'artver log model.bin --rev main'"
+    )
+    later = as_json(run_artver(repo, "log", "model.bin", "--rev", "main", "--json"))
+    # main renamed model.bin in c4: from model.bin's side that is where it ends.
+    assert [(entry["commit"], entry["change"]) for entry in later] == [
+        (history.sha[4], "deleted"), (history.sha[2], "modified"), (history.sha[1], "added"),
+    ]
+    assert as_json(run_artver(repo, "log", "model.bin", "--json")) == later[2:]  # JSON stays a plain list
+
+    # An artifact that only later commits track: the error says where to look.
+    result = run_artver(repo, "log", "extra.bin")
+    assert result.code == 2
+    assert "extra.bin: not a tracked artifact in the history of HEAD" in result.err
+    assert "'artver log extra.bin --rev main'" in result.err
+    assert len(as_json(run_artver(repo, "log", "extra.bin", "--rev", "main", "--json"))) == 2
+
+    # Detached at a commit without a tag: its short SHA; on a branch, or at the tip: no hint.
+    git(repo, "checkout", "-q", history.sha[2])
+    assert f"HEAD is detached at {history.sha[2][:8]}," in ok(run_artver(repo, "log", "model.bin")).out
+    git(repo, "checkout", "-q", "main")
+    assert "detached" not in ok(run_artver(repo, "log", "weights.bin")).out
+    git(repo, "checkout", "-q", "--detach", "main")
+    assert "detached" not in ok(run_artver(repo, "log", "weights.bin")).out
+
+
+def test_log_is_newest_first_when_commits_share_a_timestamp(tmp_path: Path, run_artver) -> None:
+    """Scripted histories commit several times a second; date order alone put a side branch's
+    parents before the main line's newer commits. Every date is fixed, so the SHAs, and
+    therefore any tie-breaking among equal dates, are the same on every run."""
+    same = "2024-03-01T10:00:00+00:00"
+    repo = tmp_path / "same-second"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    ok(run_artver(repo, "init"))
+    commit_as(repo, "init", ALICE, same)
+    shas = []
+    sides = {0: "side-a", 1: "side-b", 3: "side-c"}
+    for number in range(6):
+        write(repo / "model.bin", f"model {number}")
+        ok(run_artver(repo, "add", "model.bin"))
+        shas.append(commit_as(repo, f"model {number}", ALICE, same))
+        if number in sides:
+            git(repo, "checkout", "-q", "-b", sides[number])
+            write(repo / sides[number] / "other.bin", "other")  # its own folder: its own .gitignore
+            ok(run_artver(repo, "add", f"{sides[number]}/other.bin"))
+            commit_as(repo, f"{sides[number]}/other.bin on a side branch", BOB, same)
+            git(repo, "checkout", "-q", "main")
+            ok(run_artver(repo, "checkout"))
+    for side in sides.values():
+        merged = subprocess.run(["git", "merge", "-q", "--no-edit", side], cwd=repo, capture_output=True, text=True,
+                                timeout=TIMEOUT, env={**os.environ, "GIT_AUTHOR_DATE": same, "GIT_COMMITTER_DATE": same})
+        assert merged.returncode == 0, merged.stderr
+    entries = as_json(run_artver(repo, "log", "model.bin", "--json"))
+    assert [entry["commit"] for entry in entries] == shas[::-1]
+
+
 def test_log_max_count_and_pointer_argument(history: History, run_artver) -> None:
     repo = history.root
     for flag in ("-n", "--max-count"):

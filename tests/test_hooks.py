@@ -153,7 +153,7 @@ def test_install_twice_changes_nothing_and_no_hook_recurses(repo: Path, run_artv
     assert first.out.count("chained") == len(HOOKS)
     before = snapshot(hooks_dir(repo))
     second = install(run_artver, repo)
-    assert second.lines == [f"unchanged {hook}" for hook in HOOKS]
+    assert second.lines == [f"unchanged {hook}" for hook in HOOKS] + ["unchanged merge-driver", "unchanged .gitattributes"]
     assert snapshot(hooks_dir(repo)) == before, "a second install-hooks changed the hook files"
     third = install(run_artver, repo)
     assert snapshot(hooks_dir(repo)) == before and third.lines == second.lines
@@ -589,3 +589,105 @@ def test_pre_commit_framework_hooks(repo: Path, run_artver, pre_commit_home: Pat
     assert refused.returncode != 0
     assert "big.bin" in refused.stdout + refused.stderr
     assert git(repo, "log", "-1", "--format=%s").strip() == "model"
+
+
+# ---------------------------------------------------------------- artver and pre-commit, in every order
+
+
+def _framework_config(marker: Path) -> str:
+    """A pre-commit configuration with one local hook (no download): it appends 'framework' to ``marker``."""
+    return (
+        "repos:\n  - repo: local\n    hooks:\n      - id: marker\n        name: marker\n"
+        f"        entry: sh -c 'echo framework >> {marker}'\n"
+        "        language: system\n        always_run: true\n        pass_filenames: false\n"
+    )
+
+
+def _block_files(root: Path, hook: str = "") -> list[str]:
+    """The hook files (of ``hook``, or all) that hold artver's block."""
+    return sorted(
+        path.name for path in hooks_dir(root).iterdir()
+        if path.name.startswith(hook) and path.is_file() and BEGIN in path.read_text(errors="replace")
+    )
+
+
+@pytest.mark.parametrize("uninstall_order", ["artver-first", "pre-commit-first"])
+@pytest.mark.parametrize("install_order", ["artver-first", "pre-commit-first"])
+@pytest.mark.parametrize("users_hook", [True, False], ids=["users-hook", "no-users-hook"])
+def test_artver_and_the_pre_commit_framework_install_and_uninstall_in_any_order(
+    repo: Path, run_artver, tmp_path: Path, pre_commit_home: Path, monkeypatch: pytest.MonkeyPatch,
+    users_hook: bool, install_order: str, uninstall_order: str,
+) -> None:
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
+    marker = tmp_path / "marker.txt"
+    (repo / ".pre-commit-config.yaml").write_text(_framework_config(marker))
+    commit_all(repo, "pre-commit config")
+    original = user_hook(repo, "pre-commit", marker) if users_hook else None
+
+    def pre_commit(*args: str) -> None:
+        result = run_pre_commit(repo, pre_commit_home, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    installs = {"artver": lambda: install(run_artver, repo), "pre-commit": lambda: pre_commit("install")}
+    uninstalls = {"artver": lambda: ok(run_artver(repo, "uninstall-hooks")), "pre-commit": lambda: pre_commit("uninstall")}
+    first, second = ("artver", "pre-commit") if install_order == "artver-first" else ("pre-commit", "artver")
+    installs[first]()
+    installs[second]()
+    assert len(_block_files(repo, "pre-commit")) == 1
+    layout = snapshot(hooks_dir(repo))
+    again = install(run_artver, repo)  # a second install-hooks finds its block wherever it is
+    assert "unchanged pre-commit" in again.out
+    pre_commit("install")  # and pre-commit finds its own script: nothing moves, nothing is lost
+    assert snapshot(hooks_dir(repo)) == layout
+
+    # All three run on a commit: artver's check refuses data that does not match its pointer ...
+    write(repo / "model.bin", b"as added")
+    ok(run_artver(repo, "add", "model.bin"))
+    write(repo / "model.bin", b"edited after add")
+    refused = hooked_commit(repo, "refused", check=False)
+    assert refused.returncode != 0 and "artver: model.bin:" in refused.stderr, refused.stderr
+    # ... and lets a good one through, after the user's hook and the framework's ran once each.
+    ok(run_artver(repo, "add", "model.bin"))
+    marker.unlink(missing_ok=True)
+    hooked_commit(repo, "good")
+    assert sorted(line.split()[0] for line in marker_lines(marker)) == sorted(
+        ["framework"] + (["pre-commit"] if users_hook else [])
+    )
+
+    first, second = ("artver", "pre-commit") if uninstall_order == "artver-first" else ("pre-commit", "artver")
+    uninstalls[first]()
+    uninstalls[second]()
+    assert _block_files(repo) == [], "artver's block was left in a hook file"
+    assert "No artver hooks were installed." in ok(run_artver(repo, "uninstall-hooks")).out
+    assert not list(hooks_dir(repo).glob("*" + CHAINED_SUFFIX)) and not list(hooks_dir(repo).glob("*.legacy"))
+    hook = hooks_dir(repo) / "pre-commit"
+    if original is not None:
+        assert hook.read_bytes() == original
+    else:
+        assert not hook.exists()
+
+    # Neither artver nor the framework runs any more; the user's hook still does.
+    write(repo / "model.bin", b"v2")
+    ok(run_artver(repo, "add", "model.bin"))
+    write(repo / "model.bin", b"v2 edited after add")
+    marker.unlink(missing_ok=True)
+    hooked_commit(repo, "unchecked")
+    assert marker_lines(marker) == (["pre-commit "] if users_hook else [])
+
+
+def test_uninstall_finds_the_block_pre_commit_moved_to_legacy(repo: Path, run_artver, tmp_path: Path,
+                                                              pre_commit_home: Path) -> None:
+    """The issue's order: user hook, then artver install-hooks, then pre-commit install."""
+    marker = tmp_path / "marker.txt"
+    (repo / ".pre-commit-config.yaml").write_text(_framework_config(marker))
+    commit_all(repo, "pre-commit config")
+    original = user_hook(repo, "pre-commit", marker)
+    install(run_artver, repo)
+    assert run_pre_commit(repo, pre_commit_home, "install").returncode == 0
+    assert _block_files(repo, "pre-commit") == ["pre-commit.legacy"]
+
+    result = ok(run_artver(repo, "uninstall-hooks"))
+    assert "restored  pre-commit (artver's part of pre-commit.legacy)" in result.out
+    assert _block_files(repo) == []
+    assert (hooks_dir(repo) / "pre-commit.legacy").read_bytes() == original  # where pre-commit runs it
+    assert "No artver hooks were installed." in ok(run_artver(repo, "uninstall-hooks")).out

@@ -14,7 +14,7 @@ from artver import pointer as pointer_module
 from artver import source as source_module
 from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path, open_stats, walk_directory
 from artver.cache import Stored
-from artver.errors import PointerError, UnsafePathError, UsageError
+from artver.errors import PointerConflictError, PointerError, UnsafePathError, UsageError
 from artver.listing import Entry
 from artver.paths import check_relative
 from artver.pointer import Pointer
@@ -164,6 +164,8 @@ def _existing_pointer(path: Path, where: str) -> Pointer | None:
         return None
     try:
         return pointer_module.read_pointer(path, where)
+    except PointerConflictError:
+        raise  # re-adding would record one branch's data and silently drop the other's changes
     except PointerError:
         return None  # a broken pointer is about to be rewritten from the data
 

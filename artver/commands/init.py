@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from artver import config, git, hashing
+from artver import config, git, hashing, hooks
+from artver.hooks import HookChange
 from artver.errors import UsageError
 from artver.fsutil import atomic_write_bytes
 from artver.repo import ARTVER_DIR
@@ -26,6 +27,7 @@ class InitResult:
     root: Path
     created: bool
     algorithm: str
+    merge_driver: tuple[HookChange, ...] = ()  # the merge driver for pointer files (artver/hooks.py)
 
 
 def init(start: Path, algorithm: str | None = None) -> InitResult:
@@ -41,11 +43,12 @@ def init(start: Path, algorithm: str | None = None) -> InitResult:
                 f"{root} already uses {existing}; the hash algorithm is chosen once per repository and cannot change"
             )
         _ensure_gitignore(artver_dir)
-        return InitResult(root, created=False, algorithm=existing)
+        return InitResult(root, created=False, algorithm=existing, merge_driver=tuple(hooks.install_merge_driver(root)))
     artver_dir.mkdir(exist_ok=True)
     _ensure_gitignore(artver_dir)
     config.set_value(artver_dir, "core", "hash", algorithm or hashing.DEFAULT_ALGORITHM, local=False)
-    return InitResult(root, created=True, algorithm=algorithm or hashing.DEFAULT_ALGORITHM)
+    return InitResult(root, created=True, algorithm=algorithm or hashing.DEFAULT_ALGORITHM,
+                      merge_driver=tuple(hooks.install_merge_driver(root)))
 
 
 def _ensure_gitignore(artver_dir: Path) -> None:

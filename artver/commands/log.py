@@ -12,6 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from dulwich.objects import Commit
+from dulwich.walk import ORDER_TOPO
 
 from artver import history, listing
 from artver import pointer as pointer_module
@@ -34,6 +35,39 @@ class LogEntry:
     old_path: str | None
     hash: str | None
     size: int | None
+
+
+@dataclass(frozen=True)
+class DetachedHead:
+    """HEAD is detached at a commit that branches have moved past (e.g. 'git checkout v1'):
+    a log of HEAD ends there, and ``later`` holds the branches to ask for newer history."""
+
+    at: str  # a tag pointing at HEAD, else its short SHA
+    later: tuple[str, ...]
+
+    def hint(self, path: str) -> str:
+        more = f" (also: {', '.join(self.later[1:4])})" if len(self.later) > 1 else ""
+        return (
+            f"HEAD is detached at {self.at}, so later commits are not shown; "
+            f"see them with 'artver log {path} --rev {self.later[0]}'{more}"
+        )
+
+
+def detached_head(repo: Repo) -> DetachedHead | None:
+    """Where HEAD is detached, if branches go further; None on a branch (or without commits)."""
+    from artver import git as git_commands
+
+    if git_commands.current_branch(repo.root) is not None:
+        return None
+    try:
+        later = git_commands.branches_after(repo.root, "HEAD")
+        if not later:
+            return None
+        tags = git_commands.tags_at(repo.root, "HEAD")
+        at = tags[0] if tags else git_commands.commit_id(repo.root, "HEAD")[:8]
+    except ArtverError:
+        return None  # no commit yet, or Git cannot tell: nothing to point to
+    return DetachedHead(at, tuple(later))
 
 
 @dataclass(frozen=True)
@@ -124,7 +158,10 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
     entries: list[LogEntry] = []
     follow = artifact
     seen_any = False
-    for walk_entry in git.get_walker(include=[head.id]):
+    # Topological order: a commit always comes before its parents, even when several share a
+    # timestamp (scripted histories), which date order alone does not guarantee; following a
+    # rename relies on it.
+    for walk_entry in git.get_walker(include=[head.id], order=ORDER_TOPO):
         commit = walk_entry.commit
         now = reader.state(commit, follow)
         parents = [git[parent] for parent in commit.parents]
@@ -147,10 +184,12 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
         if limit is not None and len(entries) >= limit:
             break
     if not entries and not seen_any:
+        detached = detached_head(repo) if revision == "HEAD" else None
+        later = f" ({detached.hint(path)})" if detached else ""
         if inner is not None:
-            raise UsageError(f"{path}: not a file of the tracked folder {artifact} in the history of {revision}")
+            raise UsageError(f"{path}: not a file of the tracked folder {artifact} in the history of {revision}{later}")
         if not (repo.root / (artifact + SUFFIX)).is_file():
-            raise UsageError(f"{path}: not a tracked artifact in the history of {revision}")
+            raise UsageError(f"{path}: not a tracked artifact in the history of {revision}{later}")
     return entries
 
 
