@@ -509,3 +509,140 @@ def test_a_refused_upload_leaves_no_tag(project: Path, registry: RegistryServer,
     assert_one_line_error(result, "upload", "HTTP 400 INJECTED")
     assert failing.requests("PUT", "/manifests/") == []
     assert tags(registry, repository) == []
+
+
+def test_the_git_remote_url_is_published_without_its_credentials(
+    project: Path, registry: RegistryServer, run_artver: Callable[..., Result]
+) -> None:
+    git(project, "remote", "add", "origin", "https://ada:ghp_secret@git.example.com/team/models.git?x=1")
+    repository = unique()
+    assert publish(run_artver, project, f"{registry.host}/{repository}:v1", "--insecure").code == 0
+    inspected = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/{repository}:v1")
+    assert inspected.returncode == 0, inspected.stderr
+    assert "ghp_secret" not in inspected.stdout
+    annotations = json.loads(inspected.stdout)["annotations"]
+    assert annotations["org.opencontainers.image.source"] == "https://git.example.com/team/models.git"
+
+
+# ------------------------------------------------------------------------------------------ units
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ghcr.io/team/model:v1", ("ghcr.io", "team/model", "v1")),
+        ("localhost:5000/a/b/c:1.0_rc-1", ("localhost:5000", "a/b/c", "1.0_rc-1")),
+        ("127.0.0.1:5000/model:latest", ("127.0.0.1:5000", "model", "latest")),
+        ("registry.example.com/a__b/c-d.e:T", ("registry.example.com", "a__b/c-d.e", "T")),
+        ("[::1]:5000/model:v1", ("[::1]:5000", "model", "v1")),
+    ],
+)
+def test_references_that_parse(text: str, expected: tuple[str, str, str]) -> None:
+    from artver.oci_reference import parse_reference
+
+    parsed = parse_reference(text)
+    assert (parsed.registry, parsed.repository, parsed.tag) == expected
+    assert str(parsed) == text
+
+
+def test_docker_hub_answers_at_its_api_host() -> None:
+    from artver.oci_reference import parse_reference
+
+    assert parse_reference("docker.io/ada/model:v1").api_host == "registry-1.docker.io"
+
+
+@pytest.mark.parametrize("text", ["host:99999/model:v1", "bad_host.example/model:v1", "host.example/model:", "host.example/-model:v1"])
+def test_references_that_do_not(text: str) -> None:
+    from artver.errors import UsageError
+    from artver.oci_reference import parse_reference
+
+    with pytest.raises(UsageError):
+        parse_reference(text)
+
+
+def test_credentials_sources_and_their_refusals(tmp_path: Path) -> None:
+    from artver.errors import ConfigError
+    from artver.oci_credentials import find_credentials
+
+    def config(document: object, name: str = "config.json") -> Path:
+        return write(tmp_path / name, json.dumps(document))
+
+    encoded = base64.b64encode(b"ada:s3cret:with:colons").decode()
+    config({"auths": {"https://reg.example:5000/v1/": {"auth": encoded}}})
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    found = find_credentials("reg.example:5000", env)
+    assert found is not None and (found.username, found.password) == ("ada", "s3cret:with:colons")
+    assert "s3cret" not in repr(found)
+    assert find_credentials("other.example", env) is None
+
+    hub = base64.b64encode(b"hubuser:pw").decode()
+    config({"auths": {"https://index.docker.io/v1/": {"auth": hub}}})
+    assert find_credentials("docker.io", env).username == "hubuser"  # type: ignore[union-attr]
+
+    podman = config({"auths": {"reg.example:5000": {"username": "bob", "password": "pw2"}}}, "auth.json")
+    assert find_credentials("reg.example:5000", {**env, "REGISTRY_AUTH_FILE": str(podman)}).username == "bob"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="REGISTRY_AUTH_FILE names"):
+        find_credentials("reg.example:5000", {**env, "REGISTRY_AUTH_FILE": str(tmp_path / "absent.json")})
+
+    both = {**env, "ARTVER_REGISTRY_USERNAME": "ci", "ARTVER_REGISTRY_PASSWORD": "token"}
+    assert find_credentials("reg.example:5000", both).source == "ARTVER_REGISTRY_USERNAME/ARTVER_REGISTRY_PASSWORD"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="set both"):
+        find_credentials("reg.example:5000", {**env, "ARTVER_REGISTRY_USERNAME": "ci"})
+
+    config({"auths": {"reg.example:5000": {}}, "credsStore": "desktop"})
+    with pytest.raises(ConfigError, match="docker-credential-desktop', which artver does not run"):
+        find_credentials("reg.example:5000", env)
+    config({"credHelpers": {"reg.example:5000": "ecr-login"}})
+    with pytest.raises(ConfigError, match="docker-credential-ecr-login"):
+        find_credentials("reg.example:5000", env)
+    config({"auths": {"reg.example:5000": {"auth": "not base64!"}}})
+    with pytest.raises(ConfigError, match="not base64") as refused:
+        find_credentials("reg.example:5000", env)
+    assert "not base64!" not in str(refused.value)
+    write(tmp_path / "config.json", "{broken")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        find_credentials("reg.example:5000", env)
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://ada:token@github.com/team/repo.git", "https://github.com/team/repo.git"),
+        ("https://github.com/team/repo?private=1#x", "https://github.com/team/repo"),
+        ("ssh://git@host.example:2222/team/repo.git", "ssh://git@host.example:2222/team/repo.git"),
+        ("git@github.com:team/repo.git", "git@github.com:team/repo.git"),
+        ("/home/ada/repos/project.git", None),
+        ("file:///srv/git/project.git", None),
+        (None, None),
+    ],
+)
+def test_public_url(url: str | None, public: str | None) -> None:
+    from artver.commands.publish import public_url
+
+    assert public_url(url) == public
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 99, "x" * 100, "x" * 101, "dir/" + "y" * 120, "ünï/名前", "a b/c"])
+@pytest.mark.parametrize("folder", [False, True])
+@pytest.mark.parametrize("size", [0, 1, 8**11 - 1, 8**11])
+def test_tar_header_length_without_building_it_matches_the_header(name: str, folder: bool, size: int) -> None:
+    from artver.modelpack import HeaderPart
+
+    part = HeaderPart(name, 0 if folder else size, 0o755, folder)
+    assert part.length == len(part.bytes())
+    parsed = tarfile.TarInfo.frombuf(part.bytes()[:512], "utf-8", "strict") if part.length == 512 else None
+    if parsed is not None:
+        assert parsed.name.rstrip("/") == name and parsed.size == part.size
+
+
+def test_server_text_in_messages_is_cut_and_flattened() -> None:
+    from artver.oci import error_detail, parse_challenge
+
+    assert error_detail(json.dumps({"errors": [{"code": "DENIED", "message": "no\nway\x1b[31m" + "x" * 500}]}).encode()) \
+        .startswith("DENIED: no way [31m")
+    assert len(error_detail(json.dumps({"errors": [{"code": "X", "message": "y" * 999}]}).encode())) == 200
+    assert error_detail(b"<html>not json</html>") == ""
+    challenge = parse_challenge(['Basic realm="r"', 'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"'])
+    assert challenge is not None and challenge.scheme == "bearer"
+    assert (challenge.get("realm"), challenge.get("service")) == ("https://auth.example/token", "reg")
+    assert parse_challenge(["Negotiate abc"]) is None
