@@ -53,7 +53,7 @@ def parse_reference(text: str) -> Reference:
     if not _HOST.fullmatch(registry) or not _port_ok(registry):
         raise UsageError(f"{_shown(text)}: invalid registry host {_shown(registry)}")
     repository, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:
+    if not colon:
         raise UsageError(f"{_shown(text)}: add a tag, as REGISTRY/REPO:TAG (e.g. {EXAMPLE})")
     if not _TAG.fullmatch(tag):
         raise UsageError(

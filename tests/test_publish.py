@@ -387,7 +387,7 @@ def test_https_to_a_plain_http_registry_suggests_insecure(project: Path, registr
 @pytest.mark.parametrize(
     ("reference", "needle"),
     [
-        ("REGISTRY/team/model:bad/tag", "add a tag"),
+        ("REGISTRY/team/model:bad/tag", "invalid tag 'bad/tag'"),
         ("REGISTRY/team/model:-leading-dash", "invalid tag"),
         ("REGISTRY/team/model:" + "x" * 129, "invalid tag"),
         ("REGISTRY/team/model:tag with space", "invalid tag"),
@@ -425,7 +425,7 @@ def test_objects_missing_from_the_cache_stop_before_any_upload(project: Path, re
     hash_value = "xxh128:" + xxhash.xxh3_128_hexdigest(DATASET["train/part-1.bin"])
     object_path(project, hash_value).unlink()
     result = publish(run_artver, project, f"{relay.host}/{repository}:v1", "--rev", "v1", "--insecure")
-    assert_one_line_error(result, "data: object xxh128:", "not in the local cache; run 'artver fetch --rev v1' first")
+    assert_one_line_error(result, "data: object xxh128:", "is not in the local cache; run 'artver fetch --rev v1' first")
     assert relay.requests(contains="/blobs/uploads/") == []
     assert tags(registry, repository) == []
 

@@ -259,9 +259,9 @@ class _Job:
         present = self.repo.cache.present(objects)
         missing = [item for item in objects if item not in present]
         if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise ObjectMissingError(
-                f"{plan.path}: object {hashing.short(missing[0])}{more} not in the local cache; "
+                f"{plan.path}: object {hashing.short(missing[0])}{more} is not in the local cache; "
                 f"run 'artver fetch --rev {self.rev}' first"
             )
         for item in objects:
