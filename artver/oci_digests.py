@@ -94,6 +94,8 @@ def _open(path: Path) -> sqlite3.Connection:
                 connection.execute(statement)
             return connection
         except sqlite3.OperationalError:
+            if connection is not None:
+                connection.close()
             break  # cannot open or write it here (permissions, busy): not a reason to delete it
         except sqlite3.DatabaseError:
             if attempt == 2:

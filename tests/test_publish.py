@@ -646,3 +646,19 @@ def test_server_text_in_messages_is_cut_and_flattened() -> None:
     assert challenge is not None and challenge.scheme == "bearer"
     assert (challenge.get("realm"), challenge.get("service")) == ("https://auth.example/token", "reg")
     assert parse_challenge(["Negotiate abc"]) is None
+
+
+def test_two_artifacts_with_the_same_bytes_are_one_blob(repo: Path, registry: RegistryServer, relay: Relay,
+                                                        run_artver: Callable[..., Result], tmp_path: Path) -> None:
+    write(repo / "a.bin", MODEL_V1)
+    write(repo / "b.bin", MODEL_V1)
+    assert run_artver(repo, "add", "a.bin", "b.bin").code == 0
+    commit_all(repo, "twins")
+    repository = unique()
+    result = publish(run_artver, repo, f"{relay.host}/{repository}:v1", "--insecure")
+    assert result.code == 0, result.err
+    assert len(MODEL_V1) <= relay.blob_body_bytes() < 2 * len(MODEL_V1)
+    manifest = copy_to_layout(registry, repository, "v1", tmp_path / "layout")
+    digests = {layer["digest"] for layer in manifest["layers"]}  # type: ignore[union-attr]
+    assert len(manifest["layers"]) == 2 and len(digests) == 1  # type: ignore[arg-type]
+    assert blob(tmp_path / "layout", digests.pop()) == MODEL_V1

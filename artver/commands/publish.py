@@ -304,9 +304,13 @@ class _Job:
             to_send.append((plan, digest))
         sources = [(plan, digest, PartsSource(self.parts(plan))) for plan, digest in to_send]  # all checked first
         self.progress.start("Publishing", sum(source.size for _, _, source in sources))
+        sent_by_key: dict[str, str] = {}  # two artifacts with the same content are one blob
         try:
             for plan, digest, source in sources:
-                sent = self._upload(registry, plan, digest, source)
+                if plan.index_key in sent_by_key:
+                    done[plan.path] = _published(plan, (sent_by_key[plan.index_key], source.size), "present")
+                    continue
+                sent = sent_by_key[plan.index_key] = self._upload(registry, plan, digest, source)
                 done[plan.path] = _published(plan, (sent, source.size), "uploaded")
                 self.uploaded += source.size
         finally:
