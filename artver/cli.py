@@ -551,7 +551,7 @@ def ls_command(
 def publish(
     ctx: typer.Context,
     arguments: Annotated[list[str], typer.Argument(metavar="[PATH...] REGISTRY/REPO:TAG", help="Artifacts to publish (default: every artifact of the revision), then the registry, repository and tag to publish them to.", show_default=False)],
-    rev: Annotated[Optional[str], typer.Option("--rev", help="The Git revision whose artifacts to publish (default: HEAD).", show_default=False)] = None,
+    rev: Annotated[Optional[str], typer.Option("--rev", metavar="REV", help="The Git revision whose artifacts to publish (default: HEAD).", show_default=False)] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Talk plain HTTP to the registry (for a local test registry; credentials travel in the clear).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Move the tag if it already points to another manifest.")] = False,
     chunk_size: Annotated[str, typer.Option("--chunk-size", metavar="SIZE", help="Bytes per upload request, e.g. 16MiB (lower it behind a proxy that limits request bodies).")] = "64MiB",

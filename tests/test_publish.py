@@ -662,3 +662,17 @@ def test_two_artifacts_with_the_same_bytes_are_one_blob(repo: Path, registry: Re
     digests = {layer["digest"] for layer in manifest["layers"]}  # type: ignore[union-attr]
     assert len(manifest["layers"]) == 2 and len(digests) == 1  # type: ignore[arg-type]
     assert blob(tmp_path / "layout", digests.pop()) == MODEL_V1
+
+
+def test_the_python_api_returns_what_the_cli_prints(project: Path, registry: RegistryServer) -> None:
+    import artver.api as av
+
+    repository = unique()
+    result = av.publish(f"{registry.host}/{repository}:v1", paths=["models/model.bin"], rev="v1", repo=project, insecure=True)
+    assert (result.tag, result.revision, result.commit) == ("created", "v1", git(project, "rev-parse", "v1").strip())
+    (layer,) = result.layers
+    assert (layer.path, layer.kind, layer.action, layer.size) == ("models/model.bin", "file", "uploaded", len(MODEL_V1))
+    assert layer.digest == "sha256:" + hashlib.sha256(MODEL_V1).hexdigest()
+    assert result.uploaded_bytes == len(MODEL_V1)
+    again = av.publish(f"{registry.host}/{repository}:v1", paths=["models/model.bin"], rev="v1", repo=project, insecure=True)
+    assert (again.tag, again.manifest, again.uploaded_bytes) == ("unchanged", result.manifest, 0)
