@@ -59,6 +59,19 @@ def require(binary: str, package: str) -> str:
     return found
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a client goes away mid-request
+    (the tests kill clients on purpose)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 # ----------------------------------------------------------------------------- certificates
 
 
@@ -161,7 +174,7 @@ def start_token_service(directory: Path, username: str, password: str) -> TokenS
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    server = _QuietServer((LOOPBACK, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://{LOOPBACK}:{server.server_address[1]}/token"
@@ -356,8 +369,7 @@ class Relay:
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer((LOOPBACK, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         return self
