@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
     from artver.commands.log import LogEntry
     from artver.commands.ls import ArtifactInfo
     from artver.commands.merge import Resolution
+    from artver.commands.publish import PublishResult
     from artver.commands.pull import PullResult
     from artver.commands.remove import RemoveResult
     from artver.commands.status import ArtifactStatus, CloudStatus
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
 
 __all__ = [
     "open", "read", "get_url", "init", "add", "status", "cloud_status", "checkout", "remove", "push", "fetch",
-    "pull", "diff", "log", "ls", "verify", "resolve",
+    "pull", "diff", "log", "ls", "verify", "resolve", "publish",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -162,6 +163,17 @@ def verify(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = 
     from artver.commands.verify import verify as run
 
     return run(_repo(repo), _paths(repo, paths), everything, remote, jobs, progress)
+
+
+def publish(reference: str, paths: PathLike | Sequence[PathLike] | None = None, rev: str | None = None,
+            repo: PathLike = ".", insecure: bool = False, force: bool = False, chunk_size: int | None = None,
+            progress: Progress = NO_PROGRESS) -> PublishResult:
+    """Publish the artifacts of ``rev`` (default HEAD) to an OCI registry as a ModelPack artifact
+    tagged ``reference`` (REGISTRY/REPO:TAG); see docs/handoff.md."""
+    from artver.commands.publish import publish as run
+    from artver.oci import DEFAULT_CHUNK_SIZE
+
+    return run(_repo(repo), reference, _paths(repo, paths), rev, insecure, force, chunk_size or DEFAULT_CHUNK_SIZE, progress)
 
 
 def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) -> tuple[str, int]:

@@ -599,6 +599,48 @@ def ls_command(
         out.say(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"{desc}{meta}").rstrip())
 
 
+@app.command()
+def publish(
+    ctx: typer.Context,
+    arguments: Annotated[list[str], typer.Argument(metavar="[PATH...] REGISTRY/REPO:TAG", help="Artifacts to publish (default: every artifact of the revision), then the registry, repository and tag to publish them to.", show_default=False)],
+    rev: Annotated[Optional[str], typer.Option("--rev", metavar="REV", help="The Git revision whose artifacts to publish (default: HEAD).", show_default=False)] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Talk plain HTTP to the registry (for a local test registry; credentials travel in the clear).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Move the tag if it already points to another manifest.")] = False,
+    chunk_size: Annotated[str, typer.Option("--chunk-size", metavar="SIZE", help="Bytes per upload request, e.g. 16MiB (lower it behind a proxy that limits request bodies).")] = "64MiB",
+    json_output: JsonOpt = False,
+) -> None:
+    """Publish the artifacts of a commit to an OCI registry.
+
+    As one OCI artifact in the CNCF ModelPack format, traceable to the commit.
+    """
+    from artver import api
+    from artver.commands.check_large_files import parse_size
+    from artver.errors import UsageError
+
+    out = _out(ctx)
+    try:
+        size = parse_size(chunk_size)
+    except UsageError:
+        raise UsageError(f"--chunk-size {chunk_size!r}: expected a size like 64MiB or 16MB") from None
+    *paths, reference = arguments
+    result = api.publish(reference, paths or None, rev, ".", insecure, force, size, out.progress())
+    if json_output:
+        out.json(result)
+        return
+    count = f"{len(result.layers)} artifact{'s' if len(result.layers) != 1 else ''}"
+    commit = f"{result.commit[:8]} ({result.revision})"
+    if result.tag == "unchanged" and not result.uploaded_bytes:
+        out.say(f"{result.reference} already holds these {count} of {commit}; nothing to send.")
+    else:
+        moved = " (tag moved)" if result.tag == "moved" else ""
+        out.say(f"Published {count} of {commit} to {result.reference}{moved}:")
+    rows = [(layer.action, layer.path, human_size(layer.size), short(layer.digest, 12)) for layer in result.layers]
+    widths = [max(len(row[index]) for row in rows) for index in range(3)]
+    for layer, row in zip(result.layers, rows):
+        out.say("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + f"  {row[3]}  {layer.media_type}")
+    out.say(f"Manifest {result.manifest}; {human_size(result.uploaded_bytes)} uploaded.")
+
+
 @app.command("install-hooks")
 def install_hooks(ctx: typer.Context) -> None:
     """Install Git hooks that keep data in step with commits.
