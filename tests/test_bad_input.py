@@ -339,3 +339,12 @@ def test_output_in_a_non_utf8_locale_escapes_instead_of_failing(hostile_text_pro
     document = json.loads(run_artver_process(hostile_text_project, "ls", "--json", env={"PYTHONIOENCODING": "ascii"}).out)
     assert any(item["desc"].startswith("日本語 \x1b]0;owned") for item in document)
 
+
+def test_add_refuses_a_description_that_is_not_valid_unicode(project: Path) -> None:
+    (project / "m.bin").write_bytes(b"m")
+    completed = subprocess.run(
+        [sys.executable, "-m", "artver", "add", "m.bin", "--desc", os.fsdecode(b"caf\xe9")],
+        cwd=project, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, errors="backslashreplace",
+    )
+    one_line_error(Result(completed.returncode, completed.stdout, completed.stderr), "description", "not valid Unicode")
+    assert not (project / "m.bin.art").exists()
