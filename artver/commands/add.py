@@ -12,11 +12,11 @@ from artver import file_lock, git, gitignore, listing, verification, workspace
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path, open_stats, walk_directory
 from artver.errors import PointerError, UnsafePathError, UsageError
-from artver.paths import check_relative
+from artver.paths import check_relative, reserved_name_in
 from artver.listing import Entry
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
-from artver.repo import ARTVER_DIR, Repo
+from artver.repo import Repo
 
 
 ADD_THREADS = 4
@@ -73,8 +73,9 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> N
         parts = relative.split("/")
         if relative == ".":
             raise UsageError(f"{user_path}: cannot track the whole repository; name a file or folder inside it")
-        if ".git" in parts or parts[0] == ARTVER_DIR:
-            raise UsageError(f"{user_path}: inside {'.git' if '.git' in parts else ARTVER_DIR}, which artver never tracks")
+        reserved = reserved_name_in(relative)  # .git, .artver, .gitignore, ... in every spelling a filesystem resolves to them
+        if reserved:
+            raise UsageError(f"{user_path}: inside {reserved}, which artver never tracks")
         try:
             check_relative(relative, user_path)
         except UnsafePathError:
@@ -206,6 +207,7 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
 def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, progress: Progress) -> Pointer:
     cache = repo.cache
     files = walk_directory(absolute, relative)
+    listing.check_names_to_add([item.relative for item in files], relative)
     known = hasher.stats.under(relative)
     resolved: dict[str, str] = {}
     for item in files:
