@@ -157,8 +157,9 @@ def check_text(value: str, where: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
+        around = value[max(error.start - 20, 0) : error.end + 20]
         raise PointerError(
-            f"{where}: text {value[max(error.start - 20, 0):error.end + 20]!r} is not valid Unicode text (a lone surrogate, or bytes that are not UTF-8)"
+            f"{where}: text {around!r} is not valid Unicode text (a lone surrogate, or bytes that are not UTF-8)"
         ) from None
     return value
 
