@@ -348,3 +348,16 @@ def test_add_refuses_a_description_that_is_not_valid_unicode(project: Path) -> N
     )
     one_line_error(Result(completed.returncode, completed.stdout, completed.stderr), "description", "not valid Unicode")
     assert not (project / "m.bin.art").exists()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # rich renders in a thread
+def test_progress_bar_shows_names_that_look_like_markup_or_escapes(monkeypatch, capsys) -> None:
+    """rich read '[/b]' in a path as a closing tag and raised MarkupError in the middle of an add."""
+    from artver.console import DelayedBar
+
+    monkeypatch.setenv("ARTVER_PROGRESS_DELAY", "0")
+    bar = DelayedBar()
+    bar.start("Adding data/a[/b] \x1b]0;owned\x07", 10)
+    bar.advance(5)
+    bar.finish()
+    assert "\x1b]0;owned" not in capsys.readouterr().err
