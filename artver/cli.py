@@ -11,7 +11,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from artver import __version__, error_handler
-from artver.console import Output, relative_to_cwd
+from artver.console import Output, printable, relative_to_cwd, write_line
 from artver.fsutil import human_size
 from artver.hashing import short
 
@@ -693,7 +693,7 @@ def hook(
     stdin = sys.stdin.read() if name == "pre-push" and not sys.stdin.isatty() else ""
     result = run_hook(_repo(), name, list(arguments or []), stdin)
     for message in result.messages:
-        sys.stderr.write(message + "\n")
+        write_line(sys.stderr, message)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -776,9 +776,10 @@ def check_large_files(
     limit = parse_size(max_size)
     found = check(find_work_tree(Path.cwd()), list(files or []), limit)
     for item in found:
-        sys.stderr.write(
+        write_line(
+            sys.stderr,
             f"artver: {item.path} is {human_size(item.size)}, over the {human_size(limit)} limit for Git; "
-            f"track it with 'artver add {_quote(item.path)}' (and 'git rm --cached {_quote(item.path)}' if already staged)\n"
+            f"track it with 'artver add {_quote(item.path)}' (and 'git rm --cached {_quote(item.path)}' if already staged)",
         )
     if found:
         raise typer.Exit(1)
@@ -815,7 +816,7 @@ def gc(
             return True
         if not sys.stdin.isatty():
             raise UsageError(f"gc --cloud would delete {len(plan.remote)} object(s) from {plan.remote_url}; add --yes to confirm")
-        return typer.confirm(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?", default=False)
+        return typer.confirm(printable(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?"), default=False)
 
     result = gc_commands.gc(repo, workspace, revisions, cloud, remote, force, dry_run, confirm)
     if json_output:

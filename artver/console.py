@@ -1,21 +1,60 @@
-"""Terminal output of the CLI: plain lines, JSON, and a delayed rich progress bar."""
+"""Terminal output of the CLI: plain lines, JSON, and a delayed rich progress bar.
+
+Everything the CLI prints passes through here, and much of it is text from untrusted
+sources: paths and descriptions from committed pointers, commit subjects and author names,
+remote URLs from the committed config. So every line is made printable first (printable):
+a description cannot clear the screen, set the window title, reorder text with a bidi
+override or add lines that look like artver's own output. JSON output escapes the same
+characters as \\uXXXX, so it stays valid JSON with the same values.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from artver.progress import NO_PROGRESS, Progress
 
 PROGRESS_DELAY = 1.0  # seconds of work before a bar appears (ARTVER_PROGRESS_DELAY overrides, for tests)
 UPDATE_INTERVAL = 0.05  # seconds between redraw requests (rich redraws at 10 Hz anyway)
+
+
+# Never written raw: C0 controls except tab, DEL, C1 controls, the Unicode line and paragraph
+# separators, the bidirectional controls (U+202E shows "gpj.exe" as "exe.jpg"), and lone
+# surrogates (which cannot be encoded at all). Zero-width joiners stay: emoji and scripts need them.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")  # json.dumps escapes C0
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could control a terminal shown as an escape (``\\x1b``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def write_line(stream: TextIO, line: str) -> None:
+    """Write one printable line. Text the stream's encoding cannot represent (a non-UTF-8 locale)
+    is written as backslash escapes instead of failing the command."""
+    text = printable(line) + "\n"
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = stream.encoding or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 @dataclass(frozen=True)
@@ -25,17 +64,22 @@ class Output:
 
     def say(self, line: str = "") -> None:
         if not self.quiet:
-            sys.stdout.write(line + "\n")
+            write_line(sys.stdout, line)
 
     def detail(self, line: str) -> None:
         if self.verbose and not self.quiet:
-            sys.stdout.write(line + "\n")
+            write_line(sys.stdout, line)
 
     def warn(self, line: str) -> None:
-        sys.stderr.write(f"artver: {line}\n")
+        write_line(sys.stderr, f"artver: {line}")
 
     def json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+        text = _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+        try:
+            sys.stdout.write(text + "\n")
+        except UnicodeEncodeError:  # a non-UTF-8 locale: plain ASCII JSON means the same
+            sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=True) + "\n")
 
     def progress(self) -> Progress:
         if self.quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
@@ -81,7 +125,7 @@ class DelayedBar:
     def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
         with self._lock:
             self._stop()
-            self._description, self._total, self._unit = description, total, unit
+            self._description, self._total, self._unit = printable(description), total, unit
             self._done = 0
             self._started = time.monotonic()
 
@@ -116,7 +160,7 @@ class DelayedBar:
 
         amount = [DownloadColumn(), TransferSpeedColumn()] if self._unit == "bytes" else [MofNCompleteColumn()]
         self._bar = RichProgress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a path like "a[/b]" is not markup
             BarColumn(),
             *amount,
             TimeRemainingColumn(),

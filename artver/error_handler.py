@@ -16,6 +16,7 @@ from typing import Callable
 
 import typer
 
+from artver.console import write_line
 from artver.errors import ArtverError
 
 INTERNAL_ERROR = 3
@@ -23,7 +24,7 @@ INTERRUPTED = 130
 
 
 def _say(message: str) -> None:
-    sys.stderr.write(f"artver: {message}\n")
+    write_line(sys.stderr, f"artver: {message}")  # messages quote paths and text from untrusted pointers
     sys.stderr.flush()
 
 

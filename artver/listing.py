@@ -15,11 +15,12 @@ directory's identity, whichever way it is stored.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Iterable, NamedTuple
 
 from artver import hashing
-from artver.errors import PointerError
-from artver.paths import check_relative
+from artver.errors import PointerError, UsageError
+from artver.paths import check_relative, fold_name, own_folder_in
 
 LISTING_HEADER = b"artver-listing: 1\n"
 _DECIMAL = re.compile(r"[0-9]{1,19}")
@@ -54,23 +55,93 @@ def parse_entry(line: str, where: str) -> Entry:
 
 
 def check_entries(entries: Iterable[Entry], where: str) -> tuple[Entry, ...]:
-    """Sort entries; refuse duplicates and a path that is both a file and a folder."""
+    """Sort entries; refuse duplicates, a path that is both a file and a folder, and a folder
+    laid out as a Git repository (see _refuse_embedded_repository).
+
+    Linear in the total length of the paths for ordinary listings, O(n log n) at worst,
+    and without a set of every folder: hostile listings of deep paths must not cost
+    quadratic time or memory."""
     ordered = tuple(sorted(entries))
-    paths = {entry.path for entry in ordered}
-    if len(paths) != len(ordered):
-        for previous, current in zip(ordered, ordered[1:]):
-            if previous.path == current.path:
-                raise PointerError(f"{where}: duplicate path {current.path!r} in listing")
-    folders: set[str] = set()
-    for entry in ordered:
-        parent = entry.path.rpartition("/")[0]
-        while parent and parent not in folders:
-            folders.add(parent)
-            parent = parent.rpartition("/")[0]
-    clash = paths & folders
-    if clash:
-        raise PointerError(f"{where}: {min(clash)!r} is listed both as a file and as a folder")
+    paths = [entry.path for entry in ordered]
+    for index in range(1, len(paths)):
+        previous, current = paths[index - 1], paths[index]
+        if not current.startswith(previous):
+            continue  # the common case: all paths that start with `previous` directly follow it
+        if current == previous:
+            raise PointerError(f"{where}: duplicate path {current!r} in listing")
+        # `previous` is a folder of some path iff the first path >= previous + "/" starts with it
+        inside = previous + "/"
+        position = bisect_left(paths, inside, index)
+        if position < len(paths) and paths[position].startswith(inside):
+            raise PointerError(f"{where}: {previous!r} is listed both as a file and as a folder")
+    _refuse_embedded_repository(paths, where)
     return ordered
+
+
+# Git takes a folder for a (bare) repository if it holds a HEAD file and objects/ and refs/
+# folders, or a HEAD file and a commondir file naming them elsewhere (setup.c, is_git_directory).
+# Running any git command below such a folder reads its config, which can run commands.
+_REPOSITORY_PARTS = frozenset(("objects", "refs", "commondir"))
+_IGNORED = "[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]*"  # paths.fold_name drops these
+_MAYBE_HEAD = re.compile(f"[hH]{_IGNORED}[eE]{_IGNORED}[aA]{_IGNORED}[dD][^/\n]*$", re.MULTILINE)
+
+
+def _refuse_embedded_repository(paths: list[str], where: str) -> None:
+    """Refuse a listing that makes one of its folders (or the artifact itself) a Git repository:
+    a HEAD file next to objects, refs or commondir, in any spelling a filesystem resolves to
+    those names (paths.fold_name). One regular expression per path, unless a file that may be
+    called HEAD is listed (rare in real data)."""
+    text = "\n".join(paths)  # one scan of all paths in C; paths hold no newline (check_relative)
+    heads = []
+    for match in _MAYBE_HEAD.finditer(text):
+        path = text[text.rfind("\n", 0, match.start()) + 1 : match.end()]
+        if fold_name(path.rpartition("/")[2]) == "head":
+            heads.append(path)
+    if not heads:
+        return
+
+    def folder_keys(folded: list[str]) -> list[int]:
+        """Key of each folder along a path: a rolling hash of its folded components, so that no
+        folder name is built per level (paths may be thousands of components deep). A collision
+        could only refuse a listing, never let one through; str hashes are seeded per process."""
+        keys = [0]
+        for component in folded[:-1]:
+            keys.append(hash((keys[-1], component)))
+        return keys
+
+    candidates: dict[int, str] = {}
+    for path in heads:
+        candidates[folder_keys([fold_name(part) for part in path.split("/")])[-1]] = path.rpartition("/")[0]
+    for path in paths:
+        folded = [fold_name(part) for part in path.split("/")]
+        for key, component in zip(folder_keys(folded), folded):
+            if component in _REPOSITORY_PARTS and key in candidates:
+                folder = candidates[key]
+                raise PointerError(
+                    f"{where}: {repr(folder) if folder else 'the folder itself'} would be a Git repository (a HEAD file "
+                    f"next to {path[:200]!r}), whose config can run commands; artver does not track repositories"
+                )
+
+
+def check_names_to_add(paths: list[str], folder: str) -> None:
+    """Refuse, before anything is stored, to add a folder (``paths`` are its files) that holds
+    a repository: a .git or .artver folder in any spelling (paths.own_folder_in), or a folder
+    laid out as a bare Git repository. A listing of it would be refused on every read."""
+    for path in paths:
+        found = own_folder_in(path)
+        if found is None:
+            continue
+        component, own = found
+        holder = component.rpartition("/")[0]
+        if holder:
+            advice = f"move {folder}/{holder} out of {folder}, or delete {folder}/{component} if you need only its files"
+        else:
+            advice = f"delete or move {folder}/{component} if you need only the files"
+        raise UsageError(f"{folder}/{component}: {own} folder of a repository, which artver does not track; {advice}")
+    try:
+        _refuse_embedded_repository(paths, folder)
+    except PointerError as error:
+        raise UsageError(str(error)) from None
 
 
 def parse_lines(lines: Iterable[str], where: str) -> tuple[Entry, ...]:

@@ -45,6 +45,10 @@ class Pointer:
     meta: tuple[tuple[str, str], ...] = field(default=())
 
     def with_user_data(self, desc: str | None, meta: tuple[tuple[str, str], ...]) -> "Pointer":
+        if desc is not None:
+            check_text(desc, "description")
+        for key, value in meta:
+            check_text(value, f"metadata {key!r}")
         return replace(self, desc=desc, meta=tuple(sorted(meta)))
 
 
@@ -159,14 +163,28 @@ def conflict_message(where: str) -> str:
     )
 
 
+# Exactly one JSON string literal (RFC 8259), checked before json.loads sees the text: a value
+# such as 100,000 nested brackets must be refused here, not by a RecursionError in the decoder.
+_JSON_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]++|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*+"')  # possessive: linear time
+
+
 def _parse_json_string(value: str, where: str) -> str:
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, str):
+    if not _JSON_STRING.fullmatch(value):
         raise PointerError(f"{where}: value {value[:60]!r} must be a JSON string in double quotes")
-    return parsed
+    return check_text(json.loads(value), where)
+
+
+def check_text(value: str, where: str) -> str:
+    """A description or metadata value must be valid Unicode: a lone surrogate (which JSON's
+    \\ud800 escape can produce) cannot be written as UTF-8, printed or stored."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        around = value[max(error.start - 20, 0) : error.end + 20]
+        raise PointerError(
+            f"{where}: text {around!r} is not valid Unicode text (a lone surrogate, or bytes that are not UTF-8)"
+        ) from None
+    return value
 
 
 def _parse_size(value: str | None, key: str, where: str) -> int:

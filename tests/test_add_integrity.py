@@ -498,45 +498,29 @@ def ignored(root: Path, relative: str) -> bool:
     return completed.returncode == 0
 
 
-def test_adding_a_gitignore_puts_its_rule_in_the_folder_above_and_leaves_it_untouched(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("path", [".gitignore", "sub/.gitignore"])
+def test_a_gitignore_is_never_tracked_nor_edited_by_add(repo: Path, run_artver, path: str) -> None:  # type: ignore[no-untyped-def]
+    # Git reads .gitignore files itself: artver refuses to track one (a pointer could otherwise
+    # make artver write one), and the refusal leaves the file exactly as it was.
     content = b"*.tmp\n# a .gitignore without a final newline"
-    write(repo / "sub" / ".gitignore", content)
-    result = run_artver(repo, "add", "sub/.gitignore")
-    assert result.code == 0, result.err
-    assert (repo / "sub" / ".gitignore").read_bytes() == content
-    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore"]
-    assert "git add sub/.gitignore.art .gitignore" in result.out
-    assert ignored(repo, "sub/.gitignore") and not ignored(repo, "sub/.gitignore.art")
-    assert run_artver(repo, "status", "--check").code == 0
-    assert run_artver(repo, "remove", "sub/.gitignore").code == 0
-    assert not (repo / ".gitignore").exists()
-    assert (repo / "sub" / ".gitignore").read_bytes() == content
+    write(repo / path, content)
+    before = (repo / ".gitignore").read_bytes() if (repo / ".gitignore").exists() and path != ".gitignore" else None
+    result = run_artver(repo, "add", path)
+    assert_one_line_error(result, f"{path}: Git reads .gitignore files itself, so artver never tracks one")
+    assert (repo / path).read_bytes() == content
+    assert not (repo / (path + ".art")).exists()
+    if before is not None:
+        assert (repo / ".gitignore").read_bytes() == before
 
 
-def test_a_tracked_gitignore_is_never_edited_when_its_neighbours_are_added_or_removed(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
-    content = b"*.log\n"
-    write(repo / "sub" / ".gitignore", content)
+def test_the_rule_for_a_neighbour_of_a_user_gitignore_goes_into_it_once(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    write(repo / "sub" / ".gitignore", b"*.log\n")
     write(repo / "sub" / "model.pt", b"weights")
-    write(repo / "sub" / "later.pt", b"more weights")
-    # Named together, and one after the other: the tracked .gitignore keeps its bytes.
-    assert run_artver(repo, "add", "sub/.gitignore", "sub/model.pt").code == 0
-    assert run_artver(repo, "add", "sub/later.pt").code == 0
-    assert (repo / "sub" / ".gitignore").read_bytes() == content
-    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore", "/sub/model.pt", "/sub/later.pt"]
-    assert all(ignored(repo, f"sub/{name}") for name in (".gitignore", "model.pt", "later.pt"))
-    assert run_artver(repo, "status", "--check").code == 0
+    assert run_artver(repo, "add", "sub/model.pt").code == 0
+    assert (repo / "sub" / ".gitignore").read_text().splitlines() == ["*.log", "/model.pt"]
+    assert ignored(repo, "sub/model.pt") and not ignored(repo, "sub/model.pt.art")
     assert run_artver(repo, "remove", "sub/model.pt").code == 0
-    assert (repo / "sub" / ".gitignore").read_bytes() == content
-    assert (repo / ".gitignore").read_text().splitlines() == ["/sub/.gitignore", "/sub/later.pt"]
-    assert run_artver(repo, "status", "--check").code == 0
-
-
-def test_the_top_level_gitignore_cannot_be_tracked(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
-    write(repo / ".gitignore", b"*.log\n")
-    result = run_artver(repo, "add", ".gitignore")
-    assert_one_line_error(result, ".gitignore: artver keeps its ignore rules in the top-level .gitignore")
-    assert (repo / ".gitignore").read_bytes() == b"*.log\n"
-    assert not (repo / ".gitignore.art").exists()
+    assert (repo / "sub" / ".gitignore").read_text().splitlines() == ["*.log"]
 
 
 def test_with_the_top_level_gitignore_tracked_add_refuses_instead_of_editing_it(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]

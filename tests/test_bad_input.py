@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -234,3 +235,129 @@ def test_secrets_never_appear_in_output_logs_or_json(repo: Path, run_artver, mon
         outputs.append(result.out + result.err)
     assert all(secret not in text for text in outputs)
     assert secret not in (repo / ".artver" / "config").read_text()
+
+
+# ---------------------------------------------------------------- hostile text: printed, never obeyed
+
+HOSTILE_TEXT = (
+    "\x1b]0;owned\x07\x1b[2J\x1b[1;32mALL GOOD\x1b[0m\r"  # window title, clear screen, colour, carriage return
+    "\u202eexe.gpj\u202c \x9b31m \x7f\u2028next\nartver: all artifacts clean\u0085"  # bidi override, C1 CSI, DEL, separators
+)
+NEVER_RAW = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def hostile_pointer(kind: str = "file") -> bytes:
+    from artver.hashing import hash_bytes
+    from artver.listing import Entry
+    from artver.pointer import Pointer, format_pointer
+
+    data = b"good data" * 100  # good.bin's content, in the cache
+    if kind == "file":
+        base = Pointer(kind="file", hash=hash_bytes(data, "xxh128"), size=len(data))
+    else:
+        base = Pointer(kind="dir", entries=(Entry("a.bin", hash_bytes(data, "xxh128"), len(data)),))
+    return format_pointer(base.with_user_data(HOSTILE_TEXT, (("owner", HOSTILE_TEXT), ("note", "line one\nline two"))))
+
+
+def assert_inert(result: Result) -> None:
+    """Nothing raw that a terminal would obey, no traceback, no internal error."""
+    assert result.code != 3 and "Traceback" not in result.err, result
+    assert not NEVER_RAW.search(result.out.replace("\n", "")), ascii(result.out)
+    assert not NEVER_RAW.search(result.err.replace("\n", "")), ascii(result.err)
+
+
+@pytest.fixture
+def hostile_text_project(project: Path, run_artver) -> Path:
+    """good.bin's pointer rewritten with escape sequences, bidi controls and newlines in desc and meta,
+    committed with a hostile subject and author, then changed again in the workspace."""
+    (project / "good.bin.art").write_bytes(hostile_pointer())
+    (project / "tree.art").write_bytes(hostile_pointer("dir"))
+    git(project, "add", "-A")
+    git(project, "-c", f"user.name=Mallory{HOSTILE_TEXT}", "commit", "-q", "-m", f"fix{HOSTILE_TEXT}",
+        f"--author=Mallory{HOSTILE_TEXT.replace(chr(10), ' ')} <m@x>")
+    return project
+
+
+def test_hostile_desc_and_meta_are_escaped_by_ls(hostile_text_project: Path, run_artver) -> None:
+    result = run_artver(hostile_text_project, "ls")
+    assert_inert(result)
+    assert result.code == 0 and len(result.out.splitlines()) == 2  # one line per artifact: no injected lines
+    assert "\\x1b]0;owned\\x07\\x1b[2J" in result.out and "\\u202eexe.gpj" in result.out
+    assert "line one\\nline two" in result.out and "\\nartver: all artifacts clean" in result.out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ls"], ["ls", "--rev", "HEAD"], ["status"], ["diff", "HEAD~1"], ["diff", "HEAD~1", "HEAD"], ["log", "good.bin"],
+     ["log", "tree/a.bin"], ["-v", "status"], ["push"], ["verify"], ["checkout"], ["remote", "list"]],
+)
+def test_hostile_text_is_inert_in_every_human_output(hostile_text_project: Path, run_artver, command: list[str]) -> None:
+    config = hostile_text_project / ".artver" / "config"
+    config.write_text(config.read_text() + f"\tregion = eu{HOSTILE_TEXT.replace(chr(10), '').replace(chr(13), '')}\n")
+    assert_inert(run_artver(hostile_text_project, *command))
+
+
+@pytest.mark.parametrize("command", [["ls"], ["ls", "--rev", "HEAD"], ["status"], ["diff", "HEAD~1"], ["log", "tree"], ["remote", "list"]])
+def test_hostile_text_keeps_json_valid_and_exact(hostile_text_project: Path, run_artver, command: list[str]) -> None:
+    result = run_artver(hostile_text_project, *command, "--json")
+    assert_inert(result)
+    document = json.loads(result.out)
+    text = json.dumps(document, ensure_ascii=False)
+    if command[0] == "ls":
+        (item,) = [entry for entry in document if entry["path"] == "good.bin"]
+        assert item["desc"] == HOSTILE_TEXT and item["meta"] == {"note": "line one\nline two", "owner": HOSTILE_TEXT}
+    if command[0] == "log":
+        assert document[0]["subject"].startswith("fix\x1b]0;owned\x07\x1b[2J")
+        assert document[0]["author"].startswith("Mallory\x1b]0;owned\x07")
+    assert text  # parsed; values compared above carry the very same characters
+
+
+def test_hostile_commit_subject_and_author_are_escaped_by_log(hostile_text_project: Path, run_artver) -> None:
+    result = run_artver(hostile_text_project, "log", "tree")
+    assert_inert(result)
+    assert "Mallory\\x1b]0;owned\\x07" in result.out and "fix\\x1b]0;owned" in result.out
+    assert len(result.out.splitlines()) == 2  # one commit: its line and its change line
+
+
+def test_hostile_pointer_file_name_is_escaped_in_errors(project: Path, run_artver) -> None:
+    name = "\x1b[2J\x1b]0;owned\x07evil"
+    shutil.copyfile(CORPUS / "dotdot.art", project / f"{name}.art")
+    result = run_artver(project, "status")
+    assert_inert(result)
+    line = one_line_error(result, "contains a control character")
+    assert "\\x1b[2J\\x1b]0;owned\\x07evil.art" in line
+
+
+def test_output_in_a_non_utf8_locale_escapes_instead_of_failing(hostile_text_project: Path) -> None:
+    pointer = hostile_text_project / "good.bin.art"
+    pointer.write_bytes(pointer.read_bytes().replace(b'desc: "', 'desc: "日本語 '.encode()))
+    for command in (["ls"], ["ls", "--json"], ["log", "tree"]):
+        result = run_artver_process(hostile_text_project, *command, env={"PYTHONIOENCODING": "ascii"})
+        assert_inert(result)
+        assert result.code == 0, result.err
+    assert "\\u65e5\\u672c\\u8a9e" in run_artver_process(hostile_text_project, "ls", env={"PYTHONIOENCODING": "ascii"}).out
+    document = json.loads(run_artver_process(hostile_text_project, "ls", "--json", env={"PYTHONIOENCODING": "ascii"}).out)
+    assert any(item["desc"].startswith("日本語 \x1b]0;owned") for item in document)
+
+
+def test_add_refuses_a_description_that_is_not_valid_unicode(project: Path) -> None:
+    (project / "m.bin").write_bytes(b"m")
+    completed = subprocess.run(
+        [sys.executable, "-m", "artver", "add", "m.bin", "--desc", os.fsdecode(b"caf\xe9")],
+        cwd=project, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, errors="backslashreplace",
+    )
+    one_line_error(Result(completed.returncode, completed.stdout, completed.stderr), "description", "not valid Unicode")
+    assert not (project / "m.bin.art").exists()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # rich renders in a thread
+def test_progress_bar_shows_names_that_look_like_markup_or_escapes(monkeypatch, capsys) -> None:
+    """rich read '[/b]' in a path as a closing tag and raised MarkupError in the middle of an add."""
+    from artver.console import DelayedBar
+
+    monkeypatch.setenv("ARTVER_PROGRESS_DELAY", "0")
+    bar = DelayedBar()
+    bar.start("Adding data/a[/b] \x1b]0;owned\x07", 10)
+    bar.advance(5)
+    bar.finish()
+    assert "\x1b]0;owned" not in capsys.readouterr().err

@@ -16,10 +16,10 @@ from artver.artifacts import Hasher, WorkspaceFile, all_pointer_paths, cli_path,
 from artver.cache import Stored
 from artver.errors import PointerConflictError, PointerError, UnsafePathError, UsageError
 from artver.listing import Entry
-from artver.paths import check_relative
+from artver.paths import check_relative, own_folder_in, reserved_name_in
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
-from artver.repo import ARTVER_DIR, Repo
+from artver.repo import Repo
 
 ADD_THREADS = 4
 
@@ -91,8 +91,12 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> d
         parts = relative.split("/")
         if relative == ".":
             raise UsageError(f"{user_path}: cannot track the whole repository; name a file or folder inside it")
-        if ".git" in parts or parts[0] == ARTVER_DIR:
-            raise UsageError(f"{user_path}: inside {'.git' if '.git' in parts else ARTVER_DIR}, which artver never tracks")
+        # .git, .artver, .gitignore, ... in every spelling a filesystem resolves to them
+        if own_folder_in(relative) is not None:
+            raise UsageError(f"{user_path}: inside {reserved_name_in(relative)}, which artver never tracks")
+        git_file = reserved_name_in(relative)
+        if git_file:
+            raise UsageError(f"{user_path}: Git reads {git_file} files itself, so artver never tracks one; commit it with Git")
         try:
             check_relative(relative, user_path)
         except UnsafePathError:
@@ -145,11 +149,6 @@ def _check_addable(repo: Repo, relatives: list[str], user_paths: list[str]) -> d
     homes = {}
     for relative, user_path in zip(relatives, user_paths):
         home = gitignore.home_of(relative, artifacts)
-        if home is None and relative == gitignore.NAME:
-            raise UsageError(
-                f"{user_path}: artver keeps its ignore rules in the top-level {gitignore.NAME}, so it cannot track "
-                f"that file; commit it with Git"
-            )
         if home is None:
             raise UsageError(
                 f"{user_path}: the top-level {gitignore.NAME} is tracked by artver, so no {gitignore.NAME} is left to "
@@ -260,6 +259,7 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
 def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, progress: Progress) -> Pointer:
     cache = repo.cache
     files = walk_directory(absolute, relative)
+    listing.check_names_to_add([item.relative for item in files], relative)
     known = hasher.stats.under(relative)
     # Per file: its hash and the stat of the content hashed (from the scan if the stat
     # database knew it, else from the read that stored it).
