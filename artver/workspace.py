@@ -6,7 +6,7 @@ reflink and copy give the workspace its own inode, so editing the file can
 never change the cache. hardlink and symlink share the cache object, which is
 read-only (mode 0444), so an edit fails instead of corrupting the cache.
 Every placement is atomic: the new file is built under a temp name beside the
-target and renamed over it.
+target (owned by this process, see tempfiles) and renamed over it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import stat as stat_module
 from pathlib import Path
 
 from artver.cache import Cache
+from artver.tempfiles import Owner
 from artver.errors import ConfigError
-from artver.fsutil import clone_fd, copy_fd, temp_name_beside, unlink_if_present
+from artver.fsutil import clone_fd, copy_fd, unlink_if_present
 
 LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
@@ -52,7 +53,8 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
     os.stat(target) would), so callers can record it without asking again."""
     target = os.fspath(target)
     source = cache.path_of(hash_value)
-    temp = temp_name_beside(target)
+    owner = cache.temp_owner()
+    temp = owner.temp_beside(target)
     try:
         try:
             placed = _place(source, temp, executable, modes)
@@ -62,19 +64,19 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
                 raise
             os.makedirs(parent, exist_ok=True)  # only when the folder is new
             placed = _place(source, temp, executable, modes)
-        _swap_in(temp, target)
+        _swap_in(temp, target, owner)
     except BaseException:
         unlink_if_present(temp)
         raise
     return placed
 
 
-
-def _swap_in(temp: str, target: str) -> None:
+def _swap_in(temp: str, target: str, owner: Owner) -> None:
     """Rename ``temp`` to ``target``. A large regular file in the way is first renamed
-    aside and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the whole
-    new file first, over a second for 2 GiB. Callers only replace content that is in the
-    cache, and a killed run leaves the aside file under a temp name the next checkout deletes."""
+    aside (to another temp name of ``owner``) and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the
+    whole new file first, over a second for 2 GiB. Callers only replace content that is in
+    the cache (or that --force discards), and a killed run leaves the aside file under a
+    temp name of its owner, which the next cleanup deletes."""
     try:
         existing = os.lstat(target)
     except FileNotFoundError:
@@ -83,7 +85,7 @@ def _swap_in(temp: str, target: str) -> None:
     if not stat_module.S_ISREG(existing.st_mode) or existing.st_size < LARGE_REPLACE:
         os.replace(temp, target)
         return
-    aside = temp_name_beside(target)
+    aside = owner.temp_beside(target)
     os.rename(target, aside)
     try:
         os.rename(temp, target)

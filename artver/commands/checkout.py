@@ -26,7 +26,6 @@ from artver.artifacts import (
     walk_directory,
 )
 from artver.errors import ObjectMissingError, UnsafePathError
-from artver.fsutil import remove_temp_files
 from artver.paths import check_no_symlink_escape
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -96,7 +95,6 @@ class _Checkout:
         pointer = tracked.pointer
         if pointer.kind == "file":
             assert pointer.hash is not None and pointer.size is not None
-            remove_temp_files(absolute.parent, absolute.name)
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
@@ -125,13 +123,10 @@ class _Checkout:
         # clone), so nothing is in the way of any file.
         walked: dict[str, WorkspaceFile] = {}
         if absolute.is_dir():
-            temps: list[str] = []
             try:
-                present = walk_directory(absolute, tracked.path, temps)
+                present = walk_directory(absolute, tracked.path)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
-            for temp in temps:  # left by a killed checkout; we hold the lock, so none is being written
-                os.unlink(temp)
             identity = content_hash_of(tracked, self.repo)
             signature = directory_signature((item.relative, item.stat) for item in present)
             if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):

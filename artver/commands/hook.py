@@ -83,6 +83,7 @@ def post_checkout(repo: Repo, arguments: list[str]) -> HookResult:
         dropped = sorted(before - now)
         if dropped:
             with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
+                repo.cache.remove_stale_temps()  # before the walk: a killed checkout's temp files are not data
                 removed, kept = remove_dropped(repo, dropped, Hasher(repo, stats))
             if removed:
                 result.messages.append(f"artver: removed data of {len(removed)} file(s) no longer tracked here")
