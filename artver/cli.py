@@ -219,6 +219,10 @@ def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  #
         out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
         for path in result.corrupt:
             out.warn(f"    {path}")
+    if result.git_tracked:
+        out.warn(f"left {len(result.git_tracked)} path(s) untouched: Git tracks them (a path belongs to Git or to an artver pointer, not both; --force lets the pointer win):")
+        for path in result.git_tracked:
+            out.warn(f"    {path}")
 
 
 @app.command()
