@@ -4,7 +4,10 @@ How a file is materialised is set by ``cache.link``: a comma-separated order of
 ``reflink``, ``copy``, ``hardlink``, ``symlink`` (default ``reflink,copy``).
 reflink and copy give the workspace its own inode, so editing the file can
 never change the cache. hardlink and symlink share the cache object, which is
-read-only (mode 0444), so an edit fails instead of corrupting the cache.
+read-only (mode 0444), so an edit fails instead of corrupting the cache -- for
+a process that file modes bind. Root (more exactly, a process with
+CAP_DAC_OVERRIDE) writes through mode 0444, so for it hardlink and symlink are
+dropped from the order and files are copied (see ``parse_link_modes``).
 Every placement is atomic: the new file is built under a temp name beside the
 target (owned by this process, see tempfiles) and renamed over it.
 """
@@ -23,17 +26,40 @@ from artver.fsutil import clone_fd, copy_fd, unlink_if_present
 
 LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
+SHARING_MODES = ("hardlink", "symlink")  # the workspace file is the cache object
 DEFAULT_LINK = ("reflink", "copy")
+CAP_DAC_OVERRIDE = 1  # linux/capability.h: bypass file read/write/execute permission checks
 
 
-def parse_link_modes(value: str | None) -> tuple[str, ...]:
+def parse_link_modes(value: str | None, privileged: bool | None = None) -> tuple[str, ...]:
+    """The placement order ``cache.link`` asks for, as this process may use it. A sharing
+    mode protects the cache only through the object's mode 0444, which a ``privileged``
+    process (default: this one, see ``overrides_file_modes``) writes through; for it the
+    sharing modes are dropped, and a list of nothing else becomes ``copy``."""
     if not value:
         return DEFAULT_LINK
     modes = tuple(part.strip() for part in value.split(",") if part.strip())
     unknown = [mode for mode in modes if mode not in LINK_MODES]
     if unknown or not modes:
         raise ConfigError(f"config: cache.link = {value!r}; use a comma-separated list of {', '.join(LINK_MODES)}")
+    if any(mode in SHARING_MODES for mode in modes) and (overrides_file_modes() if privileged is None else privileged):
+        return tuple(mode for mode in modes if mode not in SHARING_MODES) or ("copy",)
     return modes
+
+
+def overrides_file_modes() -> bool:
+    """True if this process can write a file whose mode forbids it: root, or any process
+    holding CAP_DAC_OVERRIDE (read from /proc; without /proc, root alone)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_DAC_OVERRIDE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 @functools.cache
