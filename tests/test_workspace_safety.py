@@ -5,6 +5,7 @@ cache folder that is not artver's, never through a symlink (see artver/tempfiles
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,3 +235,26 @@ def _finished_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait(timeout=SUBPROCESS_TIMEOUT)
     return process.pid
+
+
+def test_a_copied_cache_does_not_lead_cleanup_into_the_originals_folders(tmp_path: Path, repo: Path, run_artver) -> None:
+    """cp -r of a cache copies a dead owner's record; its folders are the original's business."""
+    original_cache = tmp_path / "cache-a"
+    share_cache(repo, original_cache)
+    write(repo / "data" / "a.txt", b"a")
+    ok(run_artver(repo, "add", "data"))
+    commit_all(repo, "data")
+    token = killed_owner(repo, repo / "data" / "a.txt")
+    (temp,) = temps_in(repo / "data")
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    copied_cache = tmp_path / "cache-b"
+    shutil.copytree(original_cache, copied_cache, symlinks=True)
+    share_cache(clone, copied_cache)
+    ok(run_artver(clone, "checkout"))
+    assert temps_in(repo / "data") == [temp]  # not the copy's to delete
+    assert not (copied_cache / "tmp" / f"{token}{OWNER_SUFFIX}").exists()  # the copy itself is cleaned
+
+    ok(run_artver(repo, "checkout"))  # the original record leads there
+    assert temps_in(repo / "data") == []
