@@ -17,7 +17,6 @@ from pathlib import Path
 from artver import git, hashing, listing
 from artver import pointer as pointer_module
 from artver.errors import ArtverError, UnsafePathError, UsageError
-from artver.fsutil import TEMP_MARKER
 from artver.hashing import ByteCallback
 from artver.listing import Entry
 from artver.paths import check_artifact_path, fs_name_ok
@@ -132,10 +131,16 @@ def content_hash_of(tracked: Tracked, repo: Repo) -> str:
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def walk_directory(root: Path, display: str, temps: list[str] | None = None) -> list[WorkspaceFile]:
+def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
     """Every file below ``root``, sorted. Symlinks to files inside ``root`` count as the
     file they point to; symlinks that leave ``root``, point to folders, or are broken are refused.
-    artver's own temp files are skipped (and their paths appended to ``temps``, if given)."""
+
+    No name is skipped: whatever is in a tracked folder is the user's, even a name that
+    looks like an artver temp file. The temp files of killed artver processes are found
+    through their owners' records and deleted (under the repository lock, before add or
+    checkout walk the folder), never by their names alone (see tempfiles). A walk without
+    the lock (status) may meet the temp files of a checkout running at that moment, as it
+    may meet that checkout's half-updated folder."""
     real_root = Path(os.path.realpath(root))
     found: list[WorkspaceFile] = []
     pending = [("", str(root))]
@@ -148,10 +153,6 @@ def walk_directory(root: Path, display: str, temps: list[str] | None = None) -> 
         with iterator:
             for item in iterator:
                 name = item.name
-                if TEMP_MARKER in name:
-                    if temps is not None:
-                        temps.append(item.path)
-                    continue
                 relative = prefix + name
                 if not name.isascii() and not fs_name_ok(name):
                     raise UsageError(f"{os.fsencode(display + '/' + relative)!r}: file name is not valid UTF-8; rename it to track it")

@@ -4,10 +4,11 @@ Write ordering (why a crash is harmless): an object is first written to
 ``<cache>/tmp/`` (same filesystem), hashed *while* it is written, made
 read-only, and only then renamed to its final name. So a file under its final
 name always holds the content its name says; a killed process leaves only a
-temp file, named after its process id, which the next run deletes once that
-process is gone. Objects are never modified in place. ``add_file`` returns the
-hash and size of the bytes it stored, read from a source that did not change
-during the read (see source.py), never a size or stat taken at another moment.
+temp file, named after its owner (see tempfiles), which the next run deletes
+once that process is provably gone. Objects are never modified in place.
+``add_file`` returns the hash and size of the bytes it stored, read from a
+source that did not change during the read (see source.py), never a size or
+stat taken at another moment.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import secrets
+import stat as stat_module
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from artver import hashing
+from artver import hashing, tempfiles
 from artver import source as source_module
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
 from artver.fsutil import clone_fd, unlink_if_present
@@ -82,25 +86,22 @@ class Cache:
     def _root_text(self) -> str:
         return str(self.root)
 
+    def temp_owner(self) -> tempfiles.Owner:
+        """This process's owner of temp files in this cache (its record creates the temp folder)."""
+        return tempfiles.owner_of(f"{self._root_text}/tmp")
+
     def new_temp(self) -> str:
-        temp_dir = self.temp_dir
-        if not os.path.isdir(temp_dir):
-            temp_dir.mkdir(parents=True, exist_ok=True)
+        """A name for a new temp file in the cache's temp folder (the folder exists)."""
         return self._temp_name()
 
     def _temp_name(self) -> str:
-        return f"{self._root_text}/tmp/{os.getpid()}-{secrets.token_hex(8)}"
+        return self.temp_owner().cache_temp()
 
     def create_temp(self) -> tuple[str, int]:
         """A new temp file, already read-only (the mode of an object; the descriptor
         returned can still write): (path, descriptor open for writing)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         temp = self._temp_name()
-        try:
-            return temp, os.open(temp, flags, OBJECT_MODE)
-        except FileNotFoundError:
-            self.temp_dir.mkdir(parents=True, exist_ok=True)
-            return temp, os.open(temp, flags, OBJECT_MODE)
+        return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, OBJECT_MODE)
 
     def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None, display: str | None = None,
                  expected: os.stat_result | None = None) -> Stored:
@@ -225,28 +226,19 @@ class Cache:
         return found
 
     def remove_stale_temps(self) -> None:
-        """Delete temp files of artver processes that no longer run (killed mid-write).
-        Temp names start with the writer's pid; a live writer's files are left alone,
-        even one in another clone sharing this cache."""
-        try:
-            names = os.listdir(self.temp_dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            pid = name.split("-", 1)[0]
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                (self.temp_dir / name).unlink(missing_ok=True)
-            except PermissionError:
-                continue  # alive, another user's
+        """Delete the temp files of processes that are provably gone (killed mid-write), in
+        the cache and beside workspace files, and nothing else (see tempfiles). A live
+        writer's files are left alone, even one in another clone sharing this cache."""
+        tempfiles.remove_leftovers(f"{self._root_text}/tmp")
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
 
     def quarantine(self, hash_value: str) -> Path | None:
         """Move a corrupt object out of the way (kept for inspection); return where it went."""
         source = self.path_of(hash_value)
-        target = self.root / "quarantine" / f"{hash_value.replace(':', '-')}-{secrets.token_hex(4)}"
+        target = self.quarantine_dir / f"{hash_value.replace(':', '-')}-{secrets.token_hex(4)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(source, target)
@@ -254,6 +246,31 @@ class Cache:
             return None
         os.utime(target)  # gc keeps quarantined objects for a while, counted from now
         return target
+
+    def remove_quarantined(self, older_than: float) -> int:
+        """Delete quarantined objects moved there more than ``older_than`` seconds ago; return
+        how many. Only regular files named as ``quarantine`` names them are deleted: anything
+        else in the folder (a file of the user's, a symlink) is not artver's and stays."""
+        try:
+            dir_fd = os.open(self.quarantine_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return 0
+        cutoff = time.time() - older_than
+        deleted = 0
+        try:
+            for name in os.listdir(dir_fd):
+                if not _is_quarantine_name(name):
+                    continue
+                try:
+                    found = os.lstat(name, dir_fd=dir_fd)
+                    if stat_module.S_ISREG(found.st_mode) and found.st_mtime < cutoff:
+                        os.unlink(name, dir_fd=dir_fd)
+                        deleted += 1
+                except FileNotFoundError:
+                    continue
+        finally:
+            os.close(dir_fd)
+        return deleted
 
     def _install(self, temp: str, hash_value: str, read_only: bool = False) -> None:
         final = self.path_of(hash_value)
@@ -295,3 +312,14 @@ def _copy_and_hash(source_fd: int, before: os.stat_result, target_fd: int, path:
         if on_bytes is not None:
             on_bytes(count)
     return f"{algorithm}:{hasher.hexdigest()}", size
+
+
+# ``<algorithm>-<digest>-<8 hex>``, as ``Cache.quarantine`` names a corrupt object.
+_QUARANTINE_NAME = re.compile(
+    "(?:" + "|".join(f"{re.escape(name)}-[0-9a-f]{{{length}}}" for name, length in hashing.ALGORITHMS.items())
+    + ")-[0-9a-f]{8}"
+)
+
+
+def _is_quarantine_name(name: str) -> bool:
+    return _QUARANTINE_NAME.fullmatch(name) is not None

@@ -247,6 +247,9 @@ def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  #
     if result.corrupt:
         out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
         _print_capped(out, out.warn, [f"    {path}" for path in result.corrupt])
+    if result.git_tracked:
+        out.warn(f"left {len(result.git_tracked)} path(s) untouched: Git tracks them (a path belongs to Git or to an artver pointer, not both; --force lets the pointer win):")
+        _print_capped(out, out.warn, [f"    {path}" for path in result.git_tracked])
 
 
 @app.command()

@@ -16,14 +16,17 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-TEMP_MARKER = ".artver-tmp-"
+from artver.tempfiles import TEMP_MARKER
 
 
 def temp_name_beside(target: str) -> str:
-    """A fresh temporary name in target's directory; recognisable by TEMP_MARKER.
-    A plain string: it is called per file in loops over many files."""
+    """A fresh temporary name in target's directory, for a write that deletes its own temp
+    file on every exit but a kill (atomic_write_bytes, publish_new). It starts with (at most
+    80 bytes of) the target's name, so a file a killed write left is recognisable; no cleanup
+    ever deletes such a name (see tempfiles for the temp files that are cleaned up)."""
     directory, name = os.path.split(target)
-    return os.path.join(directory, f".{name[:80]}{TEMP_MARKER}{secrets.token_hex(6)}")
+    prefix = os.fsencode(name)[:80].decode("utf-8", "ignore")  # whole characters only
+    return os.path.join(directory, f".{prefix}{TEMP_MARKER}{secrets.token_hex(6)}")
 
 
 def temp_path_beside(target: Path) -> Path:
@@ -148,19 +151,6 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-
-
-def remove_temp_files(directory: Path, target: str | None = None) -> None:
-    """Delete temporary files a killed artver left in ``directory`` (not recursive); with
-    ``target``, only those beside that file. Call it only while holding the repository lock."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    prefix = f".{target[:80]}{TEMP_MARKER}" if target is not None else None
-    for name in names:
-        if (name.startswith(prefix) if prefix else TEMP_MARKER in name):
-            (directory / name).unlink(missing_ok=True)
 
 
 def human_size(size: int) -> str:

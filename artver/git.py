@@ -191,3 +191,31 @@ def config_remove_section(root: Path, section: str) -> bool:
     if b"no such section" in completed.stderr:
         return False
     raise GitError(f"'git config' failed: {completed.stderr.decode('utf-8', 'replace').strip()}")
+
+
+PATHSPEC_BYTES_PER_CALL = 256 * 1024  # far below the system's limit on a command line
+
+
+def tracked_in_index_or_head(root: Path, relative_paths: list[str]) -> set[str]:
+    """Paths Git tracks, in the index or in HEAD, that are, or are below, one of
+    ``relative_paths`` (a path removed from the index but still in HEAD counts)."""
+    found: set[str] = set()
+    batch: list[str] = []
+    size = 0
+    for path in relative_paths:
+        batch.append(f":(literal){path}")
+        size += len(os.fsencode(path)) + 16
+        if size >= PATHSPEC_BYTES_PER_CALL:
+            found.update(_tracked_in_index_or_head(root, batch))
+            batch, size = [], 0
+    if batch:
+        found.update(_tracked_in_index_or_head(root, batch))
+    return found
+
+
+def _tracked_in_index_or_head(root: Path, pathspecs: list[str]) -> list[str]:
+    try:
+        output = run(root, "ls-files", "-z", "--cached", "--with-tree=HEAD", "--", *pathspecs)
+    except GitError:
+        output = run(root, "ls-files", "-z", "--cached", "--", *pathspecs)  # no HEAD yet (no commit)
+    return _split_z(output)

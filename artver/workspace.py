@@ -4,9 +4,12 @@ How a file is materialised is set by ``cache.link``: a comma-separated order of
 ``reflink``, ``copy``, ``hardlink``, ``symlink`` (default ``reflink,copy``).
 reflink and copy give the workspace its own inode, so editing the file can
 never change the cache. hardlink and symlink share the cache object, which is
-read-only (mode 0444), so an edit fails instead of corrupting the cache.
+read-only (mode 0444), so an edit fails instead of corrupting the cache -- for
+a process that file modes bind. Root (more exactly, a process with
+CAP_DAC_OVERRIDE) writes through mode 0444, so for it hardlink and symlink are
+dropped from the order and files are copied (see ``parse_link_modes``).
 Every placement is atomic: the new file is built under a temp name beside the
-target and renamed over it.
+target (owned by this process, see tempfiles) and renamed over it.
 """
 
 from __future__ import annotations
@@ -17,22 +20,46 @@ import stat as stat_module
 from pathlib import Path
 
 from artver.cache import Cache
+from artver.tempfiles import Owner
 from artver.errors import ConfigError
-from artver.fsutil import clone_fd, copy_fd, temp_name_beside, unlink_if_present
+from artver.fsutil import clone_fd, copy_fd, unlink_if_present
 
 LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
+SHARING_MODES = ("hardlink", "symlink")  # the workspace file is the cache object
 DEFAULT_LINK = ("reflink", "copy")
+CAP_DAC_OVERRIDE = 1  # linux/capability.h: bypass file read/write/execute permission checks
 
 
-def parse_link_modes(value: str | None) -> tuple[str, ...]:
+def parse_link_modes(value: str | None, privileged: bool | None = None) -> tuple[str, ...]:
+    """The placement order ``cache.link`` asks for, as this process may use it. A sharing
+    mode protects the cache only through the object's mode 0444, which a ``privileged``
+    process (default: this one, see ``overrides_file_modes``) writes through; for it the
+    sharing modes are dropped, and a list of nothing else becomes ``copy``."""
     if not value:
         return DEFAULT_LINK
     modes = tuple(part.strip() for part in value.split(",") if part.strip())
     unknown = [mode for mode in modes if mode not in LINK_MODES]
     if unknown or not modes:
         raise ConfigError(f"config: cache.link = {value!r}; use a comma-separated list of {', '.join(LINK_MODES)}")
+    if any(mode in SHARING_MODES for mode in modes) and (overrides_file_modes() if privileged is None else privileged):
+        return tuple(mode for mode in modes if mode not in SHARING_MODES) or ("copy",)
     return modes
+
+
+def overrides_file_modes() -> bool:
+    """True if this process can write a file whose mode forbids it: root, or any process
+    holding CAP_DAC_OVERRIDE (read from /proc; without /proc, root alone)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_DAC_OVERRIDE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 @functools.cache
@@ -52,7 +79,8 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
     os.stat(target) would), so callers can record it without asking again."""
     target = os.fspath(target)
     source = cache.path_of(hash_value)
-    temp = temp_name_beside(target)
+    owner = cache.temp_owner()
+    temp = owner.temp_beside(target)
     try:
         try:
             placed = _place(source, temp, executable, modes)
@@ -62,19 +90,19 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
                 raise
             os.makedirs(parent, exist_ok=True)  # only when the folder is new
             placed = _place(source, temp, executable, modes)
-        _swap_in(temp, target)
+        _swap_in(temp, target, owner)
     except BaseException:
         unlink_if_present(temp)
         raise
     return placed
 
 
-
-def _swap_in(temp: str, target: str) -> None:
+def _swap_in(temp: str, target: str, owner: Owner) -> None:
     """Rename ``temp`` to ``target``. A large regular file in the way is first renamed
-    aside and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the whole
-    new file first, over a second for 2 GiB. Callers only replace content that is in the
-    cache, and a killed run leaves the aside file under a temp name the next checkout deletes."""
+    aside (to another temp name of ``owner``) and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the
+    whole new file first, over a second for 2 GiB. Callers only replace content that is in
+    the cache (or that --force discards), and a killed run leaves the aside file under a
+    temp name of its owner, which the next cleanup deletes."""
     try:
         existing = os.lstat(target)
     except FileNotFoundError:
@@ -83,7 +111,7 @@ def _swap_in(temp: str, target: str) -> None:
     if not stat_module.S_ISREG(existing.st_mode) or existing.st_size < LARGE_REPLACE:
         os.replace(temp, target)
         return
-    aside = temp_name_beside(target)
+    aside = owner.temp_beside(target)
     os.rename(target, aside)
     try:
         os.rename(temp, target)

@@ -458,3 +458,34 @@ def test_kind_changes_between_revisions(repo: Path, run_artver) -> None:  # type
         assert snapshot(repo / "x") == expected_x
         assert snapshot(repo / "d") == expected_d
         assert run_artver(repo, "status", "--check").code == 0
+
+
+def test_checkout_leaves_paths_git_tracks_alone_unless_forced(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    write(repo / "m.bin", b"v1")
+    ok(run_artver(repo, "add", "m.bin"))
+    commit_all(repo, "v1")
+    write(repo / "m.bin", b"v2")
+    write(repo / "data" / "a.txt", b"a")
+    ok(run_artver(repo, "add", "m.bin", "data"))
+    commit_all(repo, "v2")
+    # A commit that also holds these paths in Git, with content the cache has (so that only the Git
+    # rule stops artver): m.bin as v1, an extra file in the tracked folder, and one only staged.
+    write(repo / "m.bin", b"v1")
+    write(repo / "data" / "extra.txt", b"a")
+    git(repo, "add", "-f", "m.bin", "data/extra.txt")
+    commit_all(repo, "the same paths in Git")
+    write(repo / "data" / "staged.txt", b"v2")
+    git(repo, "add", "-f", "data/staged.txt")
+    git(repo, "rm", "-q", "--cached", "data/extra.txt")  # still in HEAD: still Git's
+
+    result = run_artver(repo, "checkout", "--json")
+    assert result.code == 1, result.err
+    assert json.loads(result.out)["git_tracked"] == ["data/extra.txt", "data/staged.txt", "m.bin"]
+    assert (repo / "m.bin").read_bytes() == b"v1"
+    assert (repo / "data" / "extra.txt").read_bytes() == b"a" and (repo / "data" / "staged.txt").read_bytes() == b"v2"
+    plain = run_artver(repo, "checkout")
+    assert plain.code == 1 and "Git tracks them" in plain.err and "m.bin" in plain.err
+
+    ok(run_artver(repo, "checkout", "--force"))
+    assert (repo / "m.bin").read_bytes() == b"v2"
+    assert not (repo / "data" / "extra.txt").exists() and not (repo / "data" / "staged.txt").exists()

@@ -58,7 +58,7 @@ def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None
         assert completed.returncode == 0, completed.stderr
         return completed.stdout.split()
 
-    assert complete("artver pu", 1) == ["push", "pull"]
+    assert complete("artver pu", 1) == ["push", "pull", "publish"]
     assert complete("artver push --re", 2) == ["--remote", "--rev"]
     assert complete("artver remote mo", 2) == ["modify"]
     help_text = subprocess.run([sys.executable, "-m", "artver", "--help"], capture_output=True, text=True, timeout=60).stdout

@@ -347,6 +347,46 @@ def test_post_merge_checks_out_the_merged_data(repo: Path, run_artver) -> None:
     ok(run_artver(repo, "status", "--check"))
 
 
+def test_switching_to_a_branch_that_keeps_the_folder_in_git_leaves_gits_files(repo: Path, run_artver) -> None:
+    """A folder tracked by artver on main is committed directly to Git on 'migrated'. The
+    files 'git checkout migrated' writes are Git's: the hook must not remove them as data of
+    an artifact the new commit no longer tracks, even though the cache holds their content."""
+    write(repo / "data/a.txt", "a\n")
+    write(repo / "data/sub/b.txt", "b\n")
+    write(repo / "model.bin", b"model")
+    add_and_commit(run_artver, repo, "data and model with artver", "data", "model.bin")
+    install(run_artver, repo)
+    hooked_git(repo, "checkout", "-q", "-b", "migrated")
+    ok(run_artver(repo, "remove", "data"))  # its pointer and .gitignore line go; the files stay
+    hooked_commit(repo, "data moves into Git")
+    assert {"data/a.txt", "data/sub/b.txt"} <= set(git(repo, "ls-files").split())
+
+    for _ in range(2):
+        hooked_git(repo, "checkout", "-q", "main")  # Git takes its files away, artver puts its own
+        assert (repo / "data/a.txt").read_text() == "a\n" and (repo / "data.art").exists()
+        assert git(repo, "status", "--porcelain") == ""
+        switched = hooked_git(repo, "checkout", "-q", "migrated")
+        assert (repo / "data/a.txt").read_text() == "a\n", switched.stderr
+        assert (repo / "data/sub/b.txt").read_text() == "b\n"
+        assert git(repo, "status", "--porcelain") == ""
+        assert (repo / "model.bin").read_bytes() == b"model"
+
+
+def test_post_checkout_never_deletes_through_a_symlinked_parent(repo: Path, run_artver, tmp_path: Path) -> None:
+    """The new commit replaced the folder holding a dropped artifact by a symlink out of the
+    work tree: the data of the dropped artifact is not followed there."""
+    outside = tmp_path / "outside"
+    write(outside / "data/a.txt", "a\n")
+    write(repo / "x/data/a.txt", "a\n")
+    previous = add_and_commit(run_artver, repo, "x/data with artver", "x/data")
+    git(repo, "rm", "-r", "-q", "x")
+    shutil.rmtree(repo / "x")
+    (repo / "x").symlink_to(outside)
+    current = commit_all(repo, "x is now a symlink")
+    ok(run_artver(repo, "hook", "post-checkout", previous, current, "1"))
+    assert (outside / "data/a.txt").read_text() == "a\n"
+
+
 # ---------------------------------------------------------------- pre-push
 
 

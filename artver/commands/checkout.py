@@ -1,19 +1,25 @@
 """artver checkout: make the workspace match the pointer files.
 
-Safety rule: a workspace file is only overwritten or deleted if its current
-content is saved in the cache (so it can be got back), or with ``force``.
-Files that would be lost are listed and left alone; everything else is still
+Safety rules, each lifted only by ``force``:
+
+- a workspace file is only overwritten or deleted if its current content is
+  saved in the cache (so it can be got back);
+- a path Git tracks (in the index or in HEAD) is never written, overwritten or
+  deleted: it is Git's, even where a pointer also names it.
+
+Paths a rule protects are listed and left alone; everything else is still
 checked out.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artver import file_lock, verification, workspace
+from artver import file_lock, git, verification, workspace
 from artver.statcache import directory_signature
 from artver.artifacts import (
     Hasher,
@@ -25,8 +31,7 @@ from artver.artifacts import (
     select,
     walk_directory,
 )
-from artver.errors import ObjectMissingError, UnsafePathError
-from artver.fsutil import remove_temp_files
+from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
 from artver.paths import check_no_symlink_escape
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -39,11 +44,12 @@ class CheckoutResult:
     unsaved: list[str] = field(default_factory=list)  # left alone: their content is saved nowhere
     missing: list[str] = field(default_factory=list)  # their object is not in the cache
     corrupt: list[str] = field(default_factory=list)  # their cache object was corrupt (now quarantined)
+    git_tracked: list[str] = field(default_factory=list)  # left alone: Git tracks them (index or HEAD)
     unchanged: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.unsaved and not self.missing and not self.corrupt
+        return not self.unsaved and not self.missing and not self.corrupt and not self.git_tracked
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,52 @@ def checkout(
 
 
 def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress: Progress) -> CheckoutResult:
+    """checkout, for a caller that holds the repository lock."""
     result = CheckoutResult()
     tracked = select(repo, paths)
     repo.cache.remove_stale_temps()
+    git_paths = GitTracked.of(repo, [item.path for item in tracked])
     with open_stats(repo) as stats:
-        plan = _Checkout(repo, Hasher(repo, stats), force, result)
+        plan = _Checkout(repo, Hasher(repo, stats), force, result, git_paths)
         for item in tracked:
             plan.artifact(item)
         plan.place_all(progress)
-    for items in (result.updated, result.removed, result.unsaved, result.missing, result.corrupt):
+    for items in (result.updated, result.removed, result.unsaved, result.missing, result.corrupt, result.git_tracked):
         items.sort()
     return result
+
+
+@dataclass(frozen=True)
+class GitTracked:
+    """The paths Git tracks (in the index or in HEAD) at or below some artifacts."""
+
+    ordered: tuple[str, ...]
+
+    @staticmethod
+    def of(repo: Repo, artifacts: list[str]) -> GitTracked:
+        return GitTracked(tuple(sorted(git.tracked_in_index_or_head(repo.root, artifacts))))
+
+    def covers(self, path: str) -> bool:
+        """True if Git tracks ``path`` or anything below it."""
+        if not self.ordered:
+            return False
+        index = bisect.bisect_left(self.ordered, path)
+        if index < len(self.ordered) and self.ordered[index] == path:
+            return True
+        below = path + "/"
+        index = bisect.bisect_left(self.ordered, below)
+        return index < len(self.ordered) and self.ordered[index].startswith(below)
+
+
+def symlinked_parent(root: Path, relative: str) -> Path | None:
+    """The first folder on the way from ``root`` to ``relative`` that is a symlink, if any:
+    below it, a write or a deletion would land wherever the link points."""
+    current = root
+    for part in relative.split("/")[:-1]:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
 
 
 def _link_inside(link: Path, folder: Path | None) -> Path | None:
@@ -89,14 +130,19 @@ class _Checkout:
     hasher: Hasher
     force: bool
     result: CheckoutResult
+    git_paths: GitTracked
     to_place: list[_Wanted] = field(default_factory=list)
 
     def artifact(self, tracked: Tracked) -> None:
         absolute = self.repo.root / tracked.path
         pointer = tracked.pointer
+        link = symlinked_parent(self.repo.root, tracked.path)
+        if link is not None:
+            raise UnsafePathError(
+                f"{tracked.pointer_path}: {link} is a symlink; artver will not write through it (remove it first)"
+            )
         if pointer.kind == "file":
             assert pointer.hash is not None and pointer.size is not None
-            remove_temp_files(absolute.parent, absolute.name)
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
@@ -112,6 +158,8 @@ class _Checkout:
                 f"{tracked.pointer_path}: the folder {tracked.path} is a symlink; artver will not write through it (remove it first)"
             )
         if absolute.exists() and not absolute.is_dir():
+            if not self._git_allows(tracked.path):
+                return
             if not self._may_replace(tracked.path, absolute):
                 self.result.unsaved.append(tracked.path)
                 return
@@ -125,13 +173,10 @@ class _Checkout:
         # clone), so nothing is in the way of any file.
         walked: dict[str, WorkspaceFile] = {}
         if absolute.is_dir():
-            temps: list[str] = []
             try:
-                present = walk_directory(absolute, tracked.path, temps)
+                present = walk_directory(absolute, tracked.path)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
-            for temp in temps:  # left by a killed checkout; we hold the lock, so none is being written
-                os.unlink(temp)
             identity = content_hash_of(tracked, self.repo)
             signature = directory_signature((item.relative, item.stat) for item in present)
             if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):
@@ -143,6 +188,8 @@ class _Checkout:
                     continue
                 path = f"{tracked.path}/{item.relative}"
                 target = absolute / item.relative
+                if not self._git_allows(path):
+                    continue
                 if self.force or self._saved(path, target, item.stat, preloaded, absolute):
                     target.unlink()
                     workspace.remove_empty_parents(target.parent, absolute)
@@ -183,24 +230,37 @@ class _Checkout:
         self.result.unchanged += 1
         return True
 
-    def _counts(self) -> tuple[int, int, int, int, int]:
+    def _counts(self) -> tuple[int, ...]:
         return (len(self.to_place), len(self.result.unsaved), len(self.result.missing), len(self.result.removed),
-                len(self.result.corrupt))
+                len(self.result.corrupt), len(self.result.git_tracked))
+
+    def _git_allows(self, path: str) -> bool:
+        """May artver write, replace or delete ``path`` (or anything below it)? Not if Git
+        tracks it (the path is listed instead), unless forced."""
+        if self.force or not self.git_paths.covers(path):
+            return True
+        self.result.git_tracked.append(path)
+        return False
 
     def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None, preloaded: dict | None = None) -> None:
         """Plan to place one file; ``folder`` is its tracked directory, if any."""
         if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache) \
                 and _link_inside(target, folder) is None:
             if not self.force:
-                self.result.unsaved.append(wanted.path)
+                if self._git_allows(wanted.path):
+                    self.result.unsaved.append(wanted.path)
                 return
         elif target.is_file():
             stat = target.stat()
             current = self.hasher.hash(wanted.path, target, stat, preloaded) if stat.st_size == wanted.size else None
             if current == wanted.hash:
                 if bool(stat.st_mode & 0o100) != wanted.executable and not target.is_symlink() and stat.st_nlink == 1:
+                    if not self._git_allows(wanted.path):
+                        return
                     os.chmod(target, (stat.st_mode | 0o111) & 0o7777 if wanted.executable else stat.st_mode & 0o7666)
                 self.result.unchanged += 1
+                return
+            if not self._git_allows(wanted.path):
                 return
             if not self.force and not self._saved(wanted.path, target, stat, None, folder):
                 self.result.unsaved.append(wanted.path)
@@ -208,6 +268,8 @@ class _Checkout:
         elif target.is_dir():
             if not self._clear_folder(wanted.path, target):
                 return
+        elif not self._git_allows(wanted.path):  # absent from the work tree, but Git's to restore
+            return
         if not self.repo.cache.has(wanted.hash):
             self.result.missing.append(wanted.path)
             return
@@ -257,7 +319,10 @@ class _Checkout:
         return self.force or self._saved(path, target, target.stat())
 
     def _clear_folder(self, path: str, folder: Path) -> bool:
-        """Remove a folder standing where a file must go, if everything in it is saved."""
+        """Remove a folder standing where a file must go, if everything in it is saved
+        and Git tracks nothing in it."""
+        if not self._git_allows(path):
+            return False
         if not self.force:
             for item in walk_directory(folder, path):
                 if not self._saved(f"{path}/{item.relative}", item.absolute, item.stat):
@@ -270,26 +335,38 @@ class _Checkout:
 
 def remove_dropped(repo: Repo, artifacts: list[str], hasher: Hasher) -> tuple[list[str], list[str]]:
     """Delete the workspace data of artifacts that are no longer tracked (after a branch
-    switch), file by file, only where the content is in the cache. Returns (removed, kept)."""
+    switch), file by file, only where the content is in the cache. A path Git tracks (in
+    the new index or HEAD: the new commit may hold the same folder in Git) is Git's, and
+    stays. Returns (removed, kept: the files saved nowhere). The caller holds the lock."""
     removed: list[str] = []
     kept: list[str] = []
     cache = repo.cache
+    git_paths = GitTracked.of(repo, artifacts)
     for artifact in artifacts:
         absolute = repo.root / artifact
-        if absolute.is_symlink() or not absolute.exists():
-            continue
+        if absolute.is_symlink() or not absolute.exists() or symlinked_parent(repo.root, artifact) is not None:
+            continue  # (through a symlinked parent, the path would lead out of the work tree)
         if absolute.is_file():
+            if git_paths.covers(artifact):
+                continue
             if cache.has(hasher.hash(artifact, absolute, absolute.stat())):
                 absolute.unlink()
                 removed.append(artifact)
             else:
                 kept.append(artifact)
             continue
-        for item in walk_directory(absolute, artifact):
+        try:
+            present = walk_directory(absolute, artifact)
+        except ArtverError:
+            continue  # e.g. a symlink out of the folder: no longer artver's folder, left as it is
+        for item in present:
             path = f"{artifact}/{item.relative}"
+            if git_paths.covers(path):
+                continue
             if cache.has(hasher.hash(path, item.absolute, item.stat)):
-                item.absolute.unlink()
-                workspace.remove_empty_parents(item.absolute.parent, absolute)
+                target = absolute / item.relative  # the name itself (a symlink's target stays)
+                target.unlink()
+                workspace.remove_empty_parents(target.parent, absolute)
                 removed.append(path)
             else:
                 kept.append(path)

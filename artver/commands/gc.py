@@ -8,8 +8,6 @@ Remote deletion is a separate, confirmed step.
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,7 +18,7 @@ from artver.errors import UsageError
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
 
-TEMP_MAX_AGE = 3600.0  # temp files of a killed process; younger ones may belong to a running one
+QUARANTINE_KEEP = 3600.0  # seconds a corrupt object stays in cache/quarantine/ for inspection
 
 
 @dataclass
@@ -102,7 +100,8 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
     remote_phases = remote_deletion_order(repo, gc_plan.remote)  # reads the cache: before it is pruned
     for hash_value, _ in gc_plan.local:
         unlink_if_present(repo.cache.path_of(hash_value))
-    _remove_old_temp_files(repo)
+    repo.cache.remove_stale_temps()
+    repo.cache.remove_quarantined(QUARANTINE_KEEP)
     deleted_remote: list[str] = []
     if gc_plan.remote:
         session = transfer.open_session(repo, remote, None)
@@ -138,18 +137,3 @@ def remote_deletion_order(repo: Repo, hashes: list[str]) -> list[list[str]]:
 def dry_run(gc_plan: GcPlan) -> GcResult:
     return GcResult(True, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
                     tuple(gc_plan.remote))
-
-
-def _remove_old_temp_files(repo: Repo) -> None:
-    """Temp files of killed processes, and quarantined corrupt objects (kept one hour for inspection)."""
-    cutoff = time.time() - TEMP_MAX_AGE
-    for folder in (repo.cache.temp_dir, repo.cache.root / "quarantine"):
-        if not folder.is_dir():
-            continue
-        for name in os.listdir(folder):
-            path = folder / name
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                pass

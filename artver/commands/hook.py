@@ -1,7 +1,8 @@
 """What each Git hook does (installed by 'artver install-hooks', run as 'artver hook NAME ...').
 
 post-checkout  after a branch switch: check out the new commit's artifacts, and remove the
-               data of artifacts the new commit no longer tracks (only where it is saved).
+               data of artifacts the new commit no longer tracks (only where it is saved,
+               and never a path Git tracks: the new commit may hold that folder in Git).
 post-merge     after 'git merge' / 'git pull': check out.
 pre-push       push the artifacts of the commits being pushed, so a pointer never reaches
                the Git remote without its data; a failure stops the Git push.
@@ -57,6 +58,12 @@ def _checkout(repo: Repo, result: HookResult) -> HookResult:
         result.messages.append(
             f"artver: {len(outcome.missing)} file(s) are not in the cache; run 'artver pull' to get them"
         )
+    if outcome.git_tracked:
+        result.messages.append(
+            f"artver: left {len(outcome.git_tracked)} path(s) untouched because Git tracks them: "
+            + ", ".join(outcome.git_tracked[:5]) + (" ..." if len(outcome.git_tracked) > 5 else "")
+            + " (a path belongs to Git or to an artver pointer, not both; 'artver checkout --force' lets the pointer win)"
+        )
     return result
 
 
@@ -83,6 +90,7 @@ def post_checkout(repo: Repo, arguments: list[str]) -> HookResult:
         dropped = sorted(before - now)
         if dropped:
             with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
+                repo.cache.remove_stale_temps()  # before the walk: a killed checkout's temp files are not data
                 removed, kept = remove_dropped(repo, dropped, Hasher(repo, stats))
             if removed:
                 result.messages.append(f"artver: removed data of {len(removed)} file(s) no longer tracked here")

@@ -90,7 +90,8 @@ def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
         return False
     from artver.workspace import parse_link_modes
 
-    return not {"hardlink", "symlink"} & set(parse_link_modes(config.get("cache", "link")))
+    # As configured (privileged=False: root's copies do not undo the links other users' runs made).
+    return not {"hardlink", "symlink"} & set(parse_link_modes(config.get("cache", "link"), privileged=False))
 
 
 def open_storage(spec: RemoteSpec, config: Config, jobs: int) -> Storage:
