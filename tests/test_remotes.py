@@ -10,6 +10,7 @@ from typing import Callable
 import pytest
 
 from tests.conftest import Result, commit_all, git
+from tests.helpers import assert_one_line_error
 from tests.remote_helpers import RemoteUnderTest, make_remote
 
 KINDS = ["local", "s3", "gcs"]
@@ -248,6 +249,26 @@ def test_missing_bucket_or_directory_is_a_clear_error(repo: Path, remote: Remote
     message = result.err.strip().splitlines()
     assert len(message) == 1, result.err
     assert "origin" in message[0] and ("does not exist" in message[0])
+
+
+def test_every_remote_command_says_a_missing_bucket_or_directory_is_missing(pushed, tmp_path: Path, run_artver) -> None:
+    """Regression: verify -r used to report every object 'missing' (and suggest 'artver push')
+    when the bucket or directory itself was missing, as not-found was read from message text."""
+    repo, remote, files = pushed
+    gone = remote.url.replace("bucket-", "no-such-bucket-").replace("remote-", "no-such-dir-")
+    assert gone != remote.url
+    other = clone(repo, tmp_path)
+    for root in (repo, other):
+        assert run_artver(root, "remote", "modify", "origin", "url", gone).code == 0
+    (repo / "model.pt").write_bytes(b"a new model")
+    assert run_artver(repo, "add", "model.pt").code == 0
+    for root, command in [(repo, ("verify", "-r", "origin")), (repo, ("status", "--cloud")), (repo, ("push",)),
+                          (other, ("fetch",)), (other, ("pull",))]:
+        result = run_artver(root, *command)
+        assert result.code == 1, (command, result)
+        line = assert_one_line_error(result, "origin", "does not exist")
+        assert ("bucket" in line) if remote.kind != "local" else ("directory" in line), line
+        assert "missing" not in result.out + result.err and "artver push" not in result.out + result.err, (command, result)
 
 
 @pytest.mark.parametrize("kind", ["s3", "gcs"])

@@ -3,7 +3,6 @@ against SeaweedFS, compared with the same operations through the boto3 client.""
 
 from __future__ import annotations
 
-import io
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from artver.errors import RemoteError
+from artver.errors import ContainerNotFoundError, ObjectNotFoundError
 from artver.remotes.s3 import S3Storage, _parse_listing
-from tests.remote_helpers import s3_client
+from tests.remote_helpers import BytesSink, s3_client
 
 PREFIX = "team/objects"
 
@@ -45,7 +44,7 @@ def test_the_direct_path_is_taken_against_an_s3_compatible_store(s3_server: Any,
 def test_no_direct_path_to_a_missing_bucket_and_the_client_says_why(s3_server: Any, bucket: str) -> None:
     storage = storage_for(s3_server, bucket + "-missing", True)
     assert storage._route() is None
-    with pytest.raises(RemoteError, match="does not exist"):
+    with pytest.raises(ContainerNotFoundError, match="does not exist"):
         storage.exists(["xxh128/00/abc"])
 
 
@@ -62,11 +61,11 @@ def test_both_paths_store_find_list_and_read_objects_alike(s3_server: Any, bucke
     assert storage.exists(["xxh128/ab/cdef", "xxh128/ab/0000"]) == {"xxh128/ab/cdef": 8000}
     assert list(storage.list("xxh128/a")) == [("xxh128/ab/cdef", 8000)]
     assert list(storage.list("xxh128/b")) == []
-    sink = io.BytesIO()
+    sink = BytesSink()
     storage.download("xxh128/ab/cdef", sink, lambda count: None)
     assert sink.getvalue() == b"payload " * 1000
-    with pytest.raises(RemoteError, match="xxh128/ab/0000 does not exist"):
-        storage.download("xxh128/ab/0000", io.BytesIO(), lambda count: None)
+    with pytest.raises(ObjectNotFoundError, match="xxh128/ab/0000 does not exist"):
+        storage.download("xxh128/ab/0000", BytesSink(), lambda count: None)
 
 
 def test_direct_listing_follows_continuation_pages(s3_server: Any, bucket: str) -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key, timeout_setting
+from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
+                           TransientRemoteError)
 from artver.hashing import ByteCallback
+from artver.remotes.base import Sink, check_range, join_key, timeout_setting
 
 RESUMABLE_CHUNK = 16 * 1024 * 1024
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
@@ -43,36 +44,36 @@ class GcsStorage:
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
-        present = {}
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
+        present: dict[str, int | None] = {}
         for key in keys:
             try:
                 blob = self._bucket().get_blob(self._key(key), timeout=self._timeout, retry=None)
-                if blob is not None:
-                    present[key] = int(blob.size or 0)
             except Exception as error:  # noqa: BLE001
                 raise _translate(error, self, key) from None
+            if blob is not None:
+                present[key] = None if blob.size is None else int(blob.size)
         if not present and keys:
-            self._check_bucket()
+            self._check_bucket()  # get_blob says None for a missing bucket too
         return present
 
     def _check_bucket(self) -> None:
+        """Raise ContainerNotFoundError if the bucket does not exist."""
         try:
-            if not self._bucket().exists(timeout=self._timeout, retry=None):
-                raise RemoteError(_no_bucket(self))
-        except RemoteError:
-            raise
+            found = self._bucket().exists(timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, "") from None
+        if not found:
+            raise ContainerNotFoundError(_no_bucket(self))
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int | None]]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             client = self._bucket().client
             for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout, retry=None):
-                yield blob.name[strip:], int(blob.size or 0)
+                yield blob.name[strip:], None if blob.size is None else int(blob.size)
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, prefix) from None
+            raise _translate(error, self, "") from None
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         size = os.stat(source).st_size
@@ -86,7 +87,7 @@ class GcsStorage:
             raise _translate(error, self, key) from None
         on_bytes(size)
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
         blob = self._bucket().blob(self._key(key))
         writer = _CountingWriter(sink, on_bytes)
         try:
@@ -94,11 +95,24 @@ class GcsStorage:
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        blob = self._bucket().blob(self._key(key))
+        try:
+            data = blob.download_as_bytes(start=offset, end=offset + length - 1, raw_download=True, checksum=None,
+                                          timeout=self._timeout, retry=None)
+        except Exception as error:  # noqa: BLE001
+            if _status(error) == 416:  # the object ends before ``offset``
+                return b""
+            raise _translate(error, self, key) from None
+        return bytes(data[:length])
+
     def delete(self, key: str) -> None:
         try:
             self._bucket().blob(self._key(key)).delete(timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             if _status(error) == 404:
+                self._check_bucket()  # a missing key is no error, a missing bucket is
                 return
             raise _translate(error, self, key) from None
 
@@ -107,7 +121,7 @@ class GcsStorage:
 
 
 class _CountingWriter:
-    def __init__(self, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def __init__(self, sink: Sink, on_bytes: ByteCallback) -> None:
         self._sink, self._on_bytes = sink, on_bytes
 
     def write(self, data: bytes) -> int:
@@ -151,20 +165,25 @@ def _no_bucket(storage: GcsStorage) -> str:
     return f"{storage.url}: bucket {storage.bucket_name!r} does not exist (create it, or fix the URL with 'artver remote modify')"
 
 
-def _translate(error: BaseException, storage: GcsStorage, key: str) -> RemoteError:
+def _translate(error: BaseException, storage: GcsStorage, key: str) -> ArtverError:
+    """The artver error for a failure of the library (or, unchanged, an artver error that
+    passed through it: a sink's or the bucket check's). ``key`` is empty for operations
+    on the bucket, whose 404 can only mean that the bucket does not exist."""
     where = storage.url
-    if isinstance(error, RemoteError):
+    if isinstance(error, ArtverError):
         return error
     status = _status(error)
     message = str(getattr(error, "message", "") or error).splitlines()[0] if str(error) else type(error).__name__
     if status == 404:
-        if "bucket" in message.lower():
-            return RemoteError(_no_bucket(storage))
-        return RemoteError(f"{where}: object {key} does not exist in the remote")
+        # The same status for a missing object and a missing bucket: ask the store which.
+        if key:
+            storage._check_bucket()
+            return ObjectNotFoundError(f"{where}: object {key} does not exist in the remote")
+        return ContainerNotFoundError(_no_bucket(storage))
     if status == 401:
-        return RemoteError(f"{where}: the credentials were rejected (401); check credentials_path or GOOGLE_APPLICATION_CREDENTIALS")
+        return AccessDeniedError(f"{where}: the credentials were rejected (401); check credentials_path or GOOGLE_APPLICATION_CREDENTIALS")
     if status == 403:
-        return RemoteError(f"{where}: permission denied (403) for {key or 'the bucket'}")
+        return AccessDeniedError(f"{where}: permission denied (403) for {key or 'the bucket'}")
     if status == 429 or status >= 500:
         return TransientRemoteError(f"{where}: the server answered {status}")
     import http.client

@@ -30,7 +30,7 @@ import threading
 import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -40,9 +40,10 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config as BotoConfig
 
-from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key, timeout_setting
+from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
+                           TransientRemoteError)
 from artver.hashing import CHUNK_SIZE, ByteCallback
+from artver.remotes.base import Sink, check_range, join_key, timeout_setting
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -57,7 +58,7 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToke
 
 class S3Storage:
     def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int,
-                 direct: bool = True) -> None:
+                 notify: Callable[[str], None] | None = None, direct: bool = True) -> None:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
@@ -102,8 +103,8 @@ class S3Storage:
         prepared.stream_output = stream
         return route.http.send(prepared)  # type: ignore[no-any-return]
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
-        present = {}
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
+        present: dict[str, int | None] = {}
         try:
             route = self._route()
         except Exception as error:  # noqa: BLE001 - e.g. a credential process that fails
@@ -128,7 +129,7 @@ class S3Storage:
         if not present and keys and not _bucket_exists(self):
             # A HEAD on a missing bucket is a bare 404, like a missing key; some stores would even
             # create the bucket on the first PUT. Say what is wrong instead.
-            raise RemoteError(_no_bucket(self))
+            raise ContainerNotFoundError(_no_bucket(self))
         return present
 
     def _explain_forbidden(self, key: str) -> None:
@@ -138,7 +139,7 @@ class S3Storage:
         except botocore.exceptions.ClientError as error:
             raise _translate(error, self, key) from None
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int | None]]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             route = self._route()
@@ -151,7 +152,7 @@ class S3Storage:
                 for item in page.get("Contents", ()):
                     yield item["Key"][strip:], item["Size"]
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, prefix) from None
+            raise _translate(error, self, "") from None
 
     def _list_direct(self, route: "_Route", full_prefix: str) -> Iterator[tuple[str, int]]:
         token = None
@@ -194,8 +195,6 @@ class S3Storage:
                 on_bytes(size)  # someone stored it first; content-addressed, so it is the same content
                 return
             raise _translate(error, self, key) from None
-        except (RemoteError, TransientRemoteError):
-            raise
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
@@ -245,7 +244,7 @@ class S3Storage:
         on_bytes(length)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
         try:
             route = self._route()
             if route is not None:
@@ -256,12 +255,31 @@ class S3Storage:
             while chunk := body.read(CHUNK_SIZE):
                 sink.write(chunk)
                 on_bytes(len(chunk))
-        except (RemoteError, TransientRemoteError):
-            raise
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
-    def _download_direct(self, route: "_Route", key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        byte_range = f"bytes={offset}-{offset + length - 1}"
+        try:
+            route = self._route()
+            if route is not None:
+                response = self._send(route, "GET", key, headers={"Range": byte_range})
+                if response.status_code == 416:
+                    return b""
+                if response.status_code not in (200, 206):
+                    raise _client_error(response, "GetObject")
+                data = response.content
+                return data[offset : offset + length] if response.status_code == 200 else data[:length]
+            return self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=byte_range)["Body"].read()[:length]
+        except botocore.exceptions.ClientError as error:
+            if _code(error) == "InvalidRange":
+                return b""
+            raise _translate(error, self, key) from None
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def _download_direct(self, route: "_Route", key: str, sink: Sink, on_bytes: ByteCallback) -> None:
         response = self._send(route, "GET", key, stream=True)
         raw = response.raw
         try:
@@ -472,22 +490,27 @@ def _no_bucket(storage: S3Storage) -> str:
     return f"{storage.url}: bucket {storage.bucket!r} does not exist (create it, or fix the URL with 'artver remote modify')"
 
 
-def _translate(error: BaseException, storage: S3Storage, key: str) -> RemoteError:
+def _translate(error: BaseException, storage: S3Storage, key: str) -> ArtverError:
+    """The artver error for a failure of botocore or of the direct path (or, unchanged, an
+    artver error that passed through: a sink's). ``key`` is empty for bucket operations."""
     where = storage.url
+    if isinstance(error, ArtverError):
+        return error
     if isinstance(error, botocore.exceptions.ClientError):
         code = _code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code == "NoSuchBucket":
-            return RemoteError(_no_bucket(storage))
+        if code == "NoSuchBucket" or (code in ("404", "NotFound") and not (key and _bucket_exists(storage))):
+            # A bare 404 (an answer without a body, as to HEAD) may be either: ask the store.
+            return ContainerNotFoundError(_no_bucket(storage))
         if code in ("NoSuchKey", "404", "NotFound"):
-            return RemoteError(f"{where}: object {key} does not exist in the remote")
+            return ObjectNotFoundError(f"{where}: object {key} does not exist in the remote")
         if code in _CREDENTIAL_CODES:
-            return RemoteError(
+            return AccessDeniedError(
                 f"{where}: the credentials were rejected ({code}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                 f"the profile, or the remote's access_key_id/secret_access_key in .artver/config.local"
             )
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
-            return RemoteError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
+            return AccessDeniedError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
         if code in _TRANSIENT_CODES or status >= 500:
             return TransientRemoteError(f"{where}: the server answered {code or status}")
         return RemoteError(f"{where}: {code or status}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": "))
