@@ -41,16 +41,14 @@ import pytest
 import xxhash
 
 from tests.conftest import Result, commit_all, git, run_artver_process
-from tests.faultproxy import NO_FAULTS, FaultPlan, Proxy, ProxyStats, start_proxy
+from tests.faultproxy import FaultPlan, Proxy, ProxyStats
 from tests.remote_helpers import gcs_client, s3_client
-from tests.storage_servers import LOOPBACK, GcsServer, free_port, start_fake_gcs
 
 KINDS = ["s3", "gcs"]
 # Two seeds keep the file near a minute on a 2-core machine; more with e.g.
 # ARTVER_FAULT_SEEDS=11,22,33,44 (each seed adds a push and a pull test per store).
 SEEDS = [int(seed) for seed in os.environ.get("ARTVER_FAULT_SEEDS", "11,22").split(",") if seed.strip()]
 RUN_TIMEOUT = 60  # seconds for one artver command; more is a hang as far as these tests go
-PROXY_TIME_LIMIT = 900  # hard limit for a module's proxy, in case teardown never comes
 MODEL_SIZE = 3_000_000
 SMALL_FILES = 30
 RETRIES = "8"
@@ -102,41 +100,7 @@ PUSH_CASES = {
 
 
 # ----------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def s3_proxy(s3_server) -> Iterator[Proxy]:  # type: ignore[no-untyped-def]
-    host, port = s3_server.endpoint_url.rsplit("/", 1)[-1].split(":")
-    proxy = start_proxy(host, int(port), NO_FAULTS, 0, time_limit=PROXY_TIME_LIMIT)
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def gcs_proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GcsServer, Proxy]]:
-    """fake-gcs-server whose -external-url is the proxy in front of it (the URL clients use)."""
-    last: Exception | None = None
-    for _ in range(3):
-        port = free_port()
-        server = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs-proxied"), external_url=f"http://{LOOPBACK}:{port}")
-        try:
-            proxy = start_proxy(LOOPBACK, int(server.endpoint.rsplit(":", 1)[1]), NO_FAULTS, 0,
-                                listen_port=port, time_limit=PROXY_TIME_LIMIT)
-        except OSError as error:  # the chosen port was taken meanwhile: try another
-            last = error
-            server.stop()
-            continue
-        try:
-            yield server, proxy
-        finally:
-            try:
-                proxy.stop()
-            finally:
-                server.stop()
-        return
-    raise RuntimeError(f"cannot start fake-gcs-server behind the proxy: {last}")
+# (the proxies in front of the servers, s3_proxy and gcs_proxied, are in tests/server_fixtures.py)
 
 
 @dataclass

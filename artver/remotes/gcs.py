@@ -26,13 +26,14 @@ RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 
 
 class GcsStorage:
-    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str]) -> None:
+    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], list_page_size: int = 1000) -> None:
         self.url = url
         self.bucket_name = bucket
         self.prefix = prefix
         self._settings = dict(settings)
         self._local = threading.local()  # one client per thread: the HTTP session is not shared
         self._timeout = timeout_setting(settings, url)
+        self._page = list_page_size  # keys per listing request (1,000 unless testing)
 
     def _bucket(self) -> Any:
         bucket = getattr(self._local, "bucket", None)
@@ -70,7 +71,7 @@ class GcsStorage:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             client = self._bucket().client
-            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout, retry=None):
+            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=self._page, timeout=self._timeout, retry=None):
                 yield blob.name[strip:], None if blob.size is None else int(blob.size)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, "") from None

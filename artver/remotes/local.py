@@ -59,7 +59,7 @@ class LocalStorage:
             copied = self._link_new(source, final)
             if copied is None:
                 copied = publish_new(source, final)  # never replaces an existing object
-            size = os.stat(final).st_size if copied is None else copied
+            size = os.stat(source).st_size if copied is None else copied  # None: the key existed already
         except OSError as error:
             raise self._translate(error, key) from None
         on_bytes(size)

@@ -58,7 +58,8 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToke
 
 class S3Storage:
     def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int,
-                 notify: Callable[[str], None] | None = None, direct: bool = True) -> None:
+                 notify: Callable[[str], None] | None = None, direct: bool = True,
+                 list_page_size: int = 1000) -> None:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
@@ -75,7 +76,9 @@ class S3Storage:
         self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
         self._direct_lock = threading.Lock()
         self._direct_route: _Route | None = None
+        self._bucket_seen = False  # a request showed the bucket exists
         self._use_direct = direct  # False: every request through the client (tests compare both)
+        self._page = list_page_size  # keys per listing request (the store's maximum, 1,000, unless testing)
 
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
@@ -88,7 +91,19 @@ class S3Storage:
         with self._direct_lock:
             if self._direct_route is None:
                 self._direct_route = _route_of(self._client, self.bucket)
+                self._bucket_seen = self._bucket_seen or self._direct_route.usable
             return self._direct_route if self._direct_route.usable else None
+
+    def _require_bucket(self) -> None:
+        """Before the first upload: some stores (SeaweedFS) create a missing bucket on PUT,
+        and artver never creates buckets (a typo in the name would silently make a new one)."""
+        with self._direct_lock:
+            if self._bucket_seen:
+                return
+        if not _bucket_exists(self):
+            raise ContainerNotFoundError(_no_bucket(self))
+        with self._direct_lock:
+            self._bucket_seen = True
 
     def _send(self, route: "_Route", method: str, key: str, query: str = "", headers: dict[str, str] | None = None,
               body: Any = None, stream: bool = False) -> AWSResponse:
@@ -148,7 +163,7 @@ class S3Storage:
                     yield key[strip:], size
                 return
             paginator = self._client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), PaginationConfig={"PageSize": self._page}):
                 for item in page.get("Contents", ()):
                     yield item["Key"][strip:], item["Size"]
         except Exception as error:  # noqa: BLE001
@@ -157,7 +172,7 @@ class S3Storage:
     def _list_direct(self, route: "_Route", full_prefix: str) -> Iterator[tuple[str, int]]:
         token = None
         while True:
-            query = f"list-type=2&prefix={_quote_query(full_prefix)}"
+            query = f"list-type=2&max-keys={self._page}&prefix={_quote_query(full_prefix)}"
             if token is not None:
                 query += f"&continuation-token={_quote_query(token)}"
             response = self._send(route, "GET", "", query)
@@ -172,13 +187,14 @@ class S3Storage:
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         size = os.stat(source).st_size
         try:
+            route = self._route()
+            self._require_bucket()
             if size < MULTIPART_THRESHOLD:
                 with open(source, "rb") as body:
                     # Content-MD5 lets the server refuse a body cut short, instead of storing
                     # what arrived under the final key (SeaweedFS stores a cut PUT as empty).
                     digest = base64.b64encode(hashlib.file_digest(body, lambda: hashlib.md5(usedforsecurity=False)).digest()).decode()
                     body.seek(0)
-                    route = self._route()
                     if route is not None:
                         response = self._send(route, "PUT", key, headers={"Content-MD5": digest, "If-None-Match": "*"},
                                               body=body)
@@ -511,7 +527,7 @@ def _translate(error: BaseException, storage: S3Storage, key: str) -> ArtverErro
             )
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
             return AccessDeniedError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
-        if code in _TRANSIENT_CODES or status >= 500:
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientRemoteError(f"{where}: the server answered {code or status}")
         return RemoteError(f"{where}: {code or status}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": "))
     if isinstance(error, botocore.exceptions.NoCredentialsError):
