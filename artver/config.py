@@ -40,6 +40,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "retries",
             "timeout",
             "link",
+            "direct_requests",
         }
     )
     | SECRET_KEYS,

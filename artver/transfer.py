@@ -433,8 +433,8 @@ def _raise_if_damaged(storage: Storage, hash_value: str, outcome: tuple[int, str
         return
     if size and received < size:
         raise IntegrityError(
-            f"{storage.url}: object {hash_value} in the remote has only {received} of its {size} bytes (what an "
-            f"interrupted upload leaves); it was not used. 'artver push' from a clone that has it replaces it."
+            f"{storage.url}: object {hash_value} is corrupt: the remote has only {received} of its {size} bytes "
+            f"(what an interrupted upload leaves); it was not used. 'artver push' from a clone that has it replaces it."
         )
     raise IntegrityError(
         f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "

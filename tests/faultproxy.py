@@ -316,8 +316,11 @@ class Proxy:
         needs a new connection, which draws its fault from the current plan."""
         with self._lock:
             sockets = list(self._sockets)
+            threads = list(self._threads)
         for sock in sockets:
             reset_socket(sock)
+        for thread in threads:  # each notices within a tick; then the resets have surely been sent
+            thread.join(PENDING_DRAIN_LIMIT)
 
     def stats(self) -> ProxyStats:
         with self._lock:

@@ -104,8 +104,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 
         def s3(bucket_name: str = bucket, **options: Any) -> Storage:
             settings = {"endpoint_url": proxy.url, "timeout": "5", **options.pop("settings", {})}
-            return S3Storage(f"remote 'contract' (s3://{bucket_name}/{prefix})", bucket_name, prefix, settings, 4,
-                             direct=kind == "s3-direct", **options)
+            settings["direct_requests"] = "true" if kind == "s3-direct" else "false"
+            return S3Storage(f"remote 'contract' (s3://{bucket_name}/{prefix})", bucket_name, prefix, settings, 4, **options)
 
         def s3_keys() -> list[str]:
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")

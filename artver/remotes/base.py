@@ -122,6 +122,35 @@ def positive_seconds(settings: Mapping[str, str], key: str, default: str, url: s
     return value
 
 
+def bool_setting(settings: Mapping[str, str], key: str, default: bool, url: str) -> bool:
+    """A setting that is true or false (also yes/no, on/off, 1/0), checked."""
+    raw = settings.get(key)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise RemoteError(f"{url}: {key} {raw!r} must be true or false (artver remote modify NAME {key} false)")
+
+
+# Settings of a remote read by the storage layer beyond ``timeout``, each checked by its
+# function above when the remote is opened and by check_transfer_setting at 'remote modify'.
+TRANSFER_SETTINGS = ("direct_requests",)
+
+
+def check_transfer_setting(remote: str, key: str, value: str) -> None:
+    """Refuse a value the storage layer would refuse when opening the remote (ConfigError)."""
+    from artver.errors import ConfigError
+
+    try:
+        if key == "direct_requests":
+            bool_setting({key: value}, key, True, f"remote.{remote}")
+    except RemoteError as error:
+        raise ConfigError(str(error)) from None
+
+
 def check_range(offset: int, length: int) -> None:
     """The arguments read_range accepts (a wrong one is a bug in the caller)."""
     if offset < 0 or length < 1:
