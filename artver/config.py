@@ -41,6 +41,8 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "timeout",
             "link",
             "direct_requests",
+            "speed_limit",
+            "speed_time",
         }
     )
     | SECRET_KEYS,

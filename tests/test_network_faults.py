@@ -419,3 +419,31 @@ def test_unreachable_remote_fails_fast_and_clearly(repo: Path, target: Target, r
     assert result.code == 1, f"{what}: exit {result.code}\n{result.err}"
     assert_clean_outcome(result, what)
     assert assert_remote_intact(target) == set()
+
+
+def test_a_trickling_server_stops_pull_with_one_line_within_the_stated_bound(
+    repo: Path, target: Target, tmp_path: Path, run_artver: Callable[..., Result]
+) -> None:
+    """A server that sends its headers, then a few bytes a second: no read ever times out, so
+    only the low-speed rule ends each attempt, and the first object to run out of attempts
+    stops the command. docs/remotes.md states the bound:
+    (retries + 2) x (speed_time + 3 x timeout + 10) seconds."""
+    retries, timeout, speed_time = 1, 1, 1
+    bound = (retries + 2) * (speed_time + 3 * timeout + 10)
+    tracked_repo(repo, target, 8, run_artver, model_size=SMALL_MODEL, small_files=4)
+    store_directly(repo, target)
+    other = clone(repo, tmp_path)
+    for key, value in (("retries", retries), ("timeout", timeout), ("speed_time", speed_time), ("speed_limit", 20_000)):
+        assert run_artver(other, "remote", "modify", "origin", key, str(value), "--local").code == 0
+    plan = FaultPlan(drip=1.0, drip_after=(3_000, 3_000), drip_rate=4)
+    started = time.monotonic()
+    result, stats = under_faults(target, plan, 0, other, "pull", timeout=bound + 30)
+    elapsed = time.monotonic() - started  # with the start of a Python process: an upper estimate
+    what = f"{target.kind} pull from a trickling server"
+    assert stats.faults.get("drip", 0) > 0, f"{what}: nothing trickled ({stats})"
+    assert result.code == 1, f"{what}: exit {result.code}\n{result.err}"
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("artver: error: "), f"{what}:\n{result.err}"
+    assert "speed_limit" in lines[0] and f"gave up after {retries + 1} attempts" in lines[0], lines[0]
+    assert elapsed < bound, f"{what}: {elapsed:.1f} s, more than the stated {bound} s"
+    assert_cache_intact(other)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,3 +434,97 @@ def test_an_interrupted_upload_leaves_nothing_under_its_key(backend: Backend, tm
         backend.proxy.heal()
         assert backend.raw_keys() == [], case
         assert storage.exists([KEY]) == {}, case
+
+
+# ------------------------------------------------------------ slow servers
+
+SLOW = {"timeout": "1", "speed_time": "1", "speed_limit": "20000"}
+ATTEMPT_BOUND = 1 + 3 * 1  # seconds: speed_time + 3 x timeout (docs/remotes.md)
+SCHEDULING_SLACK = 3.0  # a loaded test machine may run a thread late
+
+
+@pytest.mark.parametrize("backend", NETWORK, indirect=True)
+def test_a_download_from_a_trickling_server_is_given_up_within_the_low_speed_bound(backend: Backend, tmp_path: Path) -> None:
+    assert backend.proxy is not None
+    data = os.urandom(200_000)
+    backend.put_raw(KEY, data)
+    storage = backend.make(settings=SLOW)
+    assert storage.exists([KEY]) == {KEY: len(data)}  # healthy, with the route (S3) set up
+    # Headers and the body's first bytes arrive, then a few bytes a second: no read ever times out.
+    backend.proxy.set_plan(FaultPlan(drip=1.0, drip_after=(3_000, 3_000), drip_rate=4))
+    backend.proxy.drop_connections()
+    started = time.monotonic()
+    with pytest.raises(TransientRemoteError, match="slower than the remote's speed_limit"):
+        download(storage, KEY)
+    elapsed = time.monotonic() - started
+    assert backend.proxy.stats().faults["drip"] >= 1
+    assert elapsed < ATTEMPT_BOUND + SCHEDULING_SLACK, elapsed
+
+
+@pytest.mark.parametrize("backend", NETWORK, indirect=True)
+def test_an_upload_to_a_server_that_reads_slowly_is_given_up_within_the_low_speed_bound(backend: Backend,
+                                                                                        tmp_path: Path) -> None:
+    assert backend.proxy is not None
+    storage = backend.make(settings=SLOW)
+    storage.exists([KEY])
+    # More than the proxy and the kernel buffer: the sender must wait for the trickle.
+    source = source_file(tmp_path, os.urandom(12_000_000))
+    backend.proxy.set_plan(FaultPlan(drip=1.0, drip_after=(3_000, 3_000), drip_rate=1, drip_direction="up"))
+    backend.proxy.drop_connections()
+    started = time.monotonic()
+    with pytest.raises(TransientRemoteError):
+        storage.upload(KEY, source, lambda count: None)
+    elapsed = time.monotonic() - started
+    assert backend.proxy.stats().faults["drip"] >= 1
+    assert elapsed < ATTEMPT_BOUND + SCHEDULING_SLACK, elapsed
+    backend.proxy.heal()
+    assert backend.raw_keys() == []
+
+
+def test_the_low_speed_rule_keeps_a_slow_enough_transfer_and_stops_a_slower_one() -> None:
+    from artver.remotes.speed import LowSpeedRule
+
+    now = [0.0]
+    meter = LowSpeedRule(limit=100, seconds=10).meter("t", clock=lambda: now[0])
+    for _ in range(30):  # 120 bytes every 1 s: above the limit, for far longer than a window
+        now[0] += 1
+        meter.moved(120)
+    slow = LowSpeedRule(limit=100, seconds=10).meter("t", clock=lambda: now[0])
+    now[0] += 9.5
+    slow.moved(50)  # the window is not over yet
+    now[0] += 1
+    with pytest.raises(TransientRemoteError, match="only 50 bytes moved in 10 s"):
+        slow.check()
+    with pytest.raises(TransientRemoteError):
+        slow.moved(10_000)  # once tripped, it stays tripped
+    off = LowSpeedRule(limit=0, seconds=1).meter("t", clock=lambda: now[0])
+    now[0] += 1000
+    off.check()
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"timeout": "nan"}, "timeout 'nan' must be a positive number"),
+    ({"timeout": "inf"}, "timeout 'inf' must be a positive number"),
+    ({"timeout": "-1"}, "timeout '-1' must be a positive number"),
+    ({"timeout": "0"}, "timeout '0' must be a positive number"),
+    ({"speed_time": "inf"}, "speed_time 'inf' must be a positive number"),
+    ({"speed_limit": "-5"}, "speed_limit '-5' must be a number of bytes per second"),
+    ({"speed_limit": "nan"}, "speed_limit 'nan' must be a number of bytes per second"),
+    ({"direct_requests": "maybe"}, "direct_requests 'maybe' must be true or false"),
+])
+def test_transfer_settings_are_checked(settings: dict[str, str], message: str) -> None:
+    """Regression: 'timeout nan' and 'timeout inf' were accepted."""
+    from artver.errors import ConfigError, RemoteError
+    from artver.remotes.base import check_transfer_setting, timeout_setting
+    from artver.remotes.speed import low_speed_rule
+
+    with pytest.raises(RemoteError, match=message):
+        timeout_setting(settings, "r")
+        low_speed_rule(settings, "r")
+        from artver.remotes.base import bool_setting
+
+        bool_setting(settings, "direct_requests", True, "r")
+    ((key, value),) = settings.items()
+    if key != "timeout":  # 'remote modify' checks timeout itself
+        with pytest.raises(ConfigError, match=message):
+            check_transfer_setting("origin", key, value)

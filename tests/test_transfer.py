@@ -354,3 +354,89 @@ def test_an_optional_ability_is_found_through_wrappers(tmp_path: Path) -> None:
     local = remote(tmp_path)
     assert ability(RetryingStorage(local, FAST), HardLinking) is local
     assert ability(RetryingStorage(Scripted(), FAST), HardLinking) is None  # type: ignore[arg-type]
+
+
+class ShortBodies:
+    """A real directory remote whose downloads keep arriving short: what a connection cut
+    inside the response headers looks like to an HTTP client (a complete, shorter body),
+    while the store states the object's true size."""
+
+    def __init__(self, inner: LocalStorage, keep: int) -> None:
+        self.inner, self.url, self.keep = inner, inner.url, keep
+
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
+        return self.inner.exists(keys)
+
+    def download(self, key: str, sink: Sink, on_bytes: Any) -> None:
+        data = Path(self.inner.url_of(key)).read_bytes()[: self.keep]
+        sink.write(data)
+        on_bytes(len(data))
+
+
+def test_the_same_short_answer_twice_is_not_called_corrupt(tmp_path: Path) -> None:
+    """Regression: two identical short downloads were declared 'corrupt ... Delete it from the
+    remote', although the remote's copy was intact (the store states its full size)."""
+    from artver.errors import IntegrityError, RemoteError
+
+    cache, objects = filled_cache(tmp_path, 1)
+    storage = remote(tmp_path)
+    transfer.push(cache, storage, objects, 1)
+    (hash_value,) = objects
+    other = Cache(tmp_path / "other-cache", "xxh128")
+    with pytest.raises(RemoteError, match="arrived damaged 3 times .* may be intact") as raised:
+        transfer.download_verified(other, ShortBodies(storage, keep=3), hash_value)  # type: ignore[arg-type]
+    assert not isinstance(raised.value, IntegrityError) and "Delete" not in str(raised.value)
+    assert not other.has(hash_value) and not list(other.temp_dir.iterdir())
+    summary = transfer.fetch(other, ShortBodies(storage, keep=3), objects, 1)  # type: ignore[arg-type]
+    assert [failure.object for failure in summary.failed] == [hash_value]  # one object's failure, not the command's
+
+
+def test_a_remote_object_is_corrupt_only_when_the_store_states_what_arrived(tmp_path: Path) -> None:
+    from artver.errors import IntegrityError
+
+    data = os.urandom(5_000)
+    cache = Cache(tmp_path / "cache", "xxh128")
+    hash_value = cache.add_bytes(data)
+    storage = remote(tmp_path)
+    stored = tmp_path / "remote" / transfer.key_of(hash_value)
+    stored.parent.mkdir(parents=True)
+    other = Cache(tmp_path / "other-cache", "xxh128")
+    stored.write_bytes(b"x" * len(data))  # the full length, other bytes: bit rot or tampering
+    with pytest.raises(IntegrityError, match="is corrupt .*Delete it from the remote"):
+        transfer.download_verified(other, storage, hash_value, size=len(data))
+    stored.write_bytes(data[:1000])  # short, and the store says so: what an interrupted upload leaves
+    with pytest.raises(IntegrityError, match="only 1000 of its 5000 bytes.*'artver push' from a clone that has it replaces it"):
+        transfer.download_verified(other, storage, hash_value, size=len(data))
+
+
+def test_a_full_cache_disk_during_a_download_is_reported_as_the_cache_s_problem(repo: Path, tmp_path: Path,
+                                                                                  run_artver: Any) -> None:
+    """Regression: a failure to write the cache was reported as the remote's ('remote
+    'origin': no space left on device') for every object."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import commit_all, git
+
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    (repo / "model.pt").write_bytes(os.urandom(400_000))
+    assert run_artver(repo, "add", "model.pt").code == 0
+    assert run_artver(repo, "remote", "add", "origin", str(remote_dir), "--default").code == 0
+    commit_all(repo, "model")
+    assert run_artver(repo, "push").code == 0
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+
+    def small_files_only() -> None:  # in the child: files beyond 100 kB cannot be written (as on a full disk)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    completed = subprocess.run([sys.executable, "-m", "artver", "fetch"], cwd=clone, capture_output=True, text=True,
+                               timeout=120, preexec_fn=small_files_only, env={**os.environ})
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode == 1 and len(lines) == 1, completed.stderr
+    assert lines[0].startswith("artver: error: cannot write a download into the cache (") and "cache" in lines[0], lines[0]
+    assert "remote 'origin'" not in lines[0], lines[0]

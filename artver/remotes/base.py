@@ -137,16 +137,20 @@ def bool_setting(settings: Mapping[str, str], key: str, default: bool, url: str)
 
 # Settings of a remote read by the storage layer beyond ``timeout``, each checked by its
 # function above when the remote is opened and by check_transfer_setting at 'remote modify'.
-TRANSFER_SETTINGS = ("direct_requests",)
+TRANSFER_SETTINGS = ("direct_requests", "speed_limit", "speed_time")
 
 
 def check_transfer_setting(remote: str, key: str, value: str) -> None:
     """Refuse a value the storage layer would refuse when opening the remote (ConfigError)."""
     from artver.errors import ConfigError
 
+    from artver.remotes.speed import low_speed_rule
+
     try:
         if key == "direct_requests":
             bool_setting({key: value}, key, True, f"remote.{remote}")
+        elif key in ("speed_limit", "speed_time"):
+            low_speed_rule({key: value}, f"remote.{remote}")
     except RemoteError as error:
         raise ConfigError(str(error)) from None
 

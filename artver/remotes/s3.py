@@ -20,6 +20,8 @@ their responses with s3_responses.py and have their errors translated here, once
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import hashlib
 import http.client
 import os
@@ -38,8 +40,12 @@ from artver.hashing import ByteCallback
 from artver.remotes import s3_direct
 from artver.remotes.base import Sink, bool_setting, check_range, join_key, timeout_setting
 from artver.remotes.s3_responses import client_error, parse_listing, read_body, stated_size
+from artver.remotes.speed import SpeedMeter, low_speed_rule
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# A multipart upload of the same key started this long ago (by the store's clock) is taken to
+# be abandoned by a killed push and aborted; a younger one may be another clone's, under way.
+ABANDONED_UPLOAD_AGE = datetime.timedelta(hours=24)
 PART_SIZE = 16 * 1024 * 1024
 PART_JOBS = 4
 MAX_PARTS = 10_000
@@ -58,6 +64,7 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix
         timeout = timeout_setting(settings, url)
+        self._speed = low_speed_rule(settings, url)
         self._use_direct = bool_setting(settings, "direct_requests", True, url)
         try:
             self._session = _session(settings)
@@ -174,25 +181,27 @@ class S3Storage:
             query = f"list-type=2&max-keys={self._page}&prefix={s3_direct.quote_query(full_prefix)}"
             if token is not None:
                 query += f"&continuation-token={s3_direct.quote_query(token)}"
+            meter = self._speed.meter(f"{self.url}: a listing page")
             response = self._send(route, "GET", "", query, stream=True)
-            page = self._body(response, "ListObjectsV2", f"{self.url}: a listing page")
+            page = self._body(response, "ListObjectsV2", f"{self.url}: a listing page", meter)
             listing = parse_listing(page)
             yield from listing.items
             if not listing.truncated or not listing.token:
                 return
             token = listing.token
 
-    def _body(self, response: Any, operation: str, what: str) -> bytes:
+    def _body(self, response: Any, operation: str, what: str, meter: SpeedMeter) -> bytes:
         """The whole body of a direct response; an error response raises its ClientError."""
         parts: list[bytes] = []
         if response.status_code not in (200, 206):
             raise client_error(response.status_code, response.content, operation)
-        read_body(response.raw, response.headers, parts.append, what)
+        read_body(response.raw, response.headers, parts.append, what, meter.moved)
         return b"".join(parts)
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         size = os.stat(source).st_size
         multipart = size >= MULTIPART_THRESHOLD
+        meter = self._speed.meter(f"{self.url}: the upload of {key}")
         try:
             route = self._direct()
             self._require_bucket()
@@ -201,7 +210,7 @@ class S3Storage:
                     # Content-MD5 lets the server refuse a body cut short, instead of storing
                     # what arrived under the final key (SeaweedFS stores a cut PUT as empty).
                     digest = base64.b64encode(hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).digest()).decode()
-                    body = _FileRange(handle.fileno(), 0, size)
+                    body = _FileRange(handle.fileno(), 0, size, meter.moved)
                     if route is not None:
                         response = self._send(route, "PUT", key, headers={"Content-MD5": digest, "If-None-Match": "*"},
                                               body=body)
@@ -211,7 +220,7 @@ class S3Storage:
                         self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*",
                                                 ContentMD5=digest)
             else:
-                self._upload_multipart(key, source, size, on_bytes)
+                self._upload_multipart(key, source, size, on_bytes, meter)
                 return
         except botocore.exceptions.ClientError as error:
             if _code(error) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
@@ -220,10 +229,11 @@ class S3Storage:
             if multipart:
                 return  # its parts were counted as they went up
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, key) from None
+            # The meter's error, raised while botocore read the body, comes back wrapped.
+            raise meter.error or _translate(error, self, key) from None
         on_bytes(size)
 
-    def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback) -> None:
+    def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback, meter: SpeedMeter) -> None:
         part_size = max(PART_SIZE, -(-size // MAX_PARTS))
         full_key = self._key(key)
         self._abort_abandoned(full_key)
@@ -233,7 +243,7 @@ class S3Storage:
                 offsets = range(0, size, part_size)
                 futures = [
                     pool.submit(self._upload_part, full_key, upload_id, number, handle.fileno(), offset,
-                                min(part_size, size - offset), on_bytes)
+                                min(part_size, size - offset), on_bytes, meter)
                     for number, offset in enumerate(offsets, start=1)
                 ]
                 parts = [future.result() for future in futures]
@@ -250,19 +260,28 @@ class S3Storage:
 
     def _abort_abandoned(self, full_key: str) -> None:
         """Abort multipart uploads of this key left by a killed push: they are invisible, but
-        a store keeps (and bills) their parts until someone aborts them."""
+        a store keeps (and bills) their parts until someone aborts them. Only those provably
+        abandoned: started more than ABANDONED_UPLOAD_AGE ago by the store's own clock (the
+        Date of its answer, so that a skewed local clock cannot make a live upload look old).
+        Another clone pushing the same object at the same time has a younger one, which it is
+        still filling: aborting it would make that push fail (NoSuchUpload)."""
         try:
             listed = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key)
+            now = _server_time(listed.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
             for upload in listed.get("Uploads", ()):
-                if upload.get("Key") == full_key:
-                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"])
+                started = upload.get("Initiated")
+                if upload.get("Key") != full_key or not isinstance(started, datetime.datetime):
+                    continue
+                if started.tzinfo is None or now - started < ABANDONED_UPLOAD_AGE:
+                    continue  # maybe under way: another clone's, or another process's of this clone
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"])
         except botocore.exceptions.ClientError:
             pass  # not allowed or not supported: the new upload does not depend on it
 
     def _upload_part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int,
-                     on_bytes: ByteCallback) -> dict[str, Any]:
+                     on_bytes: ByteCallback, meter: SpeedMeter) -> dict[str, Any]:
         with self._part_slots:
-            body = _FileRange(fd, offset, length)
+            body = _FileRange(fd, offset, length, meter.moved)
             response = self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ContentLength=length
             )
@@ -288,6 +307,7 @@ class S3Storage:
         return http_response.raw, metadata["HTTPHeaders"], metadata["HTTPStatusCode"]
 
     def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
+        meter = self._speed.meter(f"{self.url}: {key}")
         try:
             raw, headers, _ = self._get(key, None)
         except Exception as error:  # noqa: BLE001
@@ -298,7 +318,7 @@ class S3Storage:
             on_bytes(len(chunk))
 
         try:
-            read_body(raw, headers, _Passing(write), f"{self.url}: {key}")
+            read_body(raw, headers, _Passing(write), f"{self.url}: {key}", meter.moved)
         except _PassedOn as passed:
             raise passed.error from None
         except Exception as error:  # noqa: BLE001
@@ -307,9 +327,10 @@ class S3Storage:
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         check_range(offset, length)
         parts: list[bytes] = []
+        meter = self._speed.meter(f"{self.url}: {key}")
         try:
             raw, headers, status = self._get(key, f"bytes={offset}-{offset + length - 1}")
-            read_body(raw, headers, parts.append, f"{self.url}: {key}")
+            read_body(raw, headers, parts.append, f"{self.url}: {key}", meter.moved)
         except botocore.exceptions.ClientError as error:
             if _code(error) in ("InvalidRange", "416"):
                 return b""  # the object ends before ``offset``
@@ -351,6 +372,17 @@ class _Passing:
             raise _PassedOn(error) from error
 
 
+def _server_time(headers: Mapping[str, str]) -> datetime.datetime:
+    """The time in the Date header of a store's answer (this machine's clock if it has none)."""
+    try:
+        stated = email.utils.parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError):
+        stated = None
+    if stated is None or stated.tzinfo is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    return stated
+
+
 def _listed_size(value: Any) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
 
@@ -386,10 +418,13 @@ def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: i
 
 class _FileRange:
     """A seekable, read-only view of part of a file, so botocore can stream and
-    re-read (for checksums and retries) a part without it being held in memory."""
+    re-read (for checksums and retries) a part without it being held in memory.
+    Each read reports its bytes to ``moved`` (the low-speed rule: the HTTP library asks
+    for the next block only once it has sent the previous one)."""
 
-    def __init__(self, fd: int, offset: int, length: int) -> None:
+    def __init__(self, fd: int, offset: int, length: int, moved: Callable[[int], None]) -> None:
         self._fd, self._offset, self._length, self._position = fd, offset, length, 0
+        self._moved = moved
 
     def read(self, size: int = -1) -> bytes:
         remaining = self._length - self._position
@@ -397,6 +432,7 @@ class _FileRange:
             size = remaining
         data = os.pread(self._fd, size, self._offset + self._position) if size else b""
         self._position += len(data)
+        self._moved(len(data))
         return data
 
     def seek(self, position: int, whence: int = 0) -> int:
