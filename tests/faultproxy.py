@@ -32,8 +32,7 @@ one thread per connection (at most ``max_connections``), every loop wakes at
 least every 50 ms to notice :meth:`Proxy.stop` or the optional hard time
 limit, and ``stop()`` joins every thread with a timeout and closes every
 socket. A reset is SO_LINGER 0, then ``shutdown(SHUT_RD)``, then ``close()``
-(see /work/shared/notes/test-servers.md, "Fault injection", and
-:func:`reset_socket` for why not SHUT_RDWR).
+(see :func:`reset_socket` for why not SHUT_RDWR).
 Standard library only.
 """
 
