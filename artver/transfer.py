@@ -31,7 +31,7 @@ from artver.errors import (ArtverError, CacheError, ContainerNotFoundError, Inte
                            ObjectNotFoundError, RemoteError, RemoteGaveUpError)
 from artver.fsutil import unlink_if_present
 from artver.progress import NO_PROGRESS, Progress
-from artver.remotes.base import HardLinking, Size, Storage, ability
+from artver.remotes.base import Size, Storage, hard_linking
 from artver.remotes.retry import DEFAULT_RETRIES, RetryingStorage, RetryPolicy
 from artver.statcache import StatKey
 
@@ -367,7 +367,7 @@ class _Downloaded:
 def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> _Downloaded:
     """Download into a new temp file, hashing as it streams (or, from a directory remote on
     the cache's filesystem, link the object under the temp name and hash it there)."""
-    linking = ability(storage, HardLinking)
+    linking = hard_linking(storage)
     if linking is not None:
         temp = cache.new_temp()
         if linking.link_to(key_of(hash_value), temp):

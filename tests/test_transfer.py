@@ -349,11 +349,11 @@ def test_a_retried_download_rewinds_its_sink() -> None:
 
 
 def test_an_optional_ability_is_found_through_wrappers(tmp_path: Path) -> None:
-    from artver.remotes.base import HardLinking, ability
+    from artver.remotes.base import hard_linking
 
     local = remote(tmp_path)
-    assert ability(RetryingStorage(local, FAST), HardLinking) is local
-    assert ability(RetryingStorage(Scripted(), FAST), HardLinking) is None  # type: ignore[arg-type]
+    assert hard_linking(RetryingStorage(local, FAST)) is local
+    assert hard_linking(RetryingStorage(Scripted(), FAST)) is None  # type: ignore[arg-type]
 
 
 class ShortBodies:

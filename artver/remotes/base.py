@@ -93,7 +93,9 @@ Ability = TypeVar("Ability")
 
 
 def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
-    """``storage`` (or the backend it wraps) as ``kind`` if it has that optional ability."""
+    """``storage`` (or the backend it wraps) as ``kind`` if it has that optional ability.
+    (``kind`` is one of the runtime-checkable protocols above; mypy wants concrete classes
+    for ``type[...]``, so callers use the typed shortcuts below.)"""
     current: object = storage
     while True:
         if isinstance(current, kind):
@@ -101,6 +103,10 @@ def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
         if not isinstance(current, Wrapping):
             return None
         current = current.unwrap()
+
+
+def hard_linking(storage: Storage) -> HardLinking | None:
+    return ability(storage, HardLinking)  # type: ignore[type-abstract]
 
 
 def timeout_setting(settings: Mapping[str, str], url: str) -> float:
