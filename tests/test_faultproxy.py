@@ -60,9 +60,14 @@ def echo_server() -> Iterator[tuple[str, int]]:
         thread.join(5)
 
 
+class _QuietHttpServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client the proxy reset on purpose: expected, not worth a traceback on stderr
+
+
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[tuple[str, int]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HttpHandler)
+    server = _QuietHttpServer(("127.0.0.1", 0), _HttpHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
