@@ -239,10 +239,9 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     if not repository.cache.has(hash_value):
         session = transfer.open_session(repository, remote, 1)
         if cache:
-            transfer.with_retries(lambda: transfer.download_verified(repository.cache, session.storage, hash_value),
-                                  session.policy)
+            transfer.download_verified(repository.cache, session.storage, hash_value)
         else:
-            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value, session.policy)
+            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value)
     source = temp or repository.cache.path_of(hash_value)
     try:
         if temp is None:

@@ -272,9 +272,7 @@ def entries_fetching_listing(repo: Repo, tracked: Tracked, remote: str | None = 
                 f"{tracked.pointer_path}: listing {hashing.short(tracked.pointer.listing)} is not in the cache "
                 f"and no remote is configured to fetch it from"
             ) from None
-        transfer.with_retries(
-            lambda: transfer.download_verified(repo.cache, session.storage, tracked.pointer.listing), session.policy  # type: ignore[arg-type]
-        )
+        transfer.download_verified(repo.cache, session.storage, tracked.pointer.listing)
         return entries_of(repo, tracked)
 
 

@@ -40,6 +40,9 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "retries",
             "timeout",
             "link",
+            "direct_requests",
+            "speed_limit",
+            "speed_time",
         }
     )
     | SECRET_KEYS,

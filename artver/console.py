@@ -19,9 +19,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
-from artver.progress import NO_PROGRESS, Progress
+from artver.progress import NO_PROGRESS, NotesOnly, Progress
 
 PROGRESS_DELAY = 1.0  # seconds of work before a bar appears (ARTVER_PROGRESS_DELAY overrides, for tests)
 UPDATE_INTERVAL = 0.05  # seconds between redraw requests (rich redraws at 10 Hz anyway)
@@ -81,10 +81,16 @@ class Output:
         except UnicodeEncodeError:  # a non-UTF-8 locale: plain ASCII JSON means the same
             sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=True) + "\n")
 
+    def note(self, line: str) -> None:
+        """A detail the core reports through Progress.note: shown on stderr with -v only."""
+        if self.verbose and not self.quiet:
+            write_line(sys.stderr, f"artver: {line}")
+
     def progress(self) -> Progress:
+        notes = self.note if self.verbose and not self.quiet else None
         if self.quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
-            return NO_PROGRESS
-        return DelayedBar()
+            return NO_PROGRESS if notes is None else NotesOnly(notes)
+        return DelayedBar(notes)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -107,7 +113,8 @@ def relative_to_cwd(root: Path, repo_relative: str) -> str:
 class DelayedBar:
     """A rich progress bar on stderr that appears only once a phase has run PROGRESS_DELAY seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, notes: Callable[[str], None] | None = None) -> None:
+        self._notes = notes
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
@@ -145,6 +152,15 @@ class DelayedBar:
     def finish(self) -> None:
         with self._lock:
             self._stop()
+
+    def note(self, line: str) -> None:
+        if self._notes is None:
+            return
+        with self._lock:
+            if self._bar is not None:
+                self._bar.console.print(printable(f"artver: {line}"), markup=False, highlight=False)
+            else:
+                self._notes(line)
 
     def _show(self) -> None:
         from rich.console import Console

@@ -72,5 +72,23 @@ class RemoteError(ArtverError):
     """A remote cannot be reached or refuses an operation."""
 
 
+class ObjectNotFoundError(RemoteError):
+    """The remote has no object under the key (its bucket or directory does exist)."""
+
+
+class ContainerNotFoundError(RemoteError):
+    """The remote's bucket or top directory does not exist: nothing can be read or written
+    there, so a command stops at once instead of reporting every object as missing."""
+
+
+class AccessDeniedError(RemoteError):
+    """The remote refused the credentials, or they lack a permission for the operation."""
+
+
 class TransientRemoteError(RemoteError):
-    """A remote failure worth retrying (reset, timeout, 5xx, throttling)."""
+    """A remote failure worth retrying (reset, timeout, too slow, 5xx, throttling)."""
+
+
+class RemoteGaveUpError(RemoteError):
+    """Transient failures went on until the attempts ran out. The remote is then taken to be
+    unavailable for the rest of the command, which stops instead of trying every object."""

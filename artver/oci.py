@@ -39,7 +39,7 @@ from artver import __version__
 from artver.errors import IntegrityError, RemoteError, TransientRemoteError
 from artver.oci_credentials import WHERE_LOOKED, Credentials
 from artver.progress import NO_PROGRESS, Progress
-from artver.transfer import RetryPolicy, with_retries
+from artver.remotes.retry import RetryPolicy, with_retries
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_ACCEPT = ", ".join((

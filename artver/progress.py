@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class Progress(Protocol):
@@ -14,6 +14,10 @@ class Progress(Protocol):
 
     def finish(self) -> None: ...
 
+    def note(self, line: str) -> None:
+        """A detail of how the work is being done (a slower request path taken, an attempt
+        retried) that the CLI shows only with -v. Called from any thread."""
+
 
 class NoProgress:
     def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
@@ -24,6 +28,19 @@ class NoProgress:
 
     def finish(self) -> None:
         pass
+
+    def note(self, line: str) -> None:
+        pass
+
+
+class NotesOnly(NoProgress):
+    """No progress display, but notes go to ``show`` (the CLI with -v and no terminal)."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        self._show = show
+
+    def note(self, line: str) -> None:
+        self._show(line)
 
 
 NO_PROGRESS = NoProgress()

@@ -3,6 +3,9 @@
 This layer knows the object layout (``<algorithm>/<2 hex>/<rest>``, the same as
 the cache) and verification; it knows nothing about S3 or GCS (see remotes/).
 
+Every Storage this module is given retries by itself (remotes/retry.py): nothing here
+retries a remote operation.
+
 Existence checks are batched: a few objects are checked one request each; for
 many, the 2-hex folders they fall into are listed instead, unless the remote
 is so large that listing would cost more requests than checking.
@@ -16,9 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,12 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from artver import hashing
 from artver.cache import Cache
-from artver.errors import ArtverError, IntegrityError, RemoteError, TransientRemoteError
+from artver.errors import (ArtverError, CacheError, ContainerNotFoundError, IntegrityError, ObjectMissingError,
+                           ObjectNotFoundError, RemoteError, RemoteGaveUpError)
 from artver.fsutil import unlink_if_present
 from artver.progress import NO_PROGRESS, Progress
-from artver.remotes.base import Storage
+from artver.remotes.base import Size, Storage, hard_linking
+from artver.remotes.retry import DEFAULT_RETRIES, RetryingStorage, RetryPolicy
 from artver.statcache import StatKey
 
 if TYPE_CHECKING:
@@ -40,9 +43,6 @@ T = TypeVar("T")
 
 PER_OBJECT_CHECK_LIMIT = 100  # up to this many objects, one existence request each
 LIST_PAGE = 1000
-DEFAULT_RETRIES = 5  # retries after the first attempt
-BACKOFF_BASE = 0.25
-BACKOFF_CAP = 10.0
 
 
 def default_jobs(kind: str) -> int:
@@ -91,28 +91,17 @@ class TransferSummary:
         return not self.failed
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = DEFAULT_RETRIES
-    base: float = BACKOFF_BASE
-    cap: float = BACKOFF_CAP
+def stops_the_command(error: ArtverError) -> bool:
+    """Whether a failure concerns the whole remote or cache rather than one object: then
+    the other objects would fail the same way, and the command stops with this one line."""
+    if isinstance(error, (ContainerNotFoundError, RemoteGaveUpError)):
+        return True
+    return isinstance(error, CacheError) and not isinstance(error, ObjectMissingError)
 
 
-def with_retries(operation: Callable[[], T], policy: RetryPolicy, on_retry: Callable[[], None] | None = None) -> T:
-    """Retry TransientRemoteError with exponential backoff and full jitter."""
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return operation()
-        except TransientRemoteError as error:
-            if attempt >= policy.attempts:
-                raise RemoteError(f"{error} (gave up after {policy.attempts} attempts)") from None
-            if on_retry is not None:
-                on_retry()
-            time.sleep(random.uniform(0, min(policy.cap, policy.base * 2 ** attempt)))
-    raise AssertionError("unreachable")
-
-
-def _parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> None:
+def parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> None:
+    """Call ``function`` on every item, ``jobs`` at a time. The first exception stops
+    the others from starting and is raised once those under way have ended."""
     items = list(items)
     if jobs <= 1 or len(items) <= 1:
         for item in items:
@@ -141,7 +130,7 @@ def _parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> N
     pool.shutdown(wait=True)
 
 
-def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> dict[str, int]:
+def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int) -> dict[str, Size]:
     """Which of ``hashes`` the remote holds, with their sizes, in as few requests as sensible."""
     if not hashes:
         return {}
@@ -149,7 +138,7 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: Ret
     folders = sorted({key.rsplit("/", 1)[0] + "/" for key in keys})
     if len(keys) > PER_OBJECT_CHECK_LIMIT:
         # Sample one folder to estimate what listing all of them would cost.
-        sample = with_retries(lambda: list(storage.list(folders[0])), policy)
+        sample = list(storage.list(folders[0]))
         pages_per_folder = max(1, -(-len(sample) // LIST_PAGE))
         algorithms = {folder.split("/", 1)[0] for folder in folders}
         # Keys spread evenly over the 256 folders: the sample says how large the whole remote is.
@@ -160,43 +149,43 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int, policy: Ret
             # chain of pages, so the round trips overlap instead of adding up.
             ranges = [f"{algorithm}/{digit}" for digit in "0123456789abcdef"] if jobs > 1 and pages_for_all > 1 \
                 else [f"{algorithm}/"]
-            found: dict[str, int] = {}
+            found: dict[str, Size] = {}
             lock = threading.Lock()
 
             def list_range(prefix: str) -> None:
-                listed = with_retries(lambda: [(key, size) for key, size in storage.list(prefix) if key in keys], policy)
+                listed = [(key, size) for key, size in storage.list(prefix) if key in keys]
                 with lock:
                     found.update(listed)
 
-            _parallel(jobs, list_range, ranges)
+            parallel(jobs, list_range, ranges)
             return {keys[key]: size for key, size in found.items()}
         if pages_per_folder * len(folders) <= len(keys) // 2:
-            present: dict[str, int] = {key: size for key, size in sample if key in keys}
+            present: dict[str, Size] = {key: size for key, size in sample if key in keys}
             lock = threading.Lock()
 
             def list_folder(folder: str) -> None:
-                found = [(key, size) for key, size in with_retries(lambda: list(storage.list(folder)), policy) if key in keys]
+                found = [(key, size) for key, size in storage.list(folder) if key in keys]
                 with lock:
                     present.update(found)
 
-            _parallel(jobs, list_folder, folders[1:])
+            parallel(jobs, list_folder, folders[1:])
             return {keys[key]: size for key, size in present.items()}
     batches = [list(keys)[index : index + 20] for index in range(0, len(keys), 20)]
-    found_keys: dict[str, int] = {}
+    found_keys: dict[str, Size] = {}
     lock = threading.Lock()
 
     def check(batch: list[str]) -> None:
-        result = with_retries(lambda: storage.exists(batch), policy)
+        result = storage.exists(batch)
         with lock:
             found_keys.update(result)
 
-    _parallel(jobs, check, batches)
+    parallel(jobs, check, batches)
     return {keys[key]: size for key, size in found_keys.items()}
 
 
-def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, policy: RetryPolicy) -> set[str]:
+def remote_has(storage: Storage, hashes: Sequence[str], jobs: int) -> set[str]:
     """Which of ``hashes`` the remote holds (whatever their size)."""
-    return set(remote_sizes(storage, hashes, jobs, policy))
+    return set(remote_sizes(storage, hashes, jobs))
 
 
 def _transfer_each(
@@ -205,12 +194,12 @@ def _transfer_each(
     sizes: dict[str, int],
     operation: Callable[[str], None],
     jobs: int,
-    policy: RetryPolicy,
     progress: Progress,
     description: str,
 ) -> list[str]:
-    """Run ``operation`` on every hash in parallel with retries; record each outcome in
-    ``summary``. Returns the hashes that were transferred."""
+    """Run ``operation`` on every hash in parallel; record each outcome in ``summary``.
+    Returns the hashes that were transferred. A failure of the whole remote or cache
+    (see stops_the_command) is raised instead of being recorded."""
     done: list[str] = []
     if not todo:
         return done
@@ -219,8 +208,10 @@ def _transfer_each(
 
     def one(hash_value: str) -> None:
         try:
-            with_retries(lambda: operation(hash_value), policy)
+            operation(hash_value)
         except ArtverError as error:
+            if stops_the_command(error):
+                raise
             with lock:
                 summary.failed.append(Failure(hash_value, str(error)))
             return
@@ -230,7 +221,7 @@ def _transfer_each(
             done.append(hash_value)
 
     try:
-        _parallel(jobs, one, todo)
+        parallel(jobs, one, todo)
     finally:
         progress.finish()
     summary.failed.sort(key=lambda failure: failure.object)
@@ -242,7 +233,6 @@ def push(
     storage: Storage,
     objects: dict[str, int],
     jobs: int,
-    policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
     validate: Callable[[list[str]], set[str]] | None = None,
     listings: dict[str, frozenset[str]] | None = None,
@@ -263,16 +253,20 @@ def push(
         if not sizes[hash_value]:  # listings are recorded without a size; the cache file knows it
             sizes[hash_value] = os.stat(cache.path_of(hash_value)).st_size
     known = {hash_value: listings[hash_value] for hash_value in listings if hash_value in objects}
-    found = remote_sizes(storage, sorted(known), jobs, policy) if known else {}
+    found = remote_sizes(storage, sorted(known), jobs) if known else {}
     vouched: set[str] = set()
     for listing, files in known.items():
-        if listing in found and found[listing] >= sizes[listing]:
+        stated = found.get(listing)
+        if stated is not None and stated >= sizes[listing]:  # an unknown size vouches for nothing
             vouched.update(files)
-    found.update(remote_sizes(storage, sorted(set(objects) - set(known) - vouched), jobs, policy))
-    # An object shorter than it should be is what some stores keep of an interrupted upload
-    # (SeaweedFS keeps a cut PUT as an empty object): it is replaced. Any other object under
-    # its key is never overwritten ('artver verify -r' reports one that is corrupt).
-    damaged = {hash_value for hash_value, size in found.items() if hash_value in in_cache and size < sizes[hash_value]}
+    found.update(remote_sizes(storage, sorted(set(objects) - set(known) - vouched), jobs))
+    # An object the store states to be shorter than it should be is what some stores keep of
+    # an interrupted upload (SeaweedFS keeps a cut PUT as an empty object): it is replaced.
+    # An object of unknown size is left alone, like any other object under its key ('artver
+    # verify -r' reports one that is corrupt): a remote object is deleted only on the store's
+    # own word that it is short.
+    damaged = {hash_value for hash_value, size in found.items()
+               if hash_value in in_cache and size is not None and size < sizes[hash_value]}
     present = (set(found) - damaged) | (vouched & set(objects))
     summary.skipped = len(present)
     for hash_value in sorted(set(objects) - present - in_cache):
@@ -289,7 +283,7 @@ def push(
         summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))
     todo = [hash_value for hash_value in todo if hash_value not in corrupt]
     files_first = [hash_value for hash_value in todo if hash_value not in known]
-    uploaded = set(_transfer_each(summary, files_first, sizes, upload, jobs, policy, progress, f"Pushing to {storage.url}"))
+    uploaded = set(_transfer_each(summary, files_first, sizes, upload, jobs, progress, f"Pushing to {storage.url}"))
     in_remote = present | uploaded
     listings_last = []
     for listing in (hash_value for hash_value in todo if hash_value in known):
@@ -299,7 +293,7 @@ def push(
                                                    f"remote (see the other failures); a rerun uploads it after them"))
         else:
             listings_last.append(listing)
-    _transfer_each(summary, listings_last, sizes, upload, jobs, policy, progress, f"Pushing to {storage.url}")
+    _transfer_each(summary, listings_last, sizes, upload, jobs, progress, f"Pushing to {storage.url}")
     summary.failed.sort(key=lambda failure: failure.object)
     return summary
 
@@ -309,7 +303,6 @@ def fetch(
     storage: Storage,
     objects: dict[str, int],
     jobs: int,
-    policy: RetryPolicy = RetryPolicy(),
     progress: Progress = NO_PROGRESS,
     installed: list[tuple[str, StatKey]] | None = None,
 ) -> TransferSummary:
@@ -324,17 +317,21 @@ def fetch(
     def download(hash_value: str) -> None:
         keys[hash_value] = download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
-    done = _transfer_each(summary, todo, objects, download, jobs, policy, progress, f"Fetching from {storage.url}")
+    done = _transfer_each(summary, todo, objects, download, jobs, progress, f"Fetching from {storage.url}")
     if installed is not None:
         installed.extend((hash_value, keys[hash_value]) for hash_value in done)
     return summary
 
 
 class _HashingWriter:
-    """A sink for Storage.download: writes to a descriptor, hashing and counting as it goes."""
+    """The Sink of a download into the cache: writes to a temp file's descriptor, hashing
+    and counting as it goes. A failure to write is the cache's (a full disk), not the
+    remote's: it is raised as CacheError naming the cache, which no backend translates."""
 
-    def __init__(self, fd: int, algorithm: str) -> None:
+    def __init__(self, fd: int, temp: str, algorithm: str) -> None:
         self._fd = fd
+        self._temp = temp
+        self._algorithm = algorithm
         self.hasher = hashing.new_hasher(algorithm)
         self.size = 0
 
@@ -342,10 +339,21 @@ class _HashingWriter:
         self.hasher.update(data)
         view = memoryview(data)
         written = 0
-        while written < len(view):
-            written += os.write(self._fd, view[written:])
+        try:
+            while written < len(view):
+                written += os.write(self._fd, view[written:])
+        except OSError as error:
+            raise CacheError(f"cannot write a download into the cache ({self._temp}): "
+                             f"{(error.strerror or str(error)).lower()}; free some space or fix the cache "
+                             f"directory, then run the command again") from None
         self.size += written
         return written
+
+    def rewind(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        self.hasher = hashing.new_hasher(self._algorithm)
+        self.size = 0
 
 
 @dataclass(frozen=True)
@@ -359,10 +367,10 @@ class _Downloaded:
 def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Progress) -> _Downloaded:
     """Download into a new temp file, hashing as it streams (or, from a directory remote on
     the cache's filesystem, link the object under the temp name and hash it there)."""
-    link_to = getattr(storage, "link_to", None)
-    if link_to is not None:
+    linking = hard_linking(storage)
+    if linking is not None:
         temp = cache.new_temp()
-        if link_to(key_of(hash_value), temp):
+        if linking.link_to(key_of(hash_value), temp):
             try:
                 actual, size = hashing.hash_file(temp, hashing.algorithm_of(hash_value), progress.advance)
                 stat = StatKey.of(os.stat(temp))
@@ -373,8 +381,8 @@ def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Pr
     temp, fd = cache.create_temp()
     try:
         try:
-            sink = _HashingWriter(fd, hashing.algorithm_of(hash_value))
-            storage.download(key_of(hash_value), sink, progress.advance)  # type: ignore[arg-type]
+            sink = _HashingWriter(fd, temp, hashing.algorithm_of(hash_value))
+            storage.download(key_of(hash_value), sink, progress.advance)
             stat = StatKey.of(os.fstat(fd))  # unchanged by the rename that installs it
         finally:
             os.close(fd)
@@ -385,30 +393,52 @@ def _download_once(cache: Cache, storage: Storage, hash_value: str, progress: Pr
 
 
 
+MISMATCH_DOWNLOADS = 3  # downloads of one object whose bytes do not match its hash, at most
+
+
 def _download_checked(cache: Cache, storage: Storage, hash_value: str, progress: Progress,
                       size: int | None = None) -> _Downloaded:
     """A temp file holding the object, only if its content matches its hash.
 
     A connection cut inside the response headers can look like a complete, shorter body, so
-    one wrong result proves nothing: the object is downloaded again. The same wrong bytes
-    twice mean the remote's copy is corrupt (IntegrityError); different ones, a flaky
-    transfer (TransientRemoteError, retried by the caller)."""
-    outcomes = []
-    for _ in range(2):
+    wrong bytes prove nothing by themselves: the object is downloaded again. The remote's
+    copy is declared damaged (IntegrityError) only when two downloads bring the same bytes
+    and the store itself states the object has that many bytes; an object that may be
+    intact is never called corrupt. After MISMATCH_DOWNLOADS wrong downloads that prove
+    nothing, this object fails (RemoteError) and the others go on."""
+    outcomes: list[tuple[int, str]] = []
+    for _ in range(MISMATCH_DOWNLOADS):
         downloaded = _download_once(cache, storage, hash_value, progress)
         if downloaded.hash == hash_value:
             return downloaded
         unlink_if_present(downloaded.temp)
-        outcomes.append((downloaded.size, downloaded.hash))
-    (first_size, first_hash), second = outcomes
-    short = f", {first_size} of {size} bytes" if size and first_size != size else ""
-    if second == (first_size, first_hash):
+        outcome = (downloaded.size, downloaded.hash)
+        if outcome in outcomes:
+            _raise_if_damaged(storage, hash_value, outcome, size)
+        outcomes.append(outcome)
+    received = ", ".join(str(received_size) for received_size, _ in outcomes)
+    raise RemoteError(
+        f"{storage.url}: object {hash_value} arrived damaged {len(outcomes)} times ({received} bytes of "
+        f"{size if size else 'an unknown size'}); it was not used. The remote's copy may be intact: check "
+        f"the network, then run the command again"
+    )
+
+
+def _raise_if_damaged(storage: Storage, hash_value: str, outcome: tuple[int, str], size: int | None) -> None:
+    """Two downloads brought the same wrong bytes: raise IntegrityError if the store states the
+    object has exactly that length (else a cut connection may explain it: return)."""
+    received, actual = outcome
+    key = key_of(hash_value)
+    if storage.exists([key]).get(key) != received:
+        return
+    if size and received < size:
         raise IntegrityError(
-            f"{storage.url}: object {hash_value} is corrupt (its content hashes to {first_hash}{short}); "
-            f"it was not used. Delete it from the remote, then 'artver push' from a clone that has it intact."
+            f"{storage.url}: object {hash_value} is corrupt: the remote has only {received} of its {size} bytes "
+            f"(what an interrupted upload leaves); it was not used. 'artver push' from a clone that has it replaces it."
         )
-    raise TransientRemoteError(
-        f"{storage.url}: object {hash_value} arrived damaged twice ({first_size} and {second[0]} bytes of {size or '?'})"
+    raise IntegrityError(
+        f"{storage.url}: object {hash_value} is corrupt (its content hashes to {actual}); "
+        f"it was not used. Delete it from the remote, then 'artver push' from a clone that has it intact."
     )
 
 
@@ -425,21 +455,20 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     return downloaded.stat
 
 
-def download_to_temp(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> str:
+def download_to_temp(cache: Cache, storage: Storage, hash_value: str) -> str:
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
-    return with_retries(lambda: _download_checked(cache, storage, hash_value, NO_PROGRESS), policy).temp
+    return _download_checked(cache, storage, hash_value, NO_PROGRESS).temp
 
 
-def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy: RetryPolicy) -> str | None:
-    """None if the remote holds the object intact, else 'missing' or 'corrupt'."""
+def check_remote_object(cache: Cache, storage: Storage, hash_value: str) -> str | None:
+    """None if the remote holds the object intact, else 'missing' or 'corrupt'. A missing
+    bucket or directory is not a missing object: ContainerNotFoundError is raised."""
     try:
-        temp = download_to_temp(cache, storage, hash_value, policy)
+        temp = download_to_temp(cache, storage, hash_value)
     except IntegrityError:
         return "corrupt"
-    except RemoteError as error:
-        if "does not exist" in str(error):
-            return "missing"
-        raise
+    except ObjectNotFoundError:
+        return "missing"
     unlink_if_present(temp)
     return None
 
@@ -448,19 +477,21 @@ def check_remote_object(cache: Cache, storage: Storage, hash_value: str, policy:
 class Session:
     """A remote with the parallelism and retry policy to use with it. The storage is
     opened on first use, so a command that finds nothing to transfer does not pay for
-    importing and setting up a cloud client."""
+    importing and setting up a cloud client; it retries by the policy by itself."""
 
     url: str  # the remote, as messages name it
     jobs: int
     policy: RetryPolicy
     open_storage: Callable[[], Storage]
+    notify: Callable[[str], None] | None = None  # details for -v (see Progress.note)
 
     @functools.cached_property
     def storage(self) -> Storage:
-        return self.open_storage()
+        return RetryingStorage(self.open_storage(), self.policy, self.notify)
 
 
-def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
+def open_session(repo: "Repo", remote: str | None, jobs: int | None,
+                 notify: Callable[[str], None] | None = None) -> Session:
     from artver.remotes import open_storage, spec_of
 
     spec = spec_of(repo.config, remote, repo.root)
@@ -470,8 +501,8 @@ def open_session(repo: "Repo", remote: str | None, jobs: int | None) -> Session:
         jobs = default_jobs(_kind_of(spec)) if configured is None else repo.config.get_int(section, "jobs", 1)
     if jobs < 1:
         raise ArtverError(f"-j/--jobs must be at least 1, not {jobs}")
-    policy = RetryPolicy(attempts=1 + max(0, repo.config.get_int(section, "retries", DEFAULT_RETRIES)))
-    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs))
+    policy = RetryPolicy.from_retries(repo.config.get_int(section, "retries", DEFAULT_RETRIES))
+    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify)
 
 
 def _kind_of(spec: "RemoteSpec") -> str:

@@ -8,9 +8,16 @@ Put it between a client and a server (point the client's endpoint at
 * reset: RST after N bytes in one direction (upstream = client to server,
   downstream = server to client);
 * stalled: nothing moves in either direction for S seconds after N bytes;
+* dripped: after N bytes, one direction moves at a fixed small rate (bytes per
+  second) for the rest of the connection, the other normally (a server that sends
+  its headers and then trickles its body, or reads an upload that slowly);
 * truncated: closed cleanly (FIN) after N response (downstream) bytes;
+* answered: never forwarded; once the client's request headers have arrived, it
+  gets a canned HTTP response (say a 403 or a 503) and the connection is closed;
 
 and every forwarded chunk can be delayed by a fixed latency.
+:meth:`Proxy.drop_connections` resets the connections open at that moment, so that
+a client's next request opens a new one (which then draws a fault from the plan).
 
 Decisions are random but reproducible: connection number ``i`` (counted from
 the last :meth:`Proxy.set_plan`) draws from ``random.Random(f"{seed}/{generation}/{i}")``,
@@ -46,7 +53,7 @@ MAX_BUFFER = 256 * 1024  # stop reading a side while this much waits to be writt
 TICK = 0.05  # every loop wakes at least this often
 PENDING_DRAIN_LIMIT = 2.0  # a fault waiting for its prefix to be delivered fires after this anyway
 UP, DOWN = "up", "down"
-FAULT_KINDS = ("refuse", "reset", "stall", "truncate")
+FAULT_KINDS = ("refuse", "reset", "stall", "drip", "truncate", "respond")
 
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
@@ -57,7 +64,7 @@ _POLLERRS = select.POLLERR | select.POLLHUP | select.POLLNVAL
 class FaultPlan:
     """What to do to each new connection; probabilities are per connection and exclusive.
 
-    ``refuse + reset + stall + truncate`` must not exceed 1. Byte thresholds
+    The probabilities of the FAULT_KINDS must not add up to more than 1. Byte thresholds
     are drawn uniformly from the inclusive ``(low, high)`` ranges and count
     bytes on that connection in the fault's direction (a keep-alive connection
     carries many requests, so the fault may land in any of them).
@@ -71,8 +78,14 @@ class FaultPlan:
     stall_after: tuple[int, int] = (0, 64 * 1024)
     stall_seconds: float = 1.0
     stall_direction: str = "any"
+    drip: float = 0.0
+    drip_after: tuple[int, int] = (0, 0)
+    drip_rate: float = 1.0  # bytes per second, once dripping
+    drip_direction: str = DOWN
     truncate: float = 0.0
     truncate_after: tuple[int, int] = (0, 64 * 1024)
+    respond: float = 0.0
+    response: bytes = b""  # the whole canned answer (status line, headers, body) for ``respond``
     latency: float = 0.0  # seconds added before forwarding each chunk, both ways
     spread: str = "uniform"  # how byte thresholds are drawn in their range: "uniform" or "log" (log-uniform,
     #                          so small and large thresholds are alike likely: a fault hits small and large bodies)
@@ -88,18 +101,22 @@ class FaultPlan:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultPlan.{name} must be a probability in [0, 1], not {value!r}")
         if sum(getattr(self, name) for name in FAULT_KINDS) > 1.0 + 1e-9:
-            raise ValueError("FaultPlan: refuse + reset + stall + truncate must not exceed 1")
-        for name in ("reset_after", "stall_after", "truncate_after"):
+            raise ValueError(f"FaultPlan: {' + '.join(FAULT_KINDS)} must not exceed 1")
+        for name in ("reset_after", "stall_after", "drip_after", "truncate_after"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"FaultPlan.{name} must be (low, high) with 0 <= low <= high, not {(low, high)!r}")
-        for name in ("reset_direction", "stall_direction"):
+        for name in ("reset_direction", "stall_direction", "drip_direction"):
             if getattr(self, name) not in (UP, DOWN, "any"):
                 raise ValueError(f"FaultPlan.{name} must be 'up', 'down' or 'any'")
         if self.spread not in ("uniform", "log"):
             raise ValueError("FaultPlan.spread must be 'uniform' or 'log'")
         if self.stall_seconds < 0 or self.latency < 0:
             raise ValueError("FaultPlan: stall_seconds and latency must not be negative")
+        if not self.drip_rate > 0:
+            raise ValueError("FaultPlan.drip_rate must be a positive number of bytes per second")
+        if self.respond > 0 and not self.response.startswith(b"HTTP/"):
+            raise ValueError("FaultPlan.response must be a whole HTTP response when respond > 0")
         if self.max_faults is not None and self.max_faults < 0:
             raise ValueError("FaultPlan.max_faults must not be negative")
         if self.spare_first < 0 or self.armed_after_up < 0:
@@ -142,8 +159,9 @@ class _Fault:
     kind: str  # one of FAULT_KINDS
     direction: str = DOWN
     after: int = 0  # bytes in ``direction`` once armed
-    seconds: float = 0.0
+    seconds: float = 0.0  # a stall's length; for a drip, seconds per byte
     armed_after_up: int = 0
+    response: bytes = b""
 
 
 def _draw(plan: FaultPlan, rng: random.Random, index: int) -> _Fault | None:
@@ -177,9 +195,15 @@ def _draw(plan: FaultPlan, rng: random.Random, index: int) -> _Fault | None:
     edge += plan.stall
     if u < edge:
         return _Fault("stall", direction(plan.stall_direction), pick(plan.stall_after), plan.stall_seconds, arm)
+    edge += plan.drip
+    if u < edge:
+        return _Fault("drip", direction(plan.drip_direction), pick(plan.drip_after), 1.0 / plan.drip_rate, arm)
     edge += plan.truncate
     if u < edge:
         return _Fault("truncate", DOWN, pick(plan.truncate_after), armed_after_up=arm)
+    edge += plan.respond
+    if u < edge:
+        return _Fault("respond", response=plan.response)
     return None
 
 
@@ -286,6 +310,17 @@ class Proxy:
     def heal(self) -> None:
         """No faults and no latency from now on, on open connections too."""
         self.set_plan(NO_FAULTS)
+
+    def drop_connections(self) -> None:
+        """Reset every connection open now (both ends), so that a client's next request
+        needs a new connection, which draws its fault from the current plan."""
+        with self._lock:
+            sockets = list(self._sockets)
+            threads = list(self._threads)
+        for sock in sockets:
+            reset_socket(sock)
+        for thread in threads:  # each notices within a tick; then the resets have surely been sent
+            thread.join(PENDING_DRAIN_LIMIT)
 
     def stats(self) -> ProxyStats:
         with self._lock:
@@ -403,6 +438,9 @@ class Proxy:
             if fault is not None and fault.kind == "refuse" and self._claim_fault("refuse", generation):
                 reset_socket(client)
                 return
+            if fault is not None and fault.kind == "respond" and self._claim_fault("respond", generation):
+                _answer(client, fault.response, self._stopping)
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=self._connect_timeout)
             except OSError:
@@ -424,6 +462,34 @@ class Proxy:
                     self._forget(sock)
 
 
+def _answer(client: socket.socket, response: bytes, stopping: threading.Event) -> None:
+    """Read the client's request headers (a few seconds at most), send ``response``, close.
+    A request body is read for a moment too, so that the client sees the answer rather
+    than a reset for unread data."""
+    client.settimeout(TICK)
+    received = bytearray()
+    deadline = time.monotonic() + PENDING_DRAIN_LIMIT
+    while b"\r\n\r\n" not in received and time.monotonic() < deadline and not stopping.is_set():
+        try:
+            data = client.recv(CHUNK)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if not data:
+            break
+        received += data
+    try:
+        client.sendall(response)
+        client.shutdown(socket.SHUT_WR)
+        drain_until = time.monotonic() + 0.2
+        while time.monotonic() < drain_until and client.recv(CHUNK):
+            pass
+    except OSError:
+        pass
+    _close_quietly(client)
+
+
 class _Relay:
     """Moves bytes both ways on one connection, in one thread, with poll()."""
 
@@ -441,6 +507,8 @@ class _Relay:
         self.armed_at: dict[str, int] | None = None  # byte counts when the fault was armed
         self.pending_since = 0.0
         self.hold_until = 0.0  # nothing moves before this (stall, latency)
+        self.drip: dict[str, float] = {}  # direction -> seconds per byte, once a drip fault fired
+        self.next_drip = {UP: 0.0, DOWN: 0.0}  # when the next dripped byte may go
         for sock in (client, upstream):
             sock.setblocking(False)
 
@@ -488,7 +556,7 @@ class _Relay:
             for direction in (UP, DOWN):
                 if not self.eof[direction] and self.pending is None and len(self.buf[direction]) < MAX_BUFFER:
                     masks[self.sock[direction].fileno()] |= _POLLIN
-                if self.buf[direction]:
+                if self.buf[direction] and self.next_drip[direction] <= now:
                     masks[self._out_sock(direction).fileno()] |= _POLLOUT
             for fd, mask in masks.items():
                 poller.register(fd, mask)
@@ -517,6 +585,8 @@ class _Relay:
         self.fault = None
         self.pending = None
         self.hold_until = 0.0
+        self.drip.clear()
+        self.next_drip = {UP: 0.0, DOWN: 0.0}
         self._release_deferred()
 
     def _release_deferred(self) -> None:
@@ -529,8 +599,14 @@ class _Relay:
 
     def _send(self, direction: str) -> bool:
         out = self._out_sock(direction)
+        seconds_per_byte = self.drip.get(direction)
+        limit = len(self.buf[direction])
+        if seconds_per_byte is not None:
+            # As many bytes as the rate allows per tick (at least one), then wait.
+            limit = max(1, int(TICK / seconds_per_byte))
+            self.next_drip[direction] = time.monotonic() + max(TICK, seconds_per_byte)
         try:
-            sent = out.send(self.buf[direction])
+            sent = out.send(self.buf[direction][:limit])
         except (BlockingIOError, InterruptedError):
             return True
         except OSError:
@@ -586,6 +662,10 @@ class _Relay:
             return False  # healed or out of budget: carry on as if nothing happened
         if fault.kind == "stall":
             self.hold_until = time.monotonic() + fault.seconds
+            self._release_deferred()
+            return False
+        if fault.kind == "drip":
+            self.drip[fault.direction] = fault.seconds
             self._release_deferred()
             return False
         if fault.kind == "truncate":

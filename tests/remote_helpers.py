@@ -12,6 +12,23 @@ import pytest
 _counter = itertools.count()
 
 
+class BytesSink:
+    """A download Sink in memory."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._data += data
+        return len(data)
+
+    def rewind(self) -> None:
+        self._data.clear()
+
+    def getvalue(self) -> bytes:
+        return bytes(self._data)
+
+
 @dataclass(frozen=True)
 class RemoteUnderTest:
     kind: str  # local, s3, gcs

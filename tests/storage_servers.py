@@ -8,7 +8,9 @@
 Every server is a child process of the test run, bound to 127.0.0.1 only,
 logging to a file in its work directory. ``stop()`` ends it by its pid
 (SIGTERM, then SIGKILL after a timeout). Nothing here touches ``os.environ``.
-docs/testing.md says why each flag is there.
+The flags are those of ``weed mini -h`` and ``fake-gcs-server -h``: every port is
+given explicitly (loopback only), and the optional services are turned off. docs/testing.md says
+why each flag is there.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 # SeaweedFS puts each gRPC port at HTTP port + this when not given explicitly
-# (we give them explicitly, except the admin one: see docs/testing.md).
+# (we give them explicitly, except the admin one, which has no flag of its own: its
+# HTTP port is chosen so that HTTP port + this is free too).
 SEAWEED_GRPC_OFFSET = 10000
 
 # Identity configured in SeaweedFS via -s3.config; any other key is refused.

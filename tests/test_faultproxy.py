@@ -60,9 +60,14 @@ def echo_server() -> Iterator[tuple[str, int]]:
         thread.join(5)
 
 
+class _QuietHttpServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client the proxy reset on purpose: expected, not worth a traceback on stderr
+
+
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[tuple[str, int]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HttpHandler)
+    server = _QuietHttpServer(("127.0.0.1", 0), _HttpHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -121,8 +126,11 @@ def http_get(proxy: Proxy, timeout: float = 5.0) -> bytes:
         connection.close()
 
 
-def proxy_threads() -> list[str]:
-    return [thread.name for thread in threading.enumerate() if thread.name.startswith("faultproxy-")]
+def proxy_threads(proxy: Proxy) -> list[str]:
+    """The threads of this proxy still alive (other proxies, e.g. the session's in front of
+    the test servers, may be running too)."""
+    mine = (f"faultproxy-accept-{proxy.port}", f"faultproxy-conn-{proxy.port}-")
+    return [thread.name for thread in threading.enumerate() if thread.name.startswith(mine)]
 
 
 # ------------------------------------------------------------------ pass-through
@@ -252,6 +260,64 @@ def test_healing_cancels_a_stall_in_progress(proxies, echo_server) -> None:
     assert echo_roundtrip(proxy, b"after healing") == b"after healing"
 
 
+def test_drip_sends_headers_then_trickles_the_body(proxies, http_server) -> None:
+    proxy = proxy_to(proxies, http_server, FaultPlan(drip=1.0, drip_after=(100, 100), drip_rate=10))
+    with connect(proxy, timeout=5) as sock:
+        sock.sendall(b"GET /blob HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = bytearray()
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            received += sock.recv(65536)
+    # The first 100 bytes at once, then about 10 bytes a second: far from the 200 kB body.
+    assert 100 < len(received) <= 100 + 20, len(received)
+    assert proxy.stats().faults["drip"] == 1
+
+
+def test_drip_upstream_slows_what_reaches_the_server(proxies, echo_server) -> None:
+    proxy = proxy_to(proxies, echo_server, FaultPlan(drip=1.0, drip_after=(0, 0), drip_rate=20, drip_direction="up"))
+    with connect(proxy, timeout=0.5) as sock:
+        sock.sendall(b"x" * 1000)
+        received = bytearray()
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            try:
+                received += sock.recv(65536)
+            except socket.timeout:
+                pass
+    assert 5 <= len(received) <= 40, len(received)
+
+
+def test_respond_answers_with_the_canned_response_without_the_server(proxies, http_server) -> None:
+    answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied"
+    proxy = proxy_to(proxies, http_server, FaultPlan(respond=1.0, response=answer))
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=5)
+    try:
+        connection.request("PUT", "/blob", body=b"some body")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (403, b"denied")
+    finally:
+        connection.close()
+    assert proxy.stats().faults["respond"] == 1 and proxy.stats().bytes_up == 0
+
+
+def test_dropped_connections_make_the_next_request_draw_a_fault(proxies, http_server) -> None:
+    proxy = proxy_to(proxies, http_server)
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=5)
+    try:
+        connection.request("GET", "/blob")
+        assert connection.getresponse().read() == BODY
+        proxy.set_plan(FaultPlan(respond=1.0, response=b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\n\r\n"))
+        connection.request("GET", "/blob")  # the open connection keeps its (absent) fault
+        assert connection.getresponse().read() == BODY
+        proxy.drop_connections()
+        time.sleep(0.2)
+        connection.close()
+        connection.request("GET", "/blob")
+        assert connection.getresponse().status == 503
+    finally:
+        connection.close()
+
+
 def test_latency_is_added_per_chunk(proxies, echo_server) -> None:
     proxy = proxy_to(proxies, echo_server, FaultPlan(latency=0.2))
     started = time.monotonic()
@@ -327,6 +393,10 @@ def test_fault_plan_is_validated() -> None:
         FaultPlan(reset_after=(10, 5))
     with pytest.raises(ValueError):
         FaultPlan(reset_direction="sideways")
+    with pytest.raises(ValueError):
+        FaultPlan(drip=1.0, drip_rate=0)
+    with pytest.raises(ValueError):
+        FaultPlan(respond=1.0)  # no response given
     assert FaultPlan().is_clean and not FaultPlan(latency=0.1).is_clean
 
 
@@ -346,9 +416,10 @@ def test_stop_leaves_no_threads_and_closes_the_port(echo_server) -> None:
         started = time.monotonic()
         proxy.stop(timeout=5)
     assert time.monotonic() - started < 2
-    assert not proxy_threads()
+    assert not proxy_threads(proxy)
     # (the echo server's own handler threads may still be finishing; only the proxy's matter)
-    assert not [t for t in set(threading.enumerate()) - before if "process_request" not in t.name]
+    assert not [t for t in set(threading.enumerate()) - before
+                if "process_request" not in t.name and not t.name.startswith("faultproxy-")]
     with idle, stalled:
         with pytest.raises((ConnectionResetError, BrokenPipeError, OSError)):
             stalled.settimeout(2)
@@ -368,4 +439,4 @@ def test_hard_time_limit_stops_the_proxy(echo_server) -> None:
             echo_roundtrip(proxy, b"late", timeout=1)
     finally:
         proxy.stop()
-    assert not proxy_threads()
+    assert not proxy_threads(proxy)

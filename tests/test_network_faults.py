@@ -41,16 +41,14 @@ import pytest
 import xxhash
 
 from tests.conftest import Result, commit_all, git, run_artver_process
-from tests.faultproxy import NO_FAULTS, FaultPlan, Proxy, ProxyStats, start_proxy
+from tests.faultproxy import FaultPlan, Proxy, ProxyStats
 from tests.remote_helpers import gcs_client, s3_client
-from tests.storage_servers import LOOPBACK, GcsServer, free_port, start_fake_gcs
 
 KINDS = ["s3", "gcs"]
 # Two seeds keep the file near a minute on a 2-core machine; more with e.g.
 # ARTVER_FAULT_SEEDS=11,22,33,44 (each seed adds a push and a pull test per store).
 SEEDS = [int(seed) for seed in os.environ.get("ARTVER_FAULT_SEEDS", "11,22").split(",") if seed.strip()]
 RUN_TIMEOUT = 60  # seconds for one artver command; more is a hang as far as these tests go
-PROXY_TIME_LIMIT = 900  # hard limit for a module's proxy, in case teardown never comes
 MODEL_SIZE = 3_000_000
 SMALL_FILES = 30
 RETRIES = "8"
@@ -102,41 +100,7 @@ PUSH_CASES = {
 
 
 # ----------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def s3_proxy(s3_server) -> Iterator[Proxy]:  # type: ignore[no-untyped-def]
-    host, port = s3_server.endpoint_url.rsplit("/", 1)[-1].split(":")
-    proxy = start_proxy(host, int(port), NO_FAULTS, 0, time_limit=PROXY_TIME_LIMIT)
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def gcs_proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GcsServer, Proxy]]:
-    """fake-gcs-server whose -external-url is the proxy in front of it (the URL clients use)."""
-    last: Exception | None = None
-    for _ in range(3):
-        port = free_port()
-        server = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs-proxied"), external_url=f"http://{LOOPBACK}:{port}")
-        try:
-            proxy = start_proxy(LOOPBACK, int(server.endpoint.rsplit(":", 1)[1]), NO_FAULTS, 0,
-                                listen_port=port, time_limit=PROXY_TIME_LIMIT)
-        except OSError as error:  # the chosen port was taken meanwhile: try another
-            last = error
-            server.stop()
-            continue
-        try:
-            yield server, proxy
-        finally:
-            try:
-                proxy.stop()
-            finally:
-                server.stop()
-        return
-    raise RuntimeError(f"cannot start fake-gcs-server behind the proxy: {last}")
+# (the proxies in front of the servers, s3_proxy and gcs_proxied, are in tests/server_fixtures.py)
 
 
 @dataclass
@@ -455,3 +419,31 @@ def test_unreachable_remote_fails_fast_and_clearly(repo: Path, target: Target, r
     assert result.code == 1, f"{what}: exit {result.code}\n{result.err}"
     assert_clean_outcome(result, what)
     assert assert_remote_intact(target) == set()
+
+
+def test_a_trickling_server_stops_pull_with_one_line_within_the_stated_bound(
+    repo: Path, target: Target, tmp_path: Path, run_artver: Callable[..., Result]
+) -> None:
+    """A server that sends its headers, then a few bytes a second: no read ever times out, so
+    only the low-speed rule ends each attempt, and the first object to run out of attempts
+    stops the command. docs/remotes.md states the bound:
+    (retries + 2) x (speed_time + 3 x timeout + 10) seconds."""
+    retries, timeout, speed_time = 1, 1, 1
+    bound = (retries + 2) * (speed_time + 3 * timeout + 10)
+    tracked_repo(repo, target, 8, run_artver, model_size=SMALL_MODEL, small_files=4)
+    store_directly(repo, target)
+    other = clone(repo, tmp_path)
+    for key, value in (("retries", retries), ("timeout", timeout), ("speed_time", speed_time), ("speed_limit", 20_000)):
+        assert run_artver(other, "remote", "modify", "origin", key, str(value), "--local").code == 0
+    plan = FaultPlan(drip=1.0, drip_after=(3_000, 3_000), drip_rate=4)
+    started = time.monotonic()
+    result, stats = under_faults(target, plan, 0, other, "pull", timeout=bound + 30)
+    elapsed = time.monotonic() - started  # with the start of a Python process: an upper estimate
+    what = f"{target.kind} pull from a trickling server"
+    assert stats.faults.get("drip", 0) > 0, f"{what}: nothing trickled ({stats})"
+    assert result.code == 1, f"{what}: exit {result.code}\n{result.err}"
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("artver: error: "), f"{what}:\n{result.err}"
+    assert "speed_limit" in lines[0] and f"gave up after {retries + 1} attempts" in lines[0], lines[0]
+    assert elapsed < bound, f"{what}: {elapsed:.1f} s, more than the stated {bound} s"
+    assert_cache_intact(other)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from tests.conftest import Result, commit_all, git
+from tests.helpers import assert_one_line_error
 from tests.remote_helpers import RemoteUnderTest, make_remote
 
 KINDS = ["local", "s3", "gcs"]
@@ -250,6 +251,26 @@ def test_missing_bucket_or_directory_is_a_clear_error(repo: Path, remote: Remote
     assert "origin" in message[0] and ("does not exist" in message[0])
 
 
+def test_every_remote_command_says_a_missing_bucket_or_directory_is_missing(pushed, tmp_path: Path, run_artver) -> None:
+    """Regression: verify -r used to report every object 'missing' (and suggest 'artver push')
+    when the bucket or directory itself was missing, as not-found was read from message text."""
+    repo, remote, files = pushed
+    gone = remote.url.replace("bucket-", "no-such-bucket-").replace("remote-", "no-such-dir-")
+    assert gone != remote.url
+    other = clone(repo, tmp_path)
+    for root in (repo, other):
+        assert run_artver(root, "remote", "modify", "origin", "url", gone).code == 0
+    (repo / "model.pt").write_bytes(b"a new model")
+    assert run_artver(repo, "add", "model.pt").code == 0
+    for root, command in [(repo, ("verify", "-r", "origin")), (repo, ("status", "--cloud")), (repo, ("push",)),
+                          (other, ("fetch",)), (other, ("pull",))]:
+        result = run_artver(root, *command)
+        assert result.code == 1, (command, result)
+        line = assert_one_line_error(result, "origin", "does not exist")
+        assert ("bucket" in line) if remote.kind != "local" else ("directory" in line), line
+        assert "missing" not in result.out + result.err and "artver push" not in result.out + result.err, (command, result)
+
+
 @pytest.mark.parametrize("kind", ["s3", "gcs"])
 def test_large_file_goes_up_in_parts(kind: str, repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
     remote = make_remote(kind, request, tmp_path, monkeypatch)
@@ -265,22 +286,109 @@ def test_large_file_goes_up_in_parts(kind: str, repo: Path, request, tmp_path: P
     assert (other / "big.bin").read_bytes() == data
 
 
-def test_multipart_uploads_abandoned_by_a_killed_push_are_aborted(repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
+@pytest.fixture
+def small_multipart(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Multipart uploads of the smallest parts S3 accepts (5 MiB), for files of 6 MB and more."""
+    from artver.remotes import s3
+
+    monkeypatch.setattr(s3, "MULTIPART_THRESHOLD", 6_000_000)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)
+    return 11_000_000
+
+
+def s3_storage(endpoint: str, bucket: str, prefix: str) -> Any:
+    from artver.remotes.s3 import S3Storage
+
+    return S3Storage(f"remote 'o' (s3://{bucket}/{prefix})", bucket, prefix, {"endpoint_url": endpoint}, 4)
+
+
+def test_only_multipart_uploads_older_than_a_day_are_aborted_as_abandoned(
+        request, tmp_path: Path, monkeypatch, small_multipart: int) -> None:
+    import datetime
+
+    from artver.remotes import s3
     from tests.remote_helpers import s3_client
 
     remote = make_remote("s3", request, tmp_path, monkeypatch)
-    data = os.urandom(1024 * 1024) * 65  # above the multipart threshold
-    (repo / "big.bin").write_bytes(data)
-    run_artver(repo, "add", "big.bin")
-    configure(run_artver, repo, remote)
-    from artver.hashing import hash_bytes
-
-    algorithm, digest = hash_bytes(data, "xxh128").split(":")
     bucket, prefix = remote.url[len("s3://"):].split("/", 1)
-    key = f"{prefix}/{algorithm}/{digest[:2]}/{digest[2:]}"
     client = s3_client(request.getfixturevalue("s3_server"))
-    client.create_multipart_upload(Bucket=bucket, Key=key)  # what a push killed mid-upload leaves
-    assert [item["Key"] for item in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [key]
-    assert run_artver(repo, "push").code == 0
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(small_multipart))
+    server = request.getfixturevalue("s3_server")
+
+    def uploads() -> list[str]:
+        return [item["UploadId"] for item in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+    # What a push killed mid-upload leaves: an upload nobody completes. Young, it may be a live one: kept.
+    key = "xxh128/ab/0000000000000000000000000000aa"
+    left = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/{key}")["UploadId"]
+    s3_storage(server.endpoint_url, bucket, prefix).upload(key, str(source), lambda count: None)
+    assert uploads() == [left]
+    other = "xxh128/ab/0000000000000000000000000000bb"
+    client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/{other}")
+    monkeypatch.setattr(s3, "ABANDONED_UPLOAD_AGE", datetime.timedelta(0))  # now both count as old
+    s3_storage(server.endpoint_url, bucket, prefix).upload(other, str(source), lambda count: None)
+    assert uploads() == [left]  # the other key's abandoned upload is gone; this key's is not touched
+    assert remote.get_raw(other) == source.read_bytes()
+
+
+def test_two_clones_pushing_the_same_large_object_at_once_both_succeed(
+        request, tmp_path: Path, monkeypatch, small_multipart: int) -> None:
+    """Regression: the clean-up of abandoned multipart uploads aborted the other clone's live
+    upload, which then failed with NoSuchUpload."""
+    import threading
+    import time
+
+    from tests.faultproxy import FaultPlan
+    from tests.remote_helpers import s3_client
+
+    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    bucket, prefix = remote.url[len("s3://"):].split("/", 1)
+    server, proxy = request.getfixturevalue("s3_server"), request.getfixturevalue("s3_proxy")
+    client = s3_client(server)
+    data = os.urandom(small_multipart)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    key = "xxh128/cd/0000000000000000000000000000cc"
+    first = s3_storage(proxy.url, bucket, prefix)  # one clone, whose parts stall half-way for a while
+    second = s3_storage(server.endpoint_url, bucket, prefix)  # the other, straight to the store
+    first.exists([key])
+    outcome: list[BaseException | None] = []
+
+    def push_first() -> None:
+        try:
+            first.upload(key, str(source), lambda count: None)
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            outcome.append(error)
+
+    proxy.set_plan(FaultPlan(stall=1.0, stall_after=(2_000_000, 2_000_000), stall_direction="up", stall_seconds=4))
+    try:
+        proxy.drop_connections()
+        thread = threading.Thread(target=push_first)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not client.list_multipart_uploads(Bucket=bucket).get("Uploads") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.list_multipart_uploads(Bucket=bucket).get("Uploads"), "the first upload never started"
+        second.upload(key, str(source), lambda count: None)  # while the first one is under way
+        thread.join(60)
+    finally:
+        proxy.heal()
+    assert outcome == [None], outcome
+    assert remote.get_raw(key) == data
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert remote.get_raw(f"{algorithm}/{digest[:2]}/{digest[2:]}") == data
+
+
+def test_remote_modify_checks_the_transfer_settings(repo: Path, run_artver) -> None:
+    assert run_artver(repo, "remote", "add", "origin", "s3://bucket/x", "--default").code == 0
+    for key, value, message in [("speed_limit", "fast", "must be a number of bytes per second"),
+                                ("speed_limit", "inf", "must be a number of bytes per second"),
+                                ("speed_time", "nan", "must be a positive number of seconds"),
+                                ("direct_requests", "maybe", "must be true or false")]:
+        result = run_artver(repo, "remote", "modify", "origin", key, value)
+        assert result.code == 2, (key, value, result)
+        assert_one_line_error(result, f"remote.origin: {key} '{value}'", message)
+    for key, value in [("speed_limit", "0"), ("speed_time", "2.5"), ("direct_requests", "false")]:
+        assert run_artver(repo, "remote", "modify", "origin", key, value).code == 0
+    assert "speed_time = 2.5" in (repo / ".artver" / "config").read_text()

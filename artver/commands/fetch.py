@@ -33,7 +33,7 @@ def fetch_unlocked(
 ) -> TransferSummary:
     items = pointers_in_scope(repo, paths, revisions)
     repo.cache.remove_stale_temps()
-    session = transfer.open_session(repo, remote, jobs)
+    session = transfer.open_session(repo, remote, jobs, progress.note)
     objects, unknown_listings = required_objects(repo, items)
     summary = transfer.TransferSummary(session.url)
     if not unknown_listings and len(repo.cache.present(objects)) == len(objects):
@@ -41,14 +41,14 @@ def fetch_unlocked(
         return summary  # everything is here: the remote is not even opened
     if unknown_listings:
         # Listings first: only they say which file objects a large directory needs.
-        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs, session.policy)
+        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs)
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
     installed: list[tuple[str, StatKey]] = []
     summary = transfer.merge(
         summary,
-        transfer.fetch(repo.cache, session.storage, objects, session.jobs, session.policy, progress, installed),
+        transfer.fetch(repo.cache, session.storage, objects, session.jobs, progress, installed),
     )
     with open_stats(repo) as stats:
         stats.mark_verified(installed)  # hashed while downloading: no need to read them again

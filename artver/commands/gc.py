@@ -70,7 +70,7 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
     if cloud:
         session = transfer.open_session(repo, remote, None)
         result.remote_url = session.url
-        keys = transfer.with_retries(lambda: list(session.storage.list("")), session.policy)
+        keys = list(session.storage.list(""))
         for key, _ in keys:
             hash_value = transfer.hash_of_key(key)
             if hash_value is not None and hash_value not in referenced:
@@ -107,11 +107,11 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
         session = transfer.open_session(repo, remote, None)
 
         def delete(hash_value: str) -> None:
-            transfer.with_retries(lambda: session.storage.delete(transfer.key_of(hash_value)), session.policy)
+            session.storage.delete(transfer.key_of(hash_value))
             deleted_remote.append(hash_value)
 
         for phase in remote_phases:
-            transfer._parallel(session.jobs, delete, phase)
+            transfer.parallel(session.jobs, delete, phase)
     return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
                     tuple(sorted(deleted_remote)))
 

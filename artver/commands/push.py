@@ -27,7 +27,7 @@ def push_items(
     repo: Repo, items: list[Tracked], remote: str | None, jobs: int | None, progress: Progress = NO_PROGRESS
 ) -> TransferSummary:
     objects, unknown_listings = required_objects(repo, items)
-    session = transfer.open_session(repo, remote, jobs)
+    session = transfer.open_session(repo, remote, jobs, progress.note)
     with open_stats(repo) as stats:
 
         def corrupt(hashes: list[str]) -> set[str]:
@@ -35,7 +35,7 @@ def push_items(
             verified = stats.verified_objects()
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
-        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, session.policy, progress, corrupt,
+        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, progress, corrupt,
                                 listing_members(repo, items))
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))

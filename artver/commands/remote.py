@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from artver import config
 from artver.errors import ConfigError, UsageError
 from artver.remotes import LINK_CHOICES, parse_url
+from artver.remotes.base import TRANSFER_SETTINGS, check_transfer_setting
 from artver.repo import Repo
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -92,6 +93,8 @@ def modify(repo: Repo, name: str, key: str, value: str | None, local: bool = Fal
         raise ConfigError(f"remote.{name}.link must be one of {', '.join(LINK_CHOICES)}, not {value!r}")
     if value is not None and key == "retries" and not (value.isascii() and value.isdigit()):
         raise ConfigError(f"remote.{name}.retries must be a whole number, not {value!r}")
+    if value is not None and key in TRANSFER_SETTINGS:
+        check_transfer_setting(name, key, value)
     if value is not None and key == "timeout":
         try:
             if float(value) <= 0:

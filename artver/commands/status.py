@@ -119,16 +119,16 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
         objects, unknown = required_objects(repo, [item])
         for listing_hash in unknown:
             try:
-                transfer.with_retries(
-                    lambda: transfer.download_verified(repo.cache, session.storage, listing_hash), session.policy
-                )
-            except ArtverError:
+                transfer.download_verified(repo.cache, session.storage, listing_hash)
+            except ArtverError as error:
+                if transfer.stops_the_command(error):  # e.g. no such bucket: not "not in the remote"
+                    raise
                 detail = "its listing is not in the remote"
         if unknown and not detail:
             objects, _ = required_objects(repo, [item])
         needs.append((item, set(objects), detail))
         everything.update(objects)
-    present = transfer.remote_has(session.storage, sorted(everything), session.jobs, session.policy)
+    present = transfer.remote_has(session.storage, sorted(everything), session.jobs)
     results = []
     for item, objects, detail in needs:
         missing = len(objects - present)

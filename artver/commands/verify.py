@@ -81,30 +81,32 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
         if hash_value in users:
             result.problems.append(ObjectProblem(hash_value, "cache", "missing", tuple(users[hash_value])))
     if remote is not None:
-        _verify_remote(repo, result, sorted(objects), users, remote, jobs)
+        _verify_remote(repo, result, sorted(objects), users, remote, jobs, progress)
     result.problems.sort(key=lambda problem: (problem.where, problem.object))
     return result
 
 
 def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: dict[str, list[str]],
-                   remote: str, jobs: int | None) -> None:
-    session = transfer.open_session(repo, remote or None, jobs)
+                   remote: str, jobs: int | None, progress: Progress) -> None:
+    session = transfer.open_session(repo, remote or None, jobs, progress.note)
     result.remote = session.url
     lock = threading.Lock()
-    errors: list[str] = []
+    errors: list[ArtverError] = []
 
     def check(hash_value: str) -> None:
         try:
-            problem = transfer.check_remote_object(repo.cache, session.storage, hash_value, session.policy)
+            problem = transfer.check_remote_object(repo.cache, session.storage, hash_value)
         except ArtverError as error:
+            if transfer.stops_the_command(error):  # no such bucket or directory: not "every object missing"
+                raise
             with lock:
-                errors.append(str(error))
+                errors.append(error)
             return
         with lock:
             result.remote_checked += 1
             if problem is not None:
                 result.problems.append(ObjectProblem(hash_value, "remote", problem, tuple(users.get(hash_value, ()))))
 
-    transfer._parallel(session.jobs, check, objects)
+    transfer.parallel(session.jobs, check, objects)
     if errors:
-        raise ArtverError(errors[0])
+        raise errors[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from artver.config import Config
@@ -94,7 +95,9 @@ def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
     return not {"hardlink", "symlink"} & set(parse_link_modes(config.get("cache", "link"), privileged=False))
 
 
-def open_storage(spec: RemoteSpec, config: Config, jobs: int) -> Storage:
+def open_storage(spec: RemoteSpec, config: Config, jobs: int, notify: Callable[[str], None] | None = None) -> Storage:
+    """The backend serving the remote (it does not retry: see remotes/retry.py). ``notify``
+    receives details only shown with -v, such as a slower request path being taken."""
     settings = config.section(f"remote.{spec.name}")
     if spec.scheme == "file":
         from artver.remotes.local import LocalStorage
@@ -103,7 +106,7 @@ def open_storage(spec: RemoteSpec, config: Config, jobs: int) -> Storage:
     if spec.scheme == "s3":
         from artver.remotes.s3 import S3Storage
 
-        return S3Storage(spec.describe(), spec.bucket, spec.prefix, settings, jobs)
+        return S3Storage(spec.describe(), spec.bucket, spec.prefix, settings, jobs, notify)
     from artver.remotes.gcs import GcsStorage
 
     return GcsStorage(spec.describe(), spec.bucket, spec.prefix, settings)

@@ -2,58 +2,169 @@
 
 A backend moves opaque blobs under keys relative to the remote's URL (the
 layout ``<algorithm>/<2 hex>/<rest>`` is decided above, in transfer.py).
-It knows nothing about pointers, hashes, retries or progress bars. It
-translates its library's failures into RemoteError (final) or
-TransientRemoteError (worth retrying); transfer.py does the retrying.
+It knows nothing about pointers, hashes, retries or progress bars.
+
+Invariants every backend keeps (tests/test_storage_contract.py checks them against
+each backend; a new backend is done when that suite passes):
+
+* An object, once stored under a key, is never replaced: ``upload`` of an existing
+  key leaves the stored object as it is and succeeds (keys name their content).
+* No partial object is ever visible under its key: a failed or interrupted upload
+  leaves nothing there.
+* A failure is raised as one of the types of artver/errors.py, never decided from
+  message text: ObjectNotFoundError (no such key), ContainerNotFoundError (no such
+  bucket or top directory), AccessDeniedError (credentials refused or a permission
+  missing), TransientRemoteError (worth retrying: a cut or slow connection, a timeout,
+  5xx, throttling) or RemoteError (anything else, final).
+* An exception raised by the caller's sink or byte callback is not translated: it
+  reaches the caller unchanged (a full local disk is a local problem, not a remote one).
+* A size the store did not state is None ("unknown"), never 0.
+
+Retrying is not a backend's business: remotes/retry.py wraps any Storage.
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator, Mapping, Protocol, Sequence
+import math
+from typing import Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from artver.errors import RemoteError
 from artver.hashing import ByteCallback
 
+Size = int | None  # bytes; None: the store did not say
+
+
+class Sink(Protocol):
+    """Where a download writes its bytes."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def rewind(self) -> None:
+        """Forget everything written so far: a retried download starts again from byte 0."""
+
 
 class Storage(Protocol):
-    url: str  # the remote's URL, for messages (never contains credentials)
+    url: str  # the remote, for messages (never contains credentials)
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
-        """The keys present in the remote, with their sizes (one request per key)."""
+    def exists(self, keys: Sequence[str]) -> dict[str, Size]:
+        """The keys present in the remote, with their sizes (one request per key).
+        Absent keys are left out; a missing container raises ContainerNotFoundError."""
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
-        """Every key starting with ``prefix``, with its size (paginated by the backend)."""
+    def list(self, prefix: str) -> Iterator[tuple[str, Size]]:
+        """Every key starting with ``prefix``, with its size, across all the store's pages."""
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
-        """Store the file under ``key``. Never overwrites an existing key, and never
-        leaves a partial object visible under ``key`` (failure leaves nothing there)."""
+        """Store the file under ``key``, unless the key exists (then: success, nothing
+        changed). A failure leaves nothing under ``key``."""
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
-        """Write the object's bytes to ``sink``; raise RemoteError if it does not exist."""
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
+        """Write the whole object to ``sink``. A response shorter than the store said is
+        a TransientRemoteError, never a short success. Once this returns or raises, it
+        writes nothing more to ``sink``."""
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """Bytes ``offset`` to ``offset + length`` of the object (fewer if the object ends
+        first; none if it ends before ``offset``). ``offset >= 0``, ``length >= 1``."""
 
     def delete(self, key: str) -> None:
-        """Remove the key; a missing key is not an error."""
+        """Remove the key; a missing key is not an error (a missing container is)."""
 
     def url_of(self, key: str) -> str:
         """Where the object lives, as a URL or path a person could use."""
 
-# A backend whose objects are files on this machine may also offer
-#     link_to(key: str, target: str) -> bool
-# giving the object a second name (a hard link) instead of a copy; transfer.py then hashes
-# it under that name like any download. False means: copy it with download().
+
+@runtime_checkable
+class HardLinking(Protocol):
+    """An optional ability: objects are files on this machine, so one can get a second
+    name (a hard link) instead of being copied."""
+
+    def link_to(self, key: str, target: str) -> bool:
+        """Hard-link the object as ``target``; False if it must be copied (download) instead."""
+
+
+@runtime_checkable
+class Wrapping(Protocol):
+    """A Storage that adds behaviour to another one (retries, faults in tests)."""
+
+    def unwrap(self) -> Storage: ...
+
+
+Ability = TypeVar("Ability")
+
+
+def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
+    """``storage`` (or the backend it wraps) as ``kind`` if it has that optional ability.
+    (``kind`` is one of the runtime-checkable protocols above; mypy wants concrete classes
+    for ``type[...]``, so callers use the typed shortcuts below.)"""
+    current: object = storage
+    while True:
+        if isinstance(current, kind):
+            return current
+        if not isinstance(current, Wrapping):
+            return None
+        current = current.unwrap()
+
+
+def hard_linking(storage: Storage) -> HardLinking | None:
+    return ability(storage, HardLinking)  # type: ignore[type-abstract]
 
 
 def timeout_setting(settings: Mapping[str, str], url: str) -> float:
     """The remote's ``timeout`` (seconds per request) of a network backend, checked: the
     committed config may have been edited by hand."""
-    raw = settings.get("timeout", "60")
+    return positive_seconds(settings, "timeout", "60", url)
+
+
+def positive_seconds(settings: Mapping[str, str], key: str, default: str, url: str) -> float:
+    """A setting that must be a finite positive number of seconds."""
+    raw = settings.get(key, default)
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise RemoteError(f"{url}: timeout {raw!r} must be a positive number of seconds (artver remote modify NAME timeout 60)")
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise RemoteError(f"{url}: {key} {raw!r} must be a positive number of seconds "
+                          f"(artver remote modify NAME {key} {default})")
     return value
+
+
+def bool_setting(settings: Mapping[str, str], key: str, default: bool, url: str) -> bool:
+    """A setting that is true or false (also yes/no, on/off, 1/0), checked."""
+    raw = settings.get(key)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise RemoteError(f"{url}: {key} {raw!r} must be true or false (artver remote modify NAME {key} false)")
+
+
+# Settings of a remote read by the storage layer beyond ``timeout``, each checked by its
+# function above when the remote is opened and by check_transfer_setting at 'remote modify'.
+TRANSFER_SETTINGS = ("direct_requests", "speed_limit", "speed_time")
+
+
+def check_transfer_setting(remote: str, key: str, value: str) -> None:
+    """Refuse a value the storage layer would refuse when opening the remote (ConfigError)."""
+    from artver.errors import ConfigError
+
+    from artver.remotes.speed import low_speed_rule
+
+    try:
+        if key == "direct_requests":
+            bool_setting({key: value}, key, True, f"remote.{remote}")
+        elif key in ("speed_limit", "speed_time"):
+            low_speed_rule({key: value}, f"remote.{remote}")
+    except RemoteError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_range(offset: int, length: int) -> None:
+    """The arguments read_range accepts (a wrong one is a bug in the caller)."""
+    if offset < 0 or length < 1:
+        raise ValueError(f"read_range needs offset >= 0 and length >= 1, not {offset}, {length}")
 
 
 def join_key(prefix: str, key: str) -> str:

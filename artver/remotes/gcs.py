@@ -5,33 +5,50 @@ google-auth's default chain. ``STORAGE_EMULATOR_HOST`` is honoured by the
 library itself, with no artver setting. Uploads carry
 ``if_generation_match=0``, so an existing object is never replaced; large files
 use resumable uploads, which commit nothing until the last chunk. The library's
-own retries are turned off (retry=None): transfer.py retries, bounded by the
+own retries are turned off (retry=None): remotes/retry.py retries, bounded by the
 remote's ``retries`` and ``timeout`` settings.
+
+Downloads follow the low-speed rule (remotes/speed.py) through a watchdog: the library
+reads a response in fixed 8 KiB blocks and offers no way to interrupt a read, so a
+server trickling a byte a second would hold a read for hours. Each download runs in a
+worker thread while the calling thread watches the bytes it moves; a download too slow
+is abandoned: the caller goes on (a retry, with a new client), and the worker, fenced
+off from the sink, ends at its next block or when the process exits. An upload sends
+each request body (a chunk of at most RESUMABLE_CHUNK) in one socket call, which the
+``timeout`` bounds as a whole.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
-from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key, timeout_setting
+from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
+                           TransientRemoteError)
 from artver.hashing import ByteCallback
+from artver.remotes.base import Sink, check_range, join_key, timeout_setting
+from artver.remotes.speed import low_speed_rule
 
 RESUMABLE_CHUNK = 16 * 1024 * 1024
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
+WATCH_INTERVAL = 0.25  # seconds between two looks of the watchdog at a download
+
+T = TypeVar("T")
 
 
 class GcsStorage:
-    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str]) -> None:
+    def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], list_page_size: int = 1000) -> None:
         self.url = url
         self.bucket_name = bucket
         self.prefix = prefix
         self._settings = dict(settings)
         self._local = threading.local()  # one client per thread: the HTTP session is not shared
         self._timeout = timeout_setting(settings, url)
+        self._speed = low_speed_rule(settings, url)
+        self._page = list_page_size  # keys per listing request (1,000 unless testing)
 
     def _bucket(self) -> Any:
         bucket = getattr(self._local, "bucket", None)
@@ -43,36 +60,36 @@ class GcsStorage:
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
-        present = {}
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
+        present: dict[str, int | None] = {}
         for key in keys:
             try:
                 blob = self._bucket().get_blob(self._key(key), timeout=self._timeout, retry=None)
-                if blob is not None:
-                    present[key] = int(blob.size or 0)
             except Exception as error:  # noqa: BLE001
                 raise _translate(error, self, key) from None
+            if blob is not None:
+                present[key] = None if blob.size is None else int(blob.size)
         if not present and keys:
-            self._check_bucket()
+            self._check_bucket()  # get_blob says None for a missing bucket too
         return present
 
     def _check_bucket(self) -> None:
+        """Raise ContainerNotFoundError if the bucket does not exist."""
         try:
-            if not self._bucket().exists(timeout=self._timeout, retry=None):
-                raise RemoteError(_no_bucket(self))
-        except RemoteError:
-            raise
+            found = self._bucket().exists(timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, "") from None
+        if not found:
+            raise ContainerNotFoundError(_no_bucket(self))
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int | None]]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             client = self._bucket().client
-            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=1000, timeout=self._timeout, retry=None):
-                yield blob.name[strip:], int(blob.size or 0)
+            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=self._page, timeout=self._timeout, retry=None):
+                yield blob.name[strip:], None if blob.size is None else int(blob.size)
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, prefix) from None
+            raise _translate(error, self, "") from None
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         size = os.stat(source).st_size
@@ -86,19 +103,71 @@ class GcsStorage:
             raise _translate(error, self, key) from None
         on_bytes(size)
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
+        self._download(key, sink.write, on_bytes)
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        data = io.BytesIO()
+        self._download(key, data.write, lambda count: None, offset, offset + length - 1)
+        return data.getvalue()[:length]
+
+    def _download(self, key: str, write: Callable[[bytes], object], on_bytes: ByteCallback,
+                  start: int | None = None, end: int | None = None) -> None:
+        """Download the object (or bytes ``start`` to ``end``) to ``write`` under the watchdog.
+        Errors of ``write`` and ``on_bytes`` reach the caller untranslated."""
         blob = self._bucket().blob(self._key(key))
-        writer = _CountingWriter(sink, on_bytes)
+
+        def transfer(fence: _Fence) -> None:
+            blob.download_to_file(_FencedWriter(fence, write, on_bytes), raw_download=True, checksum=None,
+                                  start=start, end=end, timeout=self._timeout, retry=None)
+
         try:
-            blob.download_to_file(writer, raw_download=True, checksum=None, timeout=self._timeout, retry=None)
+            self._watched(f"{self.url}: {key}", transfer)
+        except _PassedOn as passed:
+            raise passed.error from None
         except Exception as error:  # noqa: BLE001
+            if start is not None and _status(error) == 416:
+                return  # a range that starts after the object's end: nothing to read
             raise _translate(error, self, key) from None
+
+    def _watched(self, what: str, transfer: Callable[[_Fence], T]) -> T:
+        """Run ``transfer`` in a worker thread, abandoning it if it breaks the low-speed rule
+        (see the module doc). With the rule off, it runs in this thread."""
+        meter = self._speed.meter(what)
+        fence = _Fence(meter.moved)
+        if self._speed.limit <= 0:
+            return transfer(fence)
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome.append((True, transfer(fence)))
+            except BaseException as error:  # noqa: BLE001 - handed to the calling thread
+                outcome.append((False, error))
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="artver-gcs-download", daemon=True).start()
+        while not done.wait(WATCH_INTERVAL):
+            try:
+                meter.check()
+            except TransientRemoteError:
+                fence.close()  # nothing the worker reads from now on reaches the sink
+                self._local.bucket = None  # the worker keeps its client and connection; the retry gets new ones
+                raise
+        succeeded, value = outcome[0]
+        if succeeded:
+            return value  # type: ignore[no-any-return]
+        raise value
 
     def delete(self, key: str) -> None:
         try:
             self._bucket().blob(self._key(key)).delete(timeout=self._timeout, retry=None)
         except Exception as error:  # noqa: BLE001
             if _status(error) == 404:
+                self._check_bucket()  # a missing key is no error, a missing bucket is
                 return
             raise _translate(error, self, key) from None
 
@@ -106,13 +175,49 @@ class GcsStorage:
         return f"gs://{self.bucket_name}/{self._key(key)}"
 
 
-class _CountingWriter:
-    def __init__(self, sink: BinaryIO, on_bytes: ByteCallback) -> None:
-        self._sink, self._on_bytes = sink, on_bytes
+class _Abandoned(Exception):
+    """Raised in a worker the watchdog gave up on, at its next write: it unwinds and ends."""
+
+
+class _PassedOn(Exception):
+    """Carries an exception of the caller's sink or callback past the library and the
+    translation of its errors."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Fence:
+    """Between a download's worker and its sink: once closed, no write gets through."""
+
+    def __init__(self, moved: Callable[[int], None]) -> None:
+        self.moved = moved
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+
+class _FencedWriter:
+    """The file object the library downloads into: counts for the low-speed rule, then
+    writes through the fence."""
+
+    def __init__(self, fence: _Fence, write: Callable[[bytes], object], on_bytes: ByteCallback) -> None:
+        self._fence, self._write, self._on_bytes = fence, write, on_bytes
 
     def write(self, data: bytes) -> int:
-        self._sink.write(data)
-        self._on_bytes(len(data))
+        self._fence.moved(len(data))
+        with self._fence.lock:
+            if self._fence.closed:
+                raise _Abandoned()
+            try:
+                self._write(data)
+                self._on_bytes(len(data))
+            except Exception as error:  # noqa: BLE001 - the caller's own error, passed on unchanged
+                raise _PassedOn(error) from error
         return len(data)
 
 
@@ -151,20 +256,25 @@ def _no_bucket(storage: GcsStorage) -> str:
     return f"{storage.url}: bucket {storage.bucket_name!r} does not exist (create it, or fix the URL with 'artver remote modify')"
 
 
-def _translate(error: BaseException, storage: GcsStorage, key: str) -> RemoteError:
+def _translate(error: BaseException, storage: GcsStorage, key: str) -> ArtverError:
+    """The artver error for a failure of the library (or, unchanged, an artver error that
+    passed through it: a sink's or the bucket check's). ``key`` is empty for operations
+    on the bucket, whose 404 can only mean that the bucket does not exist."""
     where = storage.url
-    if isinstance(error, RemoteError):
+    if isinstance(error, ArtverError):
         return error
     status = _status(error)
     message = str(getattr(error, "message", "") or error).splitlines()[0] if str(error) else type(error).__name__
     if status == 404:
-        if "bucket" in message.lower():
-            return RemoteError(_no_bucket(storage))
-        return RemoteError(f"{where}: object {key} does not exist in the remote")
+        # The same status for a missing object and a missing bucket: ask the store which.
+        if key:
+            storage._check_bucket()
+            return ObjectNotFoundError(f"{where}: object {key} does not exist in the remote")
+        return ContainerNotFoundError(_no_bucket(storage))
     if status == 401:
-        return RemoteError(f"{where}: the credentials were rejected (401); check credentials_path or GOOGLE_APPLICATION_CREDENTIALS")
+        return AccessDeniedError(f"{where}: the credentials were rejected (401); check credentials_path or GOOGLE_APPLICATION_CREDENTIALS")
     if status == 403:
-        return RemoteError(f"{where}: permission denied (403) for {key or 'the bucket'}")
+        return AccessDeniedError(f"{where}: permission denied (403) for {key or 'the bucket'}")
     if status == 429 or status >= 500:
         return TransientRemoteError(f"{where}: the server answered {status}")
     import http.client

@@ -7,11 +7,12 @@ import os
 import re
 from stat import S_ISREG
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import Iterator, Sequence
 
-from artver.errors import RemoteError
+from artver.errors import AccessDeniedError, ContainerNotFoundError, ObjectNotFoundError, RemoteError
 from artver.fsutil import TEMP_MARKER, publish_new
 from artver.hashing import CHUNK_SIZE, ByteCallback
+from artver.remotes.base import Sink, check_range
 
 
 class LocalStorage:
@@ -27,19 +28,21 @@ class LocalStorage:
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
-            raise RemoteError(f"{self.url}: directory {self.root} does not exist (create it, or fix the remote URL)")
+            raise ContainerNotFoundError(f"{self.url}: directory {self.root} does not exist (create it, or fix the remote URL)")
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
         self._check_root()
-        found = {}
+        found: dict[str, int | None] = {}
         for key in keys:
             try:
                 found[key] = os.stat(f"{self._root_text}/{key}").st_size
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            except OSError as error:
+                raise self._translate(error, key) from None
         return found
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int | None]]:
         self._check_root()
         directory, _, name_prefix = prefix.rpartition("/")
         yield from _walk(f"{self._root_text}/{directory}" if directory else self._root_text,
@@ -56,9 +59,10 @@ class LocalStorage:
             copied = self._link_new(source, final)
             if copied is None:
                 copied = publish_new(source, final)  # never replaces an existing object
-            on_bytes(os.stat(final).st_size if copied is None else copied)
+            size = os.stat(source).st_size if copied is None else copied  # None: the key existed already
         except OSError as error:
-            raise _translate(error, self.url, key) from None
+            raise self._translate(error, key) from None
+        on_bytes(size)
 
     def _device_of(self, folder: str) -> int:
         device = self._devices.get(folder)
@@ -99,32 +103,68 @@ class LocalStorage:
         except OSError as error:
             if error.errno in _CANNOT_LINK:
                 return False
-            raise _translate(error, self.url, key) from None
+            raise self._translate(error, key) from None
         if os.lstat(target).st_ino != stat.st_ino:  # replaced in between: copy instead
             os.unlink(target)
             return False
         return True
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def _open(self, key: str) -> int:
         try:
-            fd = os.open(f"{self._root_text}/{key}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                while chunk := os.read(fd, CHUNK_SIZE):
-                    sink.write(chunk)
-                    on_bytes(len(chunk))
-            finally:
-                os.close(fd)
+            return os.open(f"{self._root_text}/{key}", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
-            raise _translate(error, self.url, key) from None
+            raise self._translate(error, key) from None
+
+    def _read(self, fd: int, key: str, size: int, offset: int) -> bytes:
+        try:
+            return os.pread(fd, size, offset)
+        except OSError as error:
+            raise self._translate(error, key) from None
+
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
+        fd = self._open(key)
+        try:
+            offset = 0
+            while chunk := self._read(fd, key, CHUNK_SIZE, offset):
+                offset += len(chunk)
+                sink.write(chunk)  # its errors are the caller's: not translated
+                on_bytes(len(chunk))
+        finally:
+            os.close(fd)
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        fd = self._open(key)
+        try:
+            parts = []
+            while length > 0 and (chunk := self._read(fd, key, length, offset)):
+                parts.append(chunk)
+                offset += len(chunk)
+                length -= len(chunk)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
 
     def delete(self, key: str) -> None:
         try:
-            (self.root / key).unlink(missing_ok=True)
+            os.unlink(f"{self._root_text}/{key}")
+        except (FileNotFoundError, NotADirectoryError):
+            self._check_root()  # a missing key is no error, a missing remote is
         except OSError as error:
-            raise _translate(error, self.url, key) from None
+            raise self._translate(error, key) from None
 
     def url_of(self, key: str) -> str:
         return str(self.root / key)
+
+    def _translate(self, error: OSError, key: str) -> RemoteError:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            self._check_root()
+            return ObjectNotFoundError(f"{self.url}: object {key} does not exist")
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return AccessDeniedError(f"{self.url}: permission denied writing or reading {key}")
+        if error.errno == errno.ENOSPC:
+            return RemoteError(f"{self.url}: no space left on the device")
+        return RemoteError(f"{self.url}: {error.strerror or error} ({key})")
 
 
 def _walk(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple[str, int]]:
@@ -193,13 +233,3 @@ def _unescape_mount(field: str) -> str:
     if "\\" not in field:
         return field
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
-
-
-def _translate(error: OSError, url: str, key: str) -> RemoteError:
-    if error.errno == errno.ENOENT:
-        return RemoteError(f"{url}: object {key} does not exist")
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return RemoteError(f"{url}: permission denied writing or reading {key}")
-    if error.errno == errno.ENOSPC:
-        return RemoteError(f"{url}: no space left on the device")
-    return RemoteError(f"{url}: {error.strerror or error} ({key})")

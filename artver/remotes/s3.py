@@ -10,41 +10,42 @@ existing key is never replaced. Large ones go up in a multipart upload whose
 parts are read straight from the file (no part is held in memory); a failed
 upload is aborted, so nothing partial is ever visible under the final key.
 
-The requests made once per object (HEAD, GET, small PUT, and listing pages) skip
-botocore's request pipeline: they are signed with botocore's own SigV4 signer and
-sent through the client's own HTTP session, to the URL botocore itself resolves
-for the bucket. botocore's pipeline (endpoint rules, event hooks, modelled
-response parsing) costs 2-3 ms of CPU per request, more than the request itself
-on a fast network, and parsing a 1,000-key listing page takes it about 0.2 s;
-the direct path costs under 1 ms a request and a few ms a page. Everything else
-(multipart uploads, deletes, error explanations) goes through the client.
+The requests made once per object (HEAD, GET, small PUT, and listing pages) take
+the direct path of s3_direct.py unless the remote's ``direct_requests`` is false
+or the path cannot be set up (then a -v note says why). Everything else (multipart
+uploads, deletes, error explanations) goes through the client. Both paths read
+their responses with s3_responses.py and have their errors translated here, once.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import hashlib
 import http.client
 import os
 import threading
-import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator, Mapping, Sequence
-from urllib.parse import quote, urlsplit
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import boto3
 import botocore.exceptions
 import urllib3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config as BotoConfig
 
-from artver.errors import RemoteError, TransientRemoteError
-from artver.remotes.base import join_key, timeout_setting
-from artver.hashing import CHUNK_SIZE, ByteCallback
+from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
+                           TransientRemoteError)
+from artver.hashing import ByteCallback
+from artver.remotes import s3_direct
+from artver.remotes.base import Sink, bool_setting, check_range, join_key, timeout_setting
+from artver.remotes.s3_responses import client_error, parse_listing, read_body, stated_size
+from artver.remotes.speed import SpeedMeter, low_speed_rule
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# A multipart upload of the same key started this long ago (by the store's clock) is taken to
+# be abandoned by a killed push and aborted; a younger one may be another clone's, under way.
+ABANDONED_UPLOAD_AGE = datetime.timedelta(hours=24)
 PART_SIZE = 16 * 1024 * 1024
 PART_JOBS = 4
 MAX_PARTS = 10_000
@@ -53,15 +54,18 @@ _TRANSIENT_CODES = {
     "InternalError", "ServiceUnavailable", "503", "500", "502", "504", "RequestLimitExceeded",
 }
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"}
+_NOT_FOUND_CODES = ("NoSuchKey", "404", "NotFound")
 
 
 class S3Storage:
     def __init__(self, url: str, bucket: str, prefix: str, settings: Mapping[str, str], jobs: int,
-                 direct: bool = True) -> None:
+                 notify: Callable[[str], None] | None = None, list_page_size: int = 1000) -> None:
         self.url = url
         self.bucket = bucket
         self.prefix = prefix
         timeout = timeout_setting(settings, url)
+        self._speed = low_speed_rule(settings, url)
+        self._use_direct = bool_setting(settings, "direct_requests", True, url)
         try:
             self._session = _session(settings)
             self._client = _client(self._session, settings, jobs, timeout)
@@ -71,54 +75,73 @@ class S3Storage:
             raise RemoteError(f"{url}: invalid endpoint_url or region ({error})") from None
         except botocore.exceptions.BotoCoreError as error:
             raise RemoteError(f"{url}: {error}") from None
+        self._notify = notify
+        self._page = list_page_size  # keys per listing request (the store's maximum, 1,000, unless testing)
         self._part_slots = threading.BoundedSemaphore(PART_JOBS * 2)
-        self._direct_lock = threading.Lock()
-        self._direct_route: _Route | None = None
-        self._use_direct = direct  # False: every request through the client (tests compare both)
+        self._lock = threading.Lock()
+        self._route: s3_direct.Route | s3_direct.NoRoute | None = None  # found on first use
+        self._bucket_seen = False  # a request showed the bucket exists
+        self._responses = threading.local()  # the client path's last GetObject response, per thread
+        self._client.meta.events.register("after-call.s3.GetObject", self._keep_response)
 
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def _route(self) -> "_Route | None":
-        """Where and how to send direct requests, worked out once from a request the
-        client itself makes; None if this client cannot be bypassed."""
+    def _direct(self) -> s3_direct.Route | None:
+        """The direct path, found once (see s3_direct.discover); None: use the client."""
         if not self._use_direct:
             return None
-        with self._direct_lock:
-            if self._direct_route is None:
-                self._direct_route = _route_of(self._client, self.bucket)
-            return self._direct_route if self._direct_route.usable else None
+        with self._lock:
+            route = self._route
+        if route is None:
+            route = s3_direct.discover(self._client, self.bucket)  # a transient failure is raised: tried again later
+            with self._lock:
+                if self._route is None:
+                    self._route = route
+                    self._bucket_seen = self._bucket_seen or isinstance(route, s3_direct.Route)
+                    if isinstance(route, s3_direct.NoRoute) and self._notify is not None:
+                        self._notify(f"{self.url}: every request goes through boto3's slower request pipeline: "
+                                     f"{route.reason}")
+                route = self._route
+        return route if isinstance(route, s3_direct.Route) else None
 
-    def _send(self, route: "_Route", method: str, key: str, query: str = "", headers: dict[str, str] | None = None,
-              body: Any = None, stream: bool = False) -> AWSResponse:
-        """One signed request for an object (or, with ``key`` empty, for the bucket)."""
-        url = route.object_base + quote(self._key(key), safe="/~-_.") if key else route.bucket_url
-        request = AWSRequest(method=method, url=f"{url}?{query}" if query else url, headers=headers, data=body)
-        credentials = self._session.get_credentials()
-        if credentials is None:
-            raise botocore.exceptions.NoCredentialsError()
-        S3SigV4Auth(credentials.get_frozen_credentials(), route.service, route.region).add_auth(request)
-        prepared = request.prepare()
-        prepared.stream_output = stream
-        return route.http.send(prepared)  # type: ignore[no-any-return]
+    def _send(self, route: s3_direct.Route, method: str, key: str, query: str = "", headers: dict[str, str] | None = None,
+              body: Any = None, stream: bool = False) -> Any:
+        return s3_direct.send(route, self._session.get_credentials(), method, self._key(key) if key else "", query,
+                              headers, body, stream)
 
-    def exists(self, keys: Sequence[str]) -> dict[str, int]:
-        present = {}
+    def _keep_response(self, http_response: Any, **_: Any) -> None:
+        self._responses.last = http_response
+
+    def _require_bucket(self) -> None:
+        """Before the first upload: some stores (SeaweedFS) create a missing bucket on PUT,
+        and artver never creates buckets (a typo in the name would silently make a new one)."""
+        with self._lock:
+            if self._bucket_seen:
+                return
+        if not _bucket_exists(self):
+            raise ContainerNotFoundError(_no_bucket(self))
+        with self._lock:
+            self._bucket_seen = True
+
+    def exists(self, keys: Sequence[str]) -> dict[str, int | None]:
+        present: dict[str, int | None] = {}
         try:
-            route = self._route()
+            route = self._direct()
         except Exception as error:  # noqa: BLE001 - e.g. a credential process that fails
             raise _translate(error, self, "") from None
         for key in keys:
             try:
                 if route is not None:
                     response = self._send(route, "HEAD", key)
-                    if response.status_code == 200:
-                        present[key] = int(response.headers.get("content-length", 0))
-                        continue
-                    raise _client_error(response, "HeadObject")
-                present[key] = self._client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+                    if response.status_code != 200:
+                        raise client_error(response.status_code, b"", "HeadObject")
+                    headers = response.headers
+                else:
+                    headers = self._client.head_object(Bucket=self.bucket, Key=self._key(key))["ResponseMetadata"]["HTTPHeaders"]
+                present[key] = stated_size(headers)  # None if the answer states no length: unknown, not 0
             except botocore.exceptions.ClientError as error:
-                if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                if _code(error) in _NOT_FOUND_CODES:
                     continue
                 if _code(error) == "403":
                     self._explain_forbidden(key)
@@ -126,9 +149,8 @@ class S3Storage:
             except Exception as error:  # noqa: BLE001 - botocore raises many unrelated types
                 raise _translate(error, self, key) from None
         if not present and keys and not _bucket_exists(self):
-            # A HEAD on a missing bucket is a bare 404, like a missing key; some stores would even
-            # create the bucket on the first PUT. Say what is wrong instead.
-            raise RemoteError(_no_bucket(self))
+            # A HEAD on a missing bucket is a bare 404, like a missing key. Say what is wrong.
+            raise ContainerNotFoundError(_no_bucket(self))
         return present
 
     def _explain_forbidden(self, key: str) -> None:
@@ -138,68 +160,80 @@ class S3Storage:
         except botocore.exceptions.ClientError as error:
             raise _translate(error, self, key) from None
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def list(self, prefix: str) -> Iterator[tuple[str, int | None]]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
-            route = self._route()
+            route = self._direct()
             if route is not None:
                 for key, size in self._list_direct(route, self._key(prefix)):
                     yield key[strip:], size
                 return
             paginator = self._client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), PaginationConfig={"PageSize": self._page}):
                 for item in page.get("Contents", ()):
-                    yield item["Key"][strip:], item["Size"]
+                    yield item["Key"][strip:], _listed_size(item.get("Size"))
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, prefix) from None
+            raise _translate(error, self, "") from None
 
-    def _list_direct(self, route: "_Route", full_prefix: str) -> Iterator[tuple[str, int]]:
+    def _list_direct(self, route: s3_direct.Route, full_prefix: str) -> Iterator[tuple[str, int | None]]:
         token = None
         while True:
-            query = f"list-type=2&prefix={_quote_query(full_prefix)}"
+            query = f"list-type=2&max-keys={self._page}&prefix={s3_direct.quote_query(full_prefix)}"
             if token is not None:
-                query += f"&continuation-token={_quote_query(token)}"
-            response = self._send(route, "GET", "", query)
-            if response.status_code != 200:
-                raise _client_error(response, "ListObjectsV2")
-            page = _parse_listing(response.content)
-            yield from page.items
-            if not page.truncated or not page.token:
+                query += f"&continuation-token={s3_direct.quote_query(token)}"
+            meter = self._speed.meter(f"{self.url}: a listing page")
+            response = self._send(route, "GET", "", query, stream=True)
+            page = self._body(response, "ListObjectsV2", f"{self.url}: a listing page", meter)
+            listing = parse_listing(page)
+            yield from listing.items
+            if not listing.truncated or not listing.token:
                 return
-            token = page.token
+            token = listing.token
+
+    def _body(self, response: Any, operation: str, what: str, meter: SpeedMeter) -> bytes:
+        """The whole body of a direct response; an error response raises its ClientError."""
+        parts: list[bytes] = []
+        if response.status_code not in (200, 206):
+            raise client_error(response.status_code, response.content, operation)
+        read_body(response.raw, response.headers, parts.append, what, meter.moved)
+        return b"".join(parts)
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
         size = os.stat(source).st_size
+        multipart = size >= MULTIPART_THRESHOLD
+        meter = self._speed.meter(f"{self.url}: the upload of {key}")
         try:
-            if size < MULTIPART_THRESHOLD:
-                with open(source, "rb") as body:
+            route = self._direct()
+            self._require_bucket()
+            if not multipart:
+                with open(source, "rb") as handle:
                     # Content-MD5 lets the server refuse a body cut short, instead of storing
                     # what arrived under the final key (SeaweedFS stores a cut PUT as empty).
-                    digest = base64.b64encode(hashlib.file_digest(body, lambda: hashlib.md5(usedforsecurity=False)).digest()).decode()
-                    body.seek(0)
-                    route = self._route()
+                    digest = base64.b64encode(hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).digest()).decode()
+                    body = _FileRange(handle.fileno(), 0, size, meter.moved)
                     if route is not None:
                         response = self._send(route, "PUT", key, headers={"Content-MD5": digest, "If-None-Match": "*"},
                                               body=body)
                         if response.status_code not in (200, 201, 204):
-                            raise _client_error(response, "PutObject")
+                            raise client_error(response.status_code, response.content, "PutObject")
                     else:
                         self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*",
                                                 ContentMD5=digest)
-                on_bytes(size)
             else:
-                self._upload_multipart(key, source, size, on_bytes)
-        except botocore.exceptions.ClientError as error:
-            if _code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                on_bytes(size)  # someone stored it first; content-addressed, so it is the same content
+                self._upload_multipart(key, source, size, on_bytes, meter)
                 return
-            raise _translate(error, self, key) from None
-        except (RemoteError, TransientRemoteError):
-            raise
+        except botocore.exceptions.ClientError as error:
+            if _code(error) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise _translate(error, self, key) from None
+            # Someone stored it first; content-addressed, so it is the same content.
+            if multipart:
+                return  # its parts were counted as they went up
         except Exception as error:  # noqa: BLE001
-            raise _translate(error, self, key) from None
+            # The meter's error, raised while botocore read the body, comes back wrapped.
+            raise meter.error or _translate(error, self, key) from None
+        on_bytes(size)
 
-    def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback) -> None:
+    def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback, meter: SpeedMeter) -> None:
         part_size = max(PART_SIZE, -(-size // MAX_PARTS))
         full_key = self._key(key)
         self._abort_abandoned(full_key)
@@ -209,7 +243,7 @@ class S3Storage:
                 offsets = range(0, size, part_size)
                 futures = [
                     pool.submit(self._upload_part, full_key, upload_id, number, handle.fileno(), offset,
-                                min(part_size, size - offset), on_bytes)
+                                min(part_size, size - offset), on_bytes, meter)
                     for number, offset in enumerate(offsets, start=1)
                 ]
                 parts = [future.result() for future in futures]
@@ -226,64 +260,85 @@ class S3Storage:
 
     def _abort_abandoned(self, full_key: str) -> None:
         """Abort multipart uploads of this key left by a killed push: they are invisible, but
-        a store keeps (and bills) their parts until someone aborts them."""
+        a store keeps (and bills) their parts until someone aborts them. Only those provably
+        abandoned: started more than ABANDONED_UPLOAD_AGE ago by the store's own clock (the
+        Date of its answer, so that a skewed local clock cannot make a live upload look old).
+        Another clone pushing the same object at the same time has a younger one, which it is
+        still filling: aborting it would make that push fail (NoSuchUpload)."""
         try:
             listed = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key)
+            now = _server_time(listed.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
             for upload in listed.get("Uploads", ()):
-                if upload.get("Key") == full_key:
-                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"])
+                started = upload.get("Initiated")
+                if upload.get("Key") != full_key or not isinstance(started, datetime.datetime):
+                    continue
+                if started.tzinfo is None or now - started < ABANDONED_UPLOAD_AGE:
+                    continue  # maybe under way: another clone's, or another process's of this clone
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"])
         except botocore.exceptions.ClientError:
             pass  # not allowed or not supported: the new upload does not depend on it
 
     def _upload_part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int,
-                     on_bytes: ByteCallback) -> dict[str, Any]:
+                     on_bytes: ByteCallback, meter: SpeedMeter) -> dict[str, Any]:
         with self._part_slots:
-            body = _FileRange(fd, offset, length)
+            body = _FileRange(fd, offset, length, meter.moved)
             response = self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ContentLength=length
             )
         on_bytes(length)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
-    def download(self, key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
+    def _get(self, key: str, byte_range: str | None) -> tuple[Any, Any, int]:
+        """A GET of the object whose body is still to be read: (urllib3 response, headers, status),
+        by either path. An error answer raises its ClientError."""
+        route = self._direct()
+        if route is not None:
+            response = self._send(route, "GET", key, headers={"Range": byte_range} if byte_range else None, stream=True)
+            if response.status_code not in (200, 206):
+                raise client_error(response.status_code, response.content, "GetObject")
+            return response.raw, response.headers, response.status_code
+        self._responses.last = None
+        arguments = {"Range": byte_range} if byte_range else {}
+        parsed = self._client.get_object(Bucket=self.bucket, Key=self._key(key), **arguments)
+        http_response = self._responses.last  # from after-call: the same urllib3 response, unread
+        metadata = parsed["ResponseMetadata"]
+        if http_response is None:
+            raise RemoteError(f"{self.url}: boto3 gave no response object for {key}")
+        return http_response.raw, metadata["HTTPHeaders"], metadata["HTTPStatusCode"]
+
+    def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
+        meter = self._speed.meter(f"{self.url}: {key}")
         try:
-            route = self._route()
-            if route is not None:
-                self._download_direct(route, key, sink, on_bytes)
-                return
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
-            body = response["Body"]
-            while chunk := body.read(CHUNK_SIZE):
-                sink.write(chunk)
-                on_bytes(len(chunk))
-        except (RemoteError, TransientRemoteError):
-            raise
+            raw, headers, _ = self._get(key, None)
         except Exception as error:  # noqa: BLE001
             raise _translate(error, self, key) from None
 
-    def _download_direct(self, route: "_Route", key: str, sink: BinaryIO, on_bytes: ByteCallback) -> None:
-        response = self._send(route, "GET", key, stream=True)
-        raw = response.raw
+        def write(chunk: bytes) -> None:
+            sink.write(chunk)  # its errors are the caller's: not translated
+            on_bytes(len(chunk))
+
         try:
-            if response.status_code != 200:
-                raise _client_error(response, "GetObject")
-            length = response.headers.get("content-length")
-            if length is None and "chunked" not in response.headers.get("transfer-encoding", "").lower():
-                # S3 always sends a length; without one the connection was cut inside the headers,
-                # and the empty "body" that follows must not be mistaken for the object's content.
-                raise TransientRemoteError(f"{self.url}: the response for {key} ended inside its headers")
-            expected = int(length) if length is not None else -1
-            received = 0
-            while chunk := raw.read(CHUNK_SIZE):
-                sink.write(chunk)
-                received += len(chunk)
-                on_bytes(len(chunk))
-            if 0 <= expected != received:
-                raise TransientRemoteError(f"{self.url}: the connection ended after {received} of {expected} bytes of {key}")
-        except BaseException:
-            raw.close()  # a connection left mid-body cannot serve another request
-            raise
-        raw.release_conn()
+            read_body(raw, headers, _Passing(write), f"{self.url}: {key}", meter.moved)
+        except _PassedOn as passed:
+            raise passed.error from None
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        parts: list[bytes] = []
+        meter = self._speed.meter(f"{self.url}: {key}")
+        try:
+            raw, headers, status = self._get(key, f"bytes={offset}-{offset + length - 1}")
+            read_body(raw, headers, parts.append, f"{self.url}: {key}", meter.moved)
+        except botocore.exceptions.ClientError as error:
+            if _code(error) in ("InvalidRange", "416"):
+                return b""  # the object ends before ``offset``
+            raise _translate(error, self, key) from None
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self, key) from None
+        data = b"".join(parts)
+        return data[offset : offset + length] if status == 200 else data[:length]  # 200: the store ignored Range
 
     def delete(self, key: str) -> None:
         try:
@@ -293,6 +348,43 @@ class S3Storage:
 
     def url_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+
+class _PassedOn(Exception):
+    """Carries an exception of the sink or callback past the translation of network errors."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Passing:
+    """Calls ``write``; whatever it raises comes out wrapped in _PassedOn, so that it reaches
+    the caller untranslated (a full local disk is not a remote problem)."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+
+    def __call__(self, chunk: bytes) -> None:
+        try:
+            self._write(chunk)
+        except Exception as error:  # noqa: BLE001 - any error of the caller's, passed on as it is
+            raise _PassedOn(error) from error
+
+
+def _server_time(headers: Mapping[str, str]) -> datetime.datetime:
+    """The time in the Date header of a store's answer (this machine's clock if it has none)."""
+    try:
+        stated = email.utils.parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError):
+        stated = None
+    if stated is None or stated.tzinfo is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    return stated
+
+
+def _listed_size(value: Any) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _session(settings: Mapping[str, str]) -> boto3.session.Session:
@@ -313,7 +405,7 @@ def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: i
         endpoint_url=settings.get("endpoint_url") or None,
         region_name=settings.get("region") or None,
         config=BotoConfig(
-            retries={"total_max_attempts": 1},  # transfer.py retries, with backoff and jitter
+            retries={"total_max_attempts": 1},  # remotes/retry.py retries, with backoff and jitter
             max_pool_connections=max(10, jobs * PART_JOBS),
             connect_timeout=min(timeout, 10.0),
             read_timeout=timeout,
@@ -324,115 +416,15 @@ def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: i
     )
 
 
-@dataclass(frozen=True)
-class _Route:
-    """How direct requests reach the bucket (see the module docstring)."""
-
-    usable: bool
-    object_base: str = ""  # URL of the bucket's root as a folder: an object's URL is this + its quoted key
-    bucket_url: str = ""  # URL for bucket-level requests (listing)
-    region: str = ""  # what to sign for
-    service: str = "s3"
-    http: Any = None  # the client's botocore.httpsession.URLLib3Session: its pools, proxies and TLS settings
-
-
-def _route_of(client: Any, bucket: str) -> _Route:
-    """Make one HeadBucket request through the client and note where it went and what it
-    was signed for: the URL botocore chose for the bucket (path or virtual-host style,
-    custom endpoint, the region it was redirected to) and the SigV4 credential scope.
-    If that request fails, or was not signed with SigV4, or this botocore keeps its HTTP
-    session elsewhere, the client is not bypassed (and its own errors say what is wrong)."""
-    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
-    if http is None or not hasattr(http, "send"):
-        return _Route(False)
-    sent: list[Any] = []
-
-    def capture(request: Any, **_: Any) -> None:
-        sent.append(request)
-
-    event = "before-send.s3.HeadBucket"
-    client.meta.events.register(event, capture)
-    try:
-        client.head_bucket(Bucket=bucket)
-    except Exception:  # noqa: BLE001 - any failure: stay on the client's path
-        return _Route(False)
-    finally:
-        client.meta.events.unregister(event, capture)
-    if not sent:
-        return _Route(False)
-    request = sent[-1]
-    authorization = request.headers.get("Authorization", b"")
-    if isinstance(authorization, bytes):
-        authorization = authorization.decode("latin-1")
-    scheme, _, fields = authorization.partition(" ")
-    credential = fields.partition("Credential=")[2].split(",", 1)[0].split("/")
-    if scheme != "AWS4-HMAC-SHA256" or len(credential) != 5:
-        return _Route(False)
-    parts = urlsplit(request.url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    bucket_path = parts.path or "/"
-    return _Route(True, origin + bucket_path.rstrip("/") + "/", origin + bucket_path, credential[2], credential[3], http)
-
-
-@dataclass(frozen=True)
-class _ListingPage:
-    items: list[tuple[str, int]]
-    truncated: bool
-    token: str | None
-
-
-def _parse_listing(body: bytes) -> _ListingPage:
-    """A ListObjectsV2 result: the keys with their sizes, and where the next page starts."""
-    root = ElementTree.fromstring(body)
-    items = []
-    truncated, token = False, None
-    for element in root:
-        tag = element.tag.rpartition("}")[2]  # with or without the S3 namespace
-        if tag == "Contents":
-            key, size = None, 0
-            for field in element:
-                name = field.tag.rpartition("}")[2]
-                if name == "Key":
-                    key = field.text or ""
-                elif name == "Size":
-                    size = int(field.text or 0)
-            if key is not None:
-                items.append((key, size))
-        elif tag == "IsTruncated":
-            truncated = (element.text or "").strip().lower() == "true"
-        elif tag == "NextContinuationToken":
-            token = element.text
-    return _ListingPage(items, truncated, token)
-
-
-def _quote_query(value: str) -> str:
-    return quote(value, safe="-_.~")
-
-
-def _client_error(response: AWSResponse, operation: str) -> botocore.exceptions.ClientError:
-    """The ClientError botocore would have raised for this error response, so that one
-    translation serves both paths."""
-    code, message = str(response.status_code), ""
-    body = b"" if response.raw is None else response.content
-    if body:
-        try:
-            root = ElementTree.fromstring(body)
-            code = root.findtext("Code") or code
-            message = root.findtext("Message") or ""
-        except ElementTree.ParseError:
-            pass
-    return botocore.exceptions.ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": response.status_code}},
-        operation,
-    )
-
-
 class _FileRange:
     """A seekable, read-only view of part of a file, so botocore can stream and
-    re-read (for checksums and retries) a part without it being held in memory."""
+    re-read (for checksums and retries) a part without it being held in memory.
+    Each read reports its bytes to ``moved`` (the low-speed rule: the HTTP library asks
+    for the next block only once it has sent the previous one)."""
 
-    def __init__(self, fd: int, offset: int, length: int) -> None:
+    def __init__(self, fd: int, offset: int, length: int, moved: Callable[[int], None]) -> None:
         self._fd, self._offset, self._length, self._position = fd, offset, length, 0
+        self._moved = moved
 
     def read(self, size: int = -1) -> bytes:
         remaining = self._length - self._position
@@ -440,6 +432,7 @@ class _FileRange:
             size = remaining
         data = os.pread(self._fd, size, self._offset + self._position) if size else b""
         self._position += len(data)
+        self._moved(len(data))
         return data
 
     def seek(self, position: int, whence: int = 0) -> int:
@@ -472,23 +465,28 @@ def _no_bucket(storage: S3Storage) -> str:
     return f"{storage.url}: bucket {storage.bucket!r} does not exist (create it, or fix the URL with 'artver remote modify')"
 
 
-def _translate(error: BaseException, storage: S3Storage, key: str) -> RemoteError:
+def _translate(error: BaseException, storage: S3Storage, key: str) -> ArtverError:
+    """The artver error for a failure of botocore or of the direct path (or, unchanged, an
+    artver error that passed through). ``key`` is empty for bucket operations."""
     where = storage.url
+    if isinstance(error, ArtverError):
+        return error
     if isinstance(error, botocore.exceptions.ClientError):
         code = _code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code == "NoSuchBucket":
-            return RemoteError(_no_bucket(storage))
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return RemoteError(f"{where}: object {key} does not exist in the remote")
+        if code == "NoSuchBucket" or (code in ("404", "NotFound") and not (key and _bucket_exists(storage))):
+            # A bare 404 (an answer without a body, as to HEAD) may be either: ask the store.
+            return ContainerNotFoundError(_no_bucket(storage))
+        if code in _NOT_FOUND_CODES:
+            return ObjectNotFoundError(f"{where}: object {key} does not exist in the remote")
         if code in _CREDENTIAL_CODES:
-            return RemoteError(
+            return AccessDeniedError(
                 f"{where}: the credentials were rejected ({code}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                 f"the profile, or the remote's access_key_id/secret_access_key in .artver/config.local"
             )
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
-            return RemoteError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
-        if code in _TRANSIENT_CODES or status >= 500:
+            return AccessDeniedError(f"{where}: permission denied ({code}) for {key or 'the bucket'}")
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientRemoteError(f"{where}: the server answered {code or status}")
         return RemoteError(f"{where}: {code or status}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": "))
     if isinstance(error, botocore.exceptions.NoCredentialsError):
