@@ -424,7 +424,7 @@ def remote_modify(
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
 ) -> None:
-    """Change one setting of a remote. Secrets need --local."""
+    """Change one setting of a remote. Secrets, profile and credentials_path need --local."""
     from artver.commands import remote as remote_commands
     from artver.errors import UsageError
 

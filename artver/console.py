@@ -32,10 +32,14 @@ class Output:
             sys.stdout.write(line + "\n")
 
     def warn(self, line: str) -> None:
-        sys.stderr.write(f"artver: {line}\n")
+        from artver.error_handler import redact
+
+        sys.stderr.write(f"artver: {redact(line)}\n")
 
     def json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        from artver.error_handler import redact
+
+        sys.stdout.write(redact(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)) + "\n")
 
     def progress(self) -> Progress:
         if self.quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":

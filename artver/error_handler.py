@@ -10,6 +10,7 @@ artifacts with --check, objects missing, integrity errors, remote failures);
 from __future__ import annotations
 
 import errno
+import re
 import sys
 import traceback
 from typing import Callable
@@ -22,8 +23,21 @@ INTERNAL_ERROR = 3
 INTERRUPTED = 130
 
 
+# A URL's user-information part: 'scheme://' then anything up to the last '@' of the same
+# word (a password may itself contain '@' or even a '/'). Its characters never include
+# whitespace or quotes, which end a URL inside a message.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"<>@]*(?:@[^\s'\"<>@]*)*@")
+
+
+def redact(message: str) -> str:
+    """The message with the credentials of every URL in it replaced by '***'. Config and
+    'remote modify' refuse such URLs, but one can still arrive from the environment
+    (AWS_ENDPOINT_URL) or a library's message; nothing artver prints may show it."""
+    return _USERINFO.sub(lambda match: f"{match.group('scheme')}***@", message)
+
+
 def _say(message: str) -> None:
-    sys.stderr.write(f"artver: {message}\n")
+    sys.stderr.write(f"artver: {redact(message)}\n")
     sys.stderr.flush()
 
 

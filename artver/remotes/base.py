@@ -9,6 +9,7 @@ TransientRemoteError (worth retrying); transfer.py does the retrying.
 
 from __future__ import annotations
 
+import math
 from typing import BinaryIO, Iterator, Mapping, Protocol, Sequence
 
 from artver.errors import RemoteError
@@ -51,7 +52,7 @@ def timeout_setting(settings: Mapping[str, str], url: str) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise RemoteError(f"{url}: timeout {raw!r} must be a positive number of seconds (artver remote modify NAME timeout 60)")
     return value
 
