@@ -466,7 +466,7 @@ def remote_modify(
 ) -> None:
     """Change one setting of a remote.
 
-    Secrets need --local.
+    Secrets, profile and credentials_path need --local.
     """
     from artver.commands import remote as remote_commands
     from artver.errors import UsageError

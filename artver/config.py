@@ -1,17 +1,29 @@
-"""Configuration: ``.artver/config`` (committed) overlaid by ``.artver/config.local``.
+"""Configuration: ``.artver/config`` (committed), the user's config file, and ``.artver/config.local``.
 
-Both are INI files read without interpolation. The committed file is treated as
-untrusted input: values are only ever parsed as data, never executed or passed
-to a shell. Secret settings may only live in the git-ignored local file.
+All three are INI files read without interpolation, merged key by key; later ones win:
+
+1. ``.artver/config``: committed, shared by the team, and so untrusted input: anyone who
+   can open a pull request writes it. Its values are only ever parsed as data, never
+   executed or passed to a shell, and it may not hold a setting that chooses where artver
+   writes or deletes files outside the repository or which of the user's own credentials
+   it uses (LOCAL_ONLY), nor a secret.
+2. ``$XDG_CONFIG_HOME/artver/config`` (default ``~/.config/artver/config``): the user's own
+   settings for every clone on this machine; only USER_KEYS.
+3. ``.artver/config.local``: git-ignored settings of this clone, and the only home of secrets.
+
+Every value remembers the file it came from (Origin), so a refusal names that file, and a
+local-only setting is refused exactly when the committed file is where its value comes from.
 """
 
 from __future__ import annotations
 
 import configparser
 import io
+import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 from artver.errors import ConfigError
 from artver.fsutil import atomic_write_bytes
@@ -48,24 +60,75 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     | SECRET_KEYS,
 }
 
+# Settings the committed file may not decide, by section kind, with the reason shown to the user.
+LOCAL_ONLY: Mapping[tuple[str, str], str] = {
+    ("cache", "dir"): "it decides where artver writes and deletes files",
+    ("remote", "profile"): "it chooses which of your AWS credentials artver uses",
+    ("remote", "credentials_path"): "it chooses which key file on your machine artver reads",
+}
+
+# Settings the user's config file may hold: those that describe this machine, not a repository.
+USER_KEYS = frozenset({("cache", "dir"), ("cache", "link"), ("core", "lock_timeout")})
+
+# Settings whose value is a URL: one checked parse, wherever the value comes from.
+URL_KEYS = frozenset({"url", "endpoint_url"})
+
+
+@dataclass(frozen=True)
+class WholeNumber:
+    """A setting that is a whole number in [minimum, maximum], written in ASCII digits."""
+
+    minimum: int
+    maximum: int
+
+
+NUMBERS: Mapping[tuple[str, str], WholeNumber] = {
+    ("core", "listing_inline_max"): WholeNumber(0, 100_000),
+    ("core", "lock_timeout"): WholeNumber(0, 86_400),
+    ("remote", "jobs"): WholeNumber(1, 256),
+    ("remote", "retries"): WholeNumber(0, 100),
+}
+
+Scope = Literal["committed", "user", "local"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was read from."""
+
+    scope: Scope
+    path: Path
+
 
 @dataclass(frozen=True)
 class Config:
-    """Merged view of both files: (section, key) -> value; local wins."""
+    """Merged view of the files: (section, key) -> value, and where each value came from.
+
+    ``get`` and ``section`` are the checked reads every user of a setting goes through: they
+    refuse a local-only setting whose value comes from the committed file. ``values`` is the
+    raw merge, for showing settings (``remote list``), never for using them."""
 
     values: Mapping[tuple[str, str], str]
+    origins: Mapping[tuple[str, str], Origin]
+    user_path: Path | None = None  # the user's config file, named in messages
 
     def get(self, section: str, key: str, default: str | None = None) -> str | None:
-        return self.values.get((section, key), default)
+        value = self.values.get((section, key))
+        if value is None:
+            return default
+        self._refuse_committed_local_only(section, key)
+        return value
 
     def get_int(self, section: str, key: str, default: int) -> int:
         raw = self.get(section, key)
         if raw is None:
             return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"config: {section}.{key} = {raw!r} must be a whole number") from None
+        return whole_number(section, key, raw, self.where(section, key))
+
+    def where(self, section: str, key: str) -> str:
+        """The file a value came from, for messages."""
+        origin = self.origins.get((section, key))
+        return str(origin.path) if origin is not None else "config"
 
     def sections(self, prefix: str) -> list[str]:
         """Names of sections ``prefix.NAME`` (e.g. the remotes), sorted."""
@@ -73,7 +136,57 @@ class Config:
         return sorted(names)
 
     def section(self, name: str) -> dict[str, str]:
+        """Every setting of a section, checked like ``get``: for using them."""
+        for section, key in self.values:
+            if section == name:
+                self._refuse_committed_local_only(section, key)
+        return self.raw_section(name)
+
+    def raw_section(self, name: str) -> dict[str, str]:
+        """Every setting of a section, unchecked: only for showing them."""
         return {key: value for (section, key), value in self.values.items() if section == name}
+
+    def _refuse_committed_local_only(self, section: str, key: str) -> None:
+        reason = LOCAL_ONLY.get((section.partition(".")[0], key))
+        origin = self.origins.get((section, key))
+        if reason is None or origin is None or origin.scope != "committed":
+            return
+        raise ConfigError(committed_local_only_message(origin.path, section, key, self.values[(section, key)], reason, self.user_path))
+
+
+def committed_local_only_message(path: Path, section: str, key: str, value: str, reason: str, user_path: Path | None) -> str:
+    kind, _, name = section.partition(".")
+    shown = shlex.quote(value) if value.isprintable() else "VALUE"
+    head = (
+        f"{path}: {section}.{key} may not come from the committed config ({reason}, and anyone who can open "
+        f"a pull request writes that file)"
+    )
+    if kind == "remote":
+        return f"{head}; run 'artver remote modify {name} {key} {shown} --local' and delete the line from .artver/config"
+    elsewhere = f" or to {user_path} (all your clones)" if user_path is not None else ""
+    line = f"{key} = {value}" if value.isprintable() else key
+    return f"{head}; move the line '{line}' of its [{section}] section to .artver/{LOCAL_CONFIG_NAME} (this clone){elsewhere}"
+
+
+def whole_number(section: str, key: str, raw: str, where: str | None) -> int:
+    """The one check of a whole-number setting, for 'remote modify' and for every use."""
+    rule = NUMBERS.get((section.partition(".")[0], key), WholeNumber(0, 2**31 - 1))
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18 and rule.minimum <= int(raw) <= rule.maximum:
+        return int(raw)
+    shown = repr(raw[:40]) if raw.isprintable() else "(not printable)"
+    prefix = f"{where}: " if where else ""
+    raise ConfigError(f"{prefix}{section}.{key} = {shown} must be a whole number from {rule.minimum} to {rule.maximum}")
+
+
+def user_config_path() -> Path | None:
+    """``$XDG_CONFIG_HOME/artver/config``, else ``~/.config/artver/config``; None without a home."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "artver" / CONFIG_NAME
+    try:
+        return Path.home() / ".config" / "artver" / CONFIG_NAME
+    except RuntimeError:
+        return None
 
 
 def _parser() -> configparser.RawConfigParser:
@@ -86,7 +199,7 @@ def _read(path: Path) -> configparser.RawConfigParser:
     parser = _parser()
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return parser
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config ({error})") from None
@@ -98,27 +211,51 @@ def _read(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
-def load(artver_dir: Path) -> Config:
+def load(artver_dir: Path, user_path: Path | None | Literal["default"] = "default") -> Config:
+    """Read and merge the three files. Refuses what no file may hold (unknown keys, a secret
+    in the committed file, a setting the user's file may not hold, a URL that is malformed or
+    carries credentials) naming the file; local-only settings are refused when used (Config.get)."""
+    user = user_config_path() if user_path == "default" else user_path
     values: dict[tuple[str, str], str] = {}
-    committed = _read(artver_dir / CONFIG_NAME)
-    for section in committed.sections():
-        for key, value in committed.items(section):
-            if key in _SECRET_LOOKING:
-                raise ConfigError(
-                    f"{artver_dir / CONFIG_NAME}: secret setting {section}.{key} must not be in the committed "
-                    f"config; move it to .artver/{LOCAL_CONFIG_NAME} (artver remote modify ... --local)"
-                )
-            values[(section, key)] = value
-    local = _read(artver_dir / LOCAL_CONFIG_NAME)
-    for section in local.sections():
-        for key, value in local.items(section):
-            values[(section, key)] = value
-    for section, key in values:
-        try:
-            check_key(section, key)
-        except ConfigError as error:
-            raise ConfigError(f"{artver_dir}/config(.local): {error}; fix or remove it") from None
-    return Config(values)
+    origins: dict[tuple[str, str], Origin] = {}
+    sources: list[tuple[Scope, Path]] = [("committed", artver_dir / CONFIG_NAME)]
+    if user is not None:
+        sources.append(("user", user))
+    sources.append(("local", artver_dir / LOCAL_CONFIG_NAME))
+    for scope, path in sources:
+        parser = _read(path)
+        for section in parser.sections():
+            for key, value in parser.items(section):
+                _check_source(scope, path, section, key, value)
+                values[(section, key)] = value
+                origins[(section, key)] = Origin(scope, path)
+    return Config(values, origins, user)
+
+
+def _check_source(scope: Scope, path: Path, section: str, key: str, value: str) -> None:
+    kind = section.partition(".")[0]
+    if scope == "committed" and key in _SECRET_LOOKING:
+        raise ConfigError(
+            f"{path}: secret setting {section}.{key} must not be in the committed config; delete the line from "
+            f".artver/{CONFIG_NAME}, rotate the credential (it may be in Git history), and keep it in "
+            f".artver/{LOCAL_CONFIG_NAME} with 'artver remote modify NAME {key} VALUE --local'"
+        )
+    try:
+        check_key(section, key)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}; fix or remove it") from None
+    if scope == "user" and (section, key) not in USER_KEYS:
+        allowed = ", ".join(f"{s}.{k}" for s, k in sorted(USER_KEYS))
+        raise ConfigError(
+            f"{path}: {section}.{key} cannot be set in your user config, which holds only {allowed}; "
+            f"set it in the repository's .artver/{CONFIG_NAME} or .artver/{LOCAL_CONFIG_NAME}"
+        )
+    if kind == "remote" and key in URL_KEYS:
+        from artver.remotes import url_setting_problem  # the one checked parse of URL-valued settings
+
+        problem = url_setting_problem(section.partition(".")[2], key, value)
+        if problem is not None:
+            raise ConfigError(f"{path}: {section}.{key}: {problem}; fix that line")
 
 
 def check_key(section: str, key: str) -> None:
@@ -132,11 +269,18 @@ def check_key(section: str, key: str) -> None:
 def set_value(artver_dir: Path, section: str, key: str, value: str | None, local: bool) -> None:
     """Set (or with value None, remove) one key in the committed or the local file."""
     check_key(section, key)
-    if value is not None and key in SECRET_KEYS and not local:
-        raise ConfigError(
-            f"{section}.{key} is a secret and is never written to the committed config; add --local "
-            f"to store it in .artver/{LOCAL_CONFIG_NAME}, which Git ignores"
-        )
+    if value is not None and not local:
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"{section}.{key} is a secret and is never written to the committed config; add --local "
+                f"to store it in .artver/{LOCAL_CONFIG_NAME}, which Git ignores"
+            )
+        reason = LOCAL_ONLY.get((section.partition(".")[0], key))
+        if reason is not None:
+            raise ConfigError(
+                f"{section}.{key} is never written to the committed config ({reason}); add --local "
+                f"to store it in .artver/{LOCAL_CONFIG_NAME}, which Git ignores"
+            )
     path = artver_dir / (LOCAL_CONFIG_NAME if local else CONFIG_NAME)
     parser = _read(path)
     if value is None:

@@ -46,10 +46,24 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+# A URL's user-information part: 'scheme://' then anything up to the last '@' of the same
+# word (a password may itself contain '@' or even a '/'). Its characters never include
+# whitespace or quotes, which end a URL inside a message.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"<>@]*(?:@[^\s'\"<>@]*)*@")
+
+
+def redact(message: str) -> str:
+    """The message with the credentials of every URL in it replaced by '***'. Config and
+    'remote modify' refuse such URLs, but one can still arrive from the environment
+    (AWS_ENDPOINT_URL) or a library's message; nothing artver prints may show it."""
+    return _USERINFO.sub(lambda match: f"{match.group('scheme')}***@", message)
+
+
 def write_line(stream: TextIO, line: str) -> None:
-    """Write one printable line. Text the stream's encoding cannot represent (a non-UTF-8 locale)
-    is written as backslash escapes instead of failing the command."""
-    text = printable(line) + "\n"
+    """Write one printable line, with no URL credentials in it (see redact). Text the stream's
+    encoding cannot represent (a non-UTF-8 locale) is written as backslash escapes instead of
+    failing the command."""
+    text = printable(redact(line)) + "\n"
     try:
         stream.write(text)
     except UnicodeEncodeError:
@@ -74,12 +88,12 @@ class Output:
         write_line(sys.stderr, f"artver: {line}")
 
     def json(self, value: Any) -> None:
-        text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+        text = redact(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
         text = _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
         try:
             sys.stdout.write(text + "\n")
         except UnicodeEncodeError:  # a non-UTF-8 locale: plain ASCII JSON means the same
-            sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=True) + "\n")
+            sys.stdout.write(redact(json.dumps(to_jsonable(value), indent=2, ensure_ascii=True)) + "\n")
 
     def note(self, line: str) -> None:
         """A detail the core reports through Progress.note: shown on stderr with -v only."""

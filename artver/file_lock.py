@@ -8,6 +8,7 @@ a lock that blocks the user.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -21,7 +22,20 @@ DEFAULT_TIMEOUT = 10.0
 
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the lock. In a ``.artver`` this process cannot write (mounted read-only, another
+    user's), an existing lock file is locked through a read-only descriptor (flock needs no
+    write access, so writers elsewhere are still excluded); with no lock file there is nothing
+    to lock, and the command goes on: any write it tries fails on its own."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield
+            return
     try:
         deadline = time.monotonic() + timeout
         delay = 0.01
@@ -38,8 +52,11 @@ def locked(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass  # a read-only descriptor: the holder's pid is only shown in messages
         yield
     finally:
         os.close(fd)

@@ -34,11 +34,14 @@ class Repo:
     def algorithm(self) -> str:
         value = self.config.get("core", "hash", hashing.DEFAULT_ALGORITHM) or hashing.DEFAULT_ALGORITHM
         if value not in hashing.ALGORITHMS:
-            raise ConfigError(f"config: core.hash = {value!r}; expected one of {', '.join(hashing.ALGORITHMS)}")
+            where = self.config.where("core", "hash")
+            raise ConfigError(f"{where}: core.hash = {value!r}; expected one of {', '.join(hashing.ALGORITHMS)}")
         return value
 
     @functools.cached_property
     def cache(self) -> Cache:
+        # cache.dir is local-only: Config.get refuses a value from the committed file, which
+        # would otherwise decide where artver writes and deletes files outside the repository.
         configured = self.config.get("cache", "dir")
         root = (self.root / Path(configured).expanduser()) if configured else self.artver_dir / "cache"
         return Cache(root.resolve(), self.algorithm)

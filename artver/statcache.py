@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
@@ -74,11 +75,11 @@ class StatCache:
 
     def under(self, prefix: str) -> dict[str, tuple[StatKey, str]]:
         """Trusted entries for ``prefix`` itself and for paths below ``prefix/``."""
-        rows = self._connection.execute(
+        rows = self._rows(
             "SELECT path, ino, size, mtime_ns, hash, recorded_ns FROM stat"
             " WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0"),  # '0' is the character after '/'
-        ).fetchall()
+        )
         return {
             path: (StatKey(ino, size, mtime), hash_value)
             for path, ino, size, mtime, hash_value, recorded in rows
@@ -86,20 +87,25 @@ class StatCache:
         }
 
     def lookup(self, path: str, key: StatKey) -> str | None:
-        row = self._connection.execute(
-            "SELECT ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,)
-        ).fetchone()
+        rows = self._rows("SELECT ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,))
+        row = rows[0] if rows else None
         if row is None or StatKey(row[0], row[1], row[2]) != key or not trusted(row[2], row[4]):
             return None
         return row[3]
+
+    def _rows(self, query: str, parameters: tuple[str, ...]) -> list[tuple]:  # type: ignore[type-arg]
+        try:
+            return self._connection.execute(query, parameters).fetchall()
+        except sqlite3.DatabaseError:
+            return []  # unreadable (a database read as it is, changed underneath): nothing is trusted
 
     def record(self, path: str, key: StatKey, hash_value: str) -> None:
         self._pending[path] = (key, hash_value)
 
     def directory_matches(self, path: str, identity: str, signature: str) -> bool:
         """True if the folder had exactly this stat signature when it last matched ``identity``."""
-        row = self._connection.execute("SELECT identity, signature FROM dirs WHERE path = ?", (path,)).fetchone()
-        return row is not None and row[0] == identity and row[1] == signature
+        rows = self._rows("SELECT identity, signature FROM dirs WHERE path = ?", (path,))
+        return bool(rows) and rows[0][0] == identity and rows[0][1] == signature
 
     def record_directory(self, path: str, identity: str, signature: str | None) -> None:
         try:
@@ -113,7 +119,7 @@ class StatCache:
 
     def verified_objects(self) -> dict[str, StatKey]:
         """Cache objects whose content was checked, with the stat they had then."""
-        rows = self._connection.execute("SELECT hash, ino, size, mtime_ns FROM verified").fetchall()
+        rows = self._rows("SELECT hash, ino, size, mtime_ns FROM verified", ())
         return {hash_value: StatKey(ino, size, mtime) for hash_value, ino, size, mtime in rows}
 
     def mark_verified(self, items: Iterable[tuple[str, StatKey]]) -> None:
@@ -167,20 +173,41 @@ def directory_signature(files: "Iterable[tuple[str, os.stat_result]]") -> str | 
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """The database, opened for writing if possible. Where it cannot be written (a read-only
+    ``.artver``, e.g. a CI cache mounted read-only, or another user's clone) it is read as it
+    is, and without it an empty in-memory one is used: every file is then hashed again, and
+    nothing is recorded. Either way the command works; the database is only an optimisation."""
+    try:
+        return _connect_writable(path)
+    except (sqlite3.OperationalError, OSError):
+        pass  # read-only file, folder or filesystem; or locked by a writer for longer than the timeout
+    reader = _connect_read_only(path)
+    if reader is not None:
+        return reader
+    connection = sqlite3.connect(":memory:")
+    _create_tables(connection)
+    return connection
+
+
+def _connect_writable(path: Path) -> sqlite3.Connection:
     for attempt in range(2):
         try:
             connection = sqlite3.connect(path, timeout=5.0)
-            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                with connection:  # an older layout: it is only a cache, so start it afresh
-                    for table in ("stat", "verified", "dirs"):
-                        connection.execute(f"DROP TABLE IF EXISTS {table}")
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-            connection.execute(_SCHEMA_VERIFIED)
-            connection.execute(_SCHEMA_DIRS)
+            try:
+                if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    with connection:  # an older layout: it is only a cache, so start it afresh
+                        for table in ("stat", "verified", "dirs"):
+                            connection.execute(f"DROP TABLE IF EXISTS {table}")
+                        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                _create_tables(connection)
+            except sqlite3.DatabaseError:
+                connection.close()
+                raise
             return connection
+        except sqlite3.OperationalError:
+            raise  # cannot write it (read-only, busy): not damage, so never deleted
         except sqlite3.DatabaseError:
             if attempt:
                 raise
@@ -188,3 +215,34 @@ def _connect(path: Path) -> sqlite3.Connection:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
     raise AssertionError("unreachable")
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection | None:
+    """The existing database opened read-only, or None. Through its shared-memory file it sees
+    a live writer's changes; with none (SQLite cannot create one in a read-only folder) it is
+    opened as immutable, which only this folder being unwritable for us allows. Rows are safe
+    to read even so: each one is trusted only while the file still has the stat it records."""
+    if not path.is_file():
+        return None
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    candidates = [uri] + ([uri + "&immutable=1"] if not os.access(path.parent, os.W_OK) else [])
+    for candidate in candidates:
+        try:
+            connection = sqlite3.connect(candidate, uri=True, timeout=5.0)
+        except sqlite3.DatabaseError:
+            continue
+        try:
+            if connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                for table in ("stat", "verified", "dirs"):
+                    connection.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
+                return connection
+        except sqlite3.DatabaseError:
+            pass
+        connection.close()
+    return None
+
+
+def _create_tables(connection: sqlite3.Connection) -> None:
+    connection.execute(_SCHEMA)
+    connection.execute(_SCHEMA_VERIFIED)
+    connection.execute(_SCHEMA_DIRS)

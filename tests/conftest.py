@@ -45,6 +45,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
         if key.startswith(("AWS_", "GOOGLE_", "STORAGE_EMULATOR", "CLOUDSDK_")):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)  # artver's user config: under the temporary HOME
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
 
 

@@ -321,7 +321,7 @@ def test_two_clones_sharing_one_cache(origin: tuple[Path, Path], tmp_path: Path,
     shared = tmp_path / "shared-cache"
     clones = [clone(repo, tmp_path / "first"), clone(repo, tmp_path / "second")]
     for work_tree in clones:
-        set_config(work_tree, f"[cache]\ndir = {shared}\n", local=False)
+        set_config(work_tree, f"[cache]\ndir = {shared}\n")  # a location outside the clone: config.local only
     if race == "add-and-pull":
         payload.place(clones[0], "big.bin", "dir_c")
         runs = [processes.start(clones[0], "add", "big.bin", "dir_c"), processes.start(clones[1], "pull")]

@@ -471,14 +471,14 @@ def test_pre_push_failure_stops_the_git_push(repo: Path, run_artver, tmp_path: P
 
 def test_pre_push_with_a_misconfigured_remote_url_stops_the_push(repo: Path, run_artver, tmp_path: Path) -> None:
     bare = _push_setup(repo, run_artver, tmp_path, tmp_path / "store")
-    config = repo / ".artver" / "config"  # e.g. a teammate committed a broken remote URL
-    text = config.read_text()
-    assert f"url = {tmp_path / 'store'}" in text
-    config.write_text(text.replace(f"url = {tmp_path / 'store'}", "url = nosuchscheme://bucket/x"))
     install(run_artver, repo)
     write(repo / "model.bin", b"model")
     ok(run_artver(repo, "add", "model.bin"))
     hooked_commit(repo, "model")
+    config = repo / ".artver" / "config"  # e.g. a teammate committed a broken remote URL (now every
+    text = config.read_text()  # command refuses it, so it is broken only after the commit)
+    assert f"url = {tmp_path / 'store'}" in text
+    config.write_text(text.replace(f"url = {tmp_path / 'store'}", "url = nosuchscheme://bucket/x"))
     refused = hooked_git(repo, "push", "origin", "main", check=False)
     assert refused.returncode != 0 and "artver" in refused.stderr
     assert "Traceback" not in refused.stderr

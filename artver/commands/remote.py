@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 
 from artver import config
-from artver.errors import ConfigError, UsageError
-from artver.remotes import LINK_CHOICES, parse_url
-from artver.remotes.base import TRANSFER_SETTINGS, check_transfer_setting
+from artver.errors import ConfigError, RemoteError, UsageError
+from artver.remotes import LINK_CHOICES, check_url_setting, missing_remote_message, parse_url
+from artver.remotes.base import TRANSFER_SETTINGS, check_transfer_setting, timeout_setting
 from artver.repo import Repo
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -33,15 +33,16 @@ def _section(name: str) -> str:
     return f"remote.{name}"
 
 
-def _require(repo: Repo, name: str) -> None:
-    if repo.config.get(_section(name), "url") is None:
-        known = ", ".join(repo.config.sections("remote")) or "none"
-        raise UsageError(f"no remote named '{name}' (configured: {known})")
+def _require(repo: Repo, name: str, url: bool = True) -> None:
+    """The remote must exist: have a URL, or (with ``url`` False) at least one setting."""
+    section = _section(name)
+    if repo.config.values.get((section, "url")) is None and (url or not repo.config.raw_section(section)):
+        raise UsageError(missing_remote_message(repo.config, name))
 
 
 def add(repo: Repo, name: str, url: str, default: bool = False, local: bool = False) -> RemoteInfo:
     _check_name(name)
-    if repo.config.get(_section(name), "url") is not None:
+    if repo.config.values.get((_section(name), "url")) is not None:
         raise UsageError(f"remote '{name}' already exists; change it with 'artver remote modify {name} url URL'")
     parse_url(name, url, repo.root)
     config.set_value(repo.artver_dir, _section(name), "url", url, local=local)
@@ -55,7 +56,7 @@ def _reload(repo: Repo) -> Repo:
 
 
 def _info(repo: Repo, name: str) -> RemoteInfo:
-    section = repo.config.section(_section(name))
+    section = repo.config.raw_section(_section(name))  # shown, not used: a refused setting is still listed
     return RemoteInfo(
         name=name,
         url=section.get("url", ""),
@@ -70,7 +71,7 @@ def list_remotes(repo: Repo) -> list[RemoteInfo]:
 
 
 def remove(repo: Repo, name: str) -> None:
-    _require(repo, name)
+    _require(repo, name, url=False)
     config.remove_section(repo.artver_dir, _section(name))
     if repo.config.get("core", "remote") == name:
         for local in (False, True):
@@ -83,22 +84,29 @@ def set_default(repo: Repo, name: str, local: bool = False) -> None:
 
 
 def modify(repo: Repo, name: str, key: str, value: str | None, local: bool = False) -> None:
-    _require(repo, name)
-    config.check_key(_section(name), key)
-    if key == "url" and value is not None:
+    _require(repo, name, url=False)
+    section = _section(name)
+    config.check_key(section, key)
+    if value is not None:
+        check_value(name, key, value, repo)
+    config.set_value(repo.artver_dir, section, key, value, local=local)
+
+
+def check_value(name: str, key: str, value: str, repo: Repo) -> None:
+    """The checks a value gets where it is used, run before it is written."""
+    section = _section(name)
+    if key == "url":
         parse_url(name, value, repo.root)
-    if value is not None and key == "jobs" and not (value.isascii() and value.isdigit() and int(value) >= 1):
-        raise ConfigError(f"remote.{name}.jobs must be a whole number of at least 1, not {value!r}")
-    if value is not None and key == "link" and value not in LINK_CHOICES:
-        raise ConfigError(f"remote.{name}.link must be one of {', '.join(LINK_CHOICES)}, not {value!r}")
-    if value is not None and key == "retries" and not (value.isascii() and value.isdigit()):
-        raise ConfigError(f"remote.{name}.retries must be a whole number, not {value!r}")
-    if value is not None and key in TRANSFER_SETTINGS:
+    elif key in config.URL_KEYS:
+        check_url_setting(name, key, value)
+    elif (section.partition(".")[0], key) in config.NUMBERS:
+        config.whole_number(section, key, value, None)
+    elif key in TRANSFER_SETTINGS:
         check_transfer_setting(name, key, value)
-    if value is not None and key == "timeout":
+    elif key == "timeout":
         try:
-            if float(value) <= 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"remote.{name}.timeout must be a positive number of seconds, not {value!r}") from None
-    config.set_value(repo.artver_dir, _section(name), key, value, local=local)
+            timeout_setting({"timeout": value}, f"remote '{name}'")
+        except RemoteError as error:
+            raise ConfigError(str(error)) from None
+    elif key == "link" and value not in LINK_CHOICES:
+        raise ConfigError(f"remote.{name}.link must be one of {', '.join(LINK_CHOICES)}, not {value!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class VerifyResult:
     def repair(self) -> list[str]:
         """The commands that repair what was found."""
         hints = []
+        if any(problem.where == "cache" and problem.problem == "corrupt" and problem.object not in self.quarantined
+               for problem in self.problems):
+            hints.append("artver verify  (where .artver is writable: quarantines the corrupt objects this run could not move)")
         if any(problem.where == "cache" for problem in self.problems):
             hints.append("artver fetch   (downloads the quarantined or missing objects again)")
         if any(problem.where == "remote" and problem.problem == "missing" for problem in self.problems):
@@ -72,9 +76,14 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
             actual, _ = hashing.hash_file(repo.cache.path_of(hash_value), hashing.algorithm_of(hash_value), progress.advance)
             result.checked += 1
             if actual != hash_value:
-                repo.cache.quarantine(hash_value)
+                try:
+                    repo.cache.quarantine(hash_value)
+                    result.quarantined.append(hash_value)
+                except OSError as error:
+                    if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                        raise
+                    # A cache this process cannot write (mounted read-only): reported, left in place.
                 stats.forget_verified(hash_value)
-                result.quarantined.append(hash_value)
                 result.problems.append(ObjectProblem(hash_value, "cache", "corrupt", tuple(users.get(hash_value, ()))))
         progress.finish()
     for hash_value in sorted(objects - set(present)):

@@ -7,6 +7,7 @@ not pay for importing boto3 or google-cloud-storage.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,34 +33,96 @@ class RemoteSpec:
         return f"remote '{self.name}' ({self.url})"
 
 
+_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # S3 (legacy names too) and GCS bucket names: never ':' or '@'
+_CREDENTIALS = "credentials do not belong in the URL (it is committed); use 'artver remote modify {name} KEY VALUE --local'"
+
+
+def _printable(value: str) -> bool:
+    return value.isprintable() and not any(character.isspace() for character in value)
+
+
+def _url_problem(name: str, url: str) -> str | tuple[str, str, str]:
+    """(scheme, bucket or directory, prefix) of a remote URL, or what is wrong with it. A
+    problem never quotes a part of the URL that could be a credential."""
+    if not url:
+        return "empty URL"
+    if not url.isprintable():
+        return "the URL contains a control character"
+    parts = urlsplit(url)
+    if len(parts.scheme) <= 1:  # a directory path (or a Windows drive letter)
+        return "file", os.path.expanduser(url), ""
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        return (
+            f"unsupported URL scheme '{scheme}://'; use s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, "
+            f"file:///PATH or a directory path"
+        )
+    if "@" in parts.netloc or (scheme != "file" and ":" in parts.netloc):
+        return _CREDENTIALS.format(name=name)
+    if parts.query or parts.fragment:
+        return "the URL must not have a query (?...) or a fragment (#...)"
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            return "file URLs must be file:///absolute/path"
+        return "file", unquote(parts.path), ""
+    if not parts.netloc:
+        return f"{url!r} has no bucket; use {scheme}://BUCKET/PREFIX"
+    if not _BUCKET.match(parts.netloc):
+        return f"the bucket name in {scheme}://BUCKET/PREFIX may contain only letters, digits, '.', '-' and '_'"
+    return scheme, parts.netloc, parts.path.strip("/")
+
+
+def _endpoint_problem(name: str, value: str) -> str | None:
+    """What is wrong with an S3 ``endpoint_url``, or None; never quotes the value."""
+    if not value:
+        return None  # the same as unset: boto3's own endpoint
+    if "@" in value:
+        return (
+            f"credentials do not belong in endpoint_url; keep them in the environment or "
+            f"use 'artver remote modify {name} access_key_id ... --local'"
+        )
+    if not _printable(value):
+        return "endpoint_url contains a space or a control character"
+    parts = urlsplit(value)
+    example = "e.g. https://s3.example.com:8333"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"endpoint_url must be an http:// or https:// URL with a host, {example}"
+    try:
+        _ = parts.port  # raises ValueError unless the port is a number from 0 to 65535
+    except ValueError:
+        return f"endpoint_url has an invalid port, {example}"
+    if parts.query or parts.fragment:
+        return "endpoint_url must not have a query (?...) or a fragment (#...)"
+    return None
+
+
+def url_setting_problem(name: str, key: str, value: str) -> str | None:
+    """The one checked parse of a URL-valued remote setting (config.URL_KEYS), used by
+    'remote add/modify' and by every command that reads a hand-edited config."""
+    if key == "url":
+        parsed = _url_problem(name, value)
+        return parsed if isinstance(parsed, str) else None
+    if key == "endpoint_url":
+        return _endpoint_problem(name, value)
+    return None
+
+
+def check_url_setting(name: str, key: str, value: str) -> None:
+    problem = url_setting_problem(name, key, value)
+    if problem is not None:
+        raise UsageError(f"remote '{name}': {problem}")
+
+
 def parse_url(name: str, url: str, base: Path) -> RemoteSpec:
     """Accept s3://bucket/prefix, gs://bucket/prefix, file:///path, or a plain path (relative to ``base``)."""
-    if not url:
-        raise UsageError(f"remote '{name}': empty URL")
-    parts = urlsplit(url)
-    if len(parts.scheme) > 1:
-        scheme = parts.scheme.lower()
-        if scheme not in SCHEMES:
-            raise UsageError(
-                f"remote '{name}': unsupported URL scheme '{scheme}://'; use s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, "
-                f"file:///PATH or a directory path"
-            )
-        if parts.username or parts.password:
-            raise UsageError(
-                f"remote '{name}': credentials do not belong in the URL (it is committed); "
-                f"use 'artver remote modify {name} KEY VALUE --local'"
-            )
-        if parts.query or parts.fragment:
-            raise UsageError(f"remote '{name}': URL {url!r} must not have a query or fragment")
-        if scheme == "file":
-            if parts.netloc not in ("", "localhost"):
-                raise UsageError(f"remote '{name}': file URLs must be file:///absolute/path")
-            return RemoteSpec(name, url, "file", str(Path(unquote(parts.path))), "")
-        if not parts.netloc:
-            raise UsageError(f"remote '{name}': {url!r} has no bucket; use {scheme}://BUCKET/PREFIX")
-        return RemoteSpec(name, url, scheme, parts.netloc, parts.path.strip("/"))
-    directory = Path(os.path.expanduser(url))
-    return RemoteSpec(name, url, "file", str(directory if directory.is_absolute() else base / directory), "")
+    parsed = _url_problem(name, url)
+    if isinstance(parsed, str):
+        raise UsageError(f"remote '{name}': {parsed}")
+    scheme, where, prefix = parsed
+    if scheme == "file":
+        directory = Path(where)
+        return RemoteSpec(name, url, "file", str(directory if directory.is_absolute() else base / directory), "")
+    return RemoteSpec(name, url, scheme, where, prefix)
 
 
 def spec_of(config: Config, name: str | None, base: Path) -> RemoteSpec:
@@ -76,9 +139,25 @@ def spec_of(config: Config, name: str | None, base: Path) -> RemoteSpec:
             )
     url = config.get(f"remote.{chosen}", "url")
     if url is None:
-        known = ", ".join(config.sections("remote")) or "none"
-        raise ConfigError(f"no remote named '{chosen}' (configured: {known}); see 'artver remote list'")
+        raise ConfigError(missing_remote_message(config, chosen))
     return parse_url(chosen, url, base)
+
+
+def missing_remote_message(config: Config, name: str) -> str:
+    """Why remote ``name`` cannot be used: unknown, or known only by settings without a URL
+    (a clone whose config.local has its credentials, at a revision whose committed config
+    predates the remote)."""
+    section = f"remote.{name}"
+    settings = config.raw_section(section)
+    if settings:
+        files = " and ".join(sorted({config.where(section, key) for key in settings}))
+        return (
+            f"remote '{name}' has no URL: {files} sets its {', '.join(sorted(settings))} but no config file "
+            f"sets its url (the committed .artver/config of this revision may predate the remote); add it for "
+            f"this clone with 'artver remote add {name} URL --local', or check out a revision that has it"
+        )
+    complete = [known for known in config.sections("remote") if config.values.get((f"remote.{known}", "url"))]
+    return f"no remote named '{name}' (configured: {', '.join(complete) or 'none'}); see 'artver remote list'"
 
 
 def _may_share_inodes(config: Config, settings: dict[str, str]) -> bool:
