@@ -23,7 +23,7 @@ DEFAULT_ALGORITHM = "xxh128"
 ALGORITHMS = {"xxh128": 32, "sha256": 64}  # algorithm -> hex digits
 CHUNK_SIZE = 1024 * 1024  # small enough that a chunk is still in the CPU cache when written after hashing
 
-_HASH_RE = re.compile(r"^(xxh128|sha256):([0-9a-f]+)$")
+_HASH_RE = re.compile(r"(xxh128|sha256):([0-9a-f]+)")
 
 
 class ByteCallback(Protocol):
@@ -45,7 +45,9 @@ def new_hasher(algorithm: str) -> Hasher:
 
 
 def is_valid_hash(value: str) -> bool:
-    match = _HASH_RE.match(value)
+    """The whole string is '<algorithm>:<hex digest of its length>' (fullmatch: a trailing
+    newline, which '$' would let through, makes a name that is no object's)."""
+    match = _HASH_RE.fullmatch(value)
     return match is not None and len(match.group(2)) == ALGORITHMS[match.group(1)]
 
 

@@ -401,3 +401,15 @@ def test_pointer_bytes_identical_across_repositories(tmp_path: Path, run_artver)
     text = outputs[0].decode()
     assert text.index("meta.a") < text.index("meta.z")
     assert text.index(" a/y\n") < text.index(" a/z\n") < text.index(" x b\n")
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r", " ", "\x00", "0"])
+def test_a_hash_with_anything_after_its_digest_is_not_a_hash(suffix: str) -> None:
+    """A cache file or remote key named like an object plus a trailing newline must not be
+    taken for that object (gc would delete it, a listing would use it)."""
+    from artver import hashing, transfer
+
+    digest = "0" * 32
+    assert hashing.is_valid_hash(f"xxh128:{digest}")
+    assert not hashing.is_valid_hash(f"xxh128:{digest}{suffix}")
+    assert transfer.hash_of_key(f"xxh128/00/{digest[2:]}{suffix}") is None
