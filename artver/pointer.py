@@ -23,7 +23,7 @@ SUFFIX = ".art"
 VERSION = 1
 MAGIC = "artver-pointer"
 MAX_POINTER_BYTES = 16 * 1024 * 1024
-_META_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_META_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # fullmatch: "$" would accept a final newline
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 _HEADER_KEYS = ("kind", "hash", "size", "listing", "count", "desc")
 
@@ -65,7 +65,7 @@ def pointer_path_of(artifact_path: Path) -> Path:
 
 
 def check_meta_key(key: str, where: str) -> str:
-    if not _META_KEY.match(key):
+    if not _META_KEY.fullmatch(key):
         raise PointerError(
             f"{where}: invalid metadata key {key[:120]!r} (use letters, digits, '_', '.', '-'; at most 100 characters)"
         )

@@ -362,3 +362,18 @@ def test_progress_bar_shows_names_that_look_like_markup_or_escapes(monkeypatch, 
     bar.advance(5)
     bar.finish()
     assert "\x1b]0;owned" not in capsys.readouterr().err
+
+
+def test_names_with_a_final_newline_are_refused(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    """Every name checked by a pattern is checked whole: '$' also matches before a final
+    newline, which would have let 'origin\\n' into the config and 'k\\n' into a pointer."""
+    from artver import api
+    from artver.errors import ArtverError
+
+    (repo / "m.bin").write_bytes(b"weights")
+    with pytest.raises(ArtverError, match="invalid metadata key"):
+        api.add("m.bin", repo=repo, meta={"accuracy\n": "0.9"})
+    assert not (repo / "m.bin.art").exists()
+    assert run_artver(repo, "remote", "add", "origin\n", str(repo.parent / "remote")).code == 2
+    assert run_artver(repo, "remote", "add", "o", "s3://bucket\n/prefix").code == 2
+    assert "origin" not in (repo / ".artver" / "config").read_text()

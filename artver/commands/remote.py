@@ -11,7 +11,7 @@ from artver.remotes import LINK_CHOICES, check_url_setting, missing_remote_messa
 from artver.remotes.base import TRANSFER_SETTINGS, check_transfer_setting, timeout_setting
 from artver.repo import Repo
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would accept a final newline
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class RemoteInfo:
 
 
 def _check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(f"remote name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     return name
 

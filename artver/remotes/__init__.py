@@ -33,7 +33,7 @@ class RemoteSpec:
         return f"remote '{self.name}' ({self.url})"
 
 
-_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # S3 (legacy names too) and GCS bucket names: never ':' or '@'
+_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")  # S3 (legacy names too) and GCS bucket names: never ':' or '@'
 _CREDENTIALS = "credentials do not belong in the URL (it is committed); use 'artver remote modify {name} KEY VALUE --local'"
 
 
@@ -67,7 +67,7 @@ def _url_problem(name: str, url: str) -> str | tuple[str, str, str]:
         return "file", unquote(parts.path), ""
     if not parts.netloc:
         return f"{url!r} has no bucket; use {scheme}://BUCKET/PREFIX"
-    if not _BUCKET.match(parts.netloc):
+    if not _BUCKET.fullmatch(parts.netloc):
         return f"the bucket name in {scheme}://BUCKET/PREFIX may contain only letters, digits, '.', '-' and '_'"
     return scheme, parts.netloc, parts.path.strip("/")
 
