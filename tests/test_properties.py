@@ -5,6 +5,7 @@ CLI prints can never carry a terminal control sequence; writers round-trip."""
 from __future__ import annotations
 
 import io
+import os
 import json
 import time
 from contextlib import redirect_stdout
@@ -278,3 +279,86 @@ def test_hostile_inputs_take_linear_time(shape: str) -> None:
     small_time = max(_cpu_seconds(small_parse, small), 0.01)
     large_time = _cpu_seconds(large_parse, large)
     assert large_time < 8 * small_time, (shape, small_time, large_time)
+
+
+# --------------------------------------------------------------- sources that change during add
+
+_EDIT = st.tuples(
+    st.floats(min_value=0.0, max_value=2.99),  # when: bytes read so far (over all of add's reads), in file sizes
+    st.sampled_from(["truncate", "append", "overwrite"]),
+    st.integers(min_value=0, max_value=3 * 1024 * 1024),  # where (truncate, overwrite) or how much (append)
+)
+
+
+class _EditWhileReading:
+    """A Progress for add: ``advance`` runs in the reading thread between two chunks, so an
+    edit made there lands in the middle of a read (the staging test_add_integrity uses)."""
+
+    def __init__(self, edit: Callable[[int], None]) -> None:
+        self.read = 0
+        self.edit = edit
+
+    def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        self.read += amount
+        self.edit(self.read)
+
+    def finish(self) -> None:
+        pass
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(size=st.integers(min_value=1, max_value=3 * 1024 * 1024), edits=st.lists(_EDIT, min_size=1, max_size=4),
+       seed=st.integers(0, 2**32))
+def test_a_source_changing_during_add_is_recorded_exactly_or_refused(
+        tmp_path_factory: pytest.TempPathFactory, size: int, edits: list[tuple[float, str, int]], seed: int) -> None:
+    """Whatever another writer does to a file while add reads it (truncate, grow, rewrite, at
+    any point of any of add's reads), add either records exactly the bytes it stored, which
+    are the file's content when add finished, or refuses it as changed and records nothing."""
+    import random
+    import subprocess
+    from contextlib import redirect_stderr
+
+    from artver import api, error_handler
+    from artver.commands.add import add
+    from artver.pointer import read_pointer
+    from artver.repo import open_repo
+    from tests.helpers import object_path, xxh
+
+    root = tmp_path_factory.mktemp("changing")
+    subprocess.run(["git", "init", "-q", str(root)], check=True, timeout=60)
+    api.init(root)
+    rng = random.Random(seed)
+    path = root / "model.bin"
+    path.write_bytes(rng.randbytes(size))
+    pending = sorted((int(when * size), action, amount) for when, action, amount in edits)
+    fired: list[int] = []
+
+    def edit(read: int) -> None:
+        while pending and read >= pending[0][0]:
+            _, action, amount = pending.pop(0)
+            fired.append(read)
+            with open(path, "r+b") as handle:
+                if action == "truncate":
+                    handle.truncate(min(amount, os.path.getsize(path)))
+                elif action == "append":
+                    handle.seek(0, 2)
+                    handle.write(rng.randbytes(amount % (256 * 1024) + 1))
+                else:
+                    handle.seek(min(amount, os.path.getsize(path)))
+                    handle.write(rng.randbytes(64 * 1024))
+
+    errors = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(errors):
+        code = error_handler.run(lambda: add(open_repo(root), [str(path)], progress=_EditWhileReading(edit)), False)
+    final = path.read_bytes()
+    if code == 0:
+        recorded = read_pointer(root / "model.bin.art", "model.bin.art")
+        assert (recorded.size, recorded.hash) == (len(final), xxh(final))
+        assert object_path(root, xxh(final)).read_bytes() == final
+    else:
+        assert fired, f"add failed although nothing changed the file: {errors.getvalue()}"
+        assert errors.getvalue() == "artver: error: model.bin: changed while being added; stop the process writing it, then add again\n"
+        assert not (root / "model.bin.art").exists()
