@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from artver import hashing
 from artver.cache import Cache
-from artver.errors import (ArtverError, CacheError, ContainerNotFoundError, IntegrityError, ObjectMissingError,
+from artver.errors import (AccessDeniedError, ArtverError, CacheError, ContainerNotFoundError, IntegrityError, ObjectMissingError,
                            ObjectNotFoundError, RemoteError, RemoteGaveUpError)
 from artver.fsutil import unlink_if_present
 from artver.progress import NO_PROGRESS, Progress
@@ -93,8 +93,11 @@ class TransferSummary:
 
 def stops_the_command(error: ArtverError) -> bool:
     """Whether a failure concerns the whole remote or cache rather than one object: then
-    the other objects would fail the same way, and the command stops with this one line."""
-    if isinstance(error, (ContainerNotFoundError, RemoteGaveUpError)):
+    the other objects would fail the same way, and the command stops with this one line.
+    Access denied counts as such: with missing or rejected credentials, or a policy that
+    refuses the bucket, every object fails alike (and S3 answers 403 for a missing key to a
+    caller who may not list the bucket, so a per-object 403 proves nothing either)."""
+    if isinstance(error, (ContainerNotFoundError, RemoteGaveUpError, AccessDeniedError)):
         return True
     return isinstance(error, CacheError) and not isinstance(error, ObjectMissingError)
 

@@ -377,3 +377,29 @@ def test_names_with_a_final_newline_are_refused(repo: Path, run_artver) -> None:
     assert run_artver(repo, "remote", "add", "origin\n", str(repo.parent / "remote")).code == 2
     assert run_artver(repo, "remote", "add", "o", "s3://bucket\n/prefix").code == 2
     assert "origin" not in (repo / ".artver" / "config").read_text()
+
+
+@pytest.mark.parametrize("command", [("pull",), ("fetch",), ("push",), ("status", "--cloud"), ("verify", "-r", "origin")])
+def test_rejected_credentials_stop_every_command_with_one_line(
+        repo: Path, request, tmp_path: Path, monkeypatch, run_artver, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """A wrong secret fails every object alike: one line, at once, not one line per object
+    (pull used to print 'Fetched 0 objects, ... 2006 failed' and then every path)."""
+    from tests.remote_helpers import make_remote
+
+    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    run_artver(repo, "remote", "add", "origin", remote.url)
+    run_artver(repo, "remote", "modify", "origin", "endpoint_url", remote.settings["endpoint_url"])
+    for index in range(30):
+        (repo / "data").mkdir(exist_ok=True)
+        (repo / "data" / f"{index}.bin").write_bytes(f"file {index}".encode())
+    assert run_artver(repo, "add", "data").code == 0
+    if command[0] != "push":
+        assert run_artver(repo, "push").code == 0
+        shutil.rmtree(repo / ".artver" / "cache")
+        shutil.rmtree(repo / "data")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    result = run_artver(repo, *command)
+    assert result.code != 0
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert "credentials were rejected" in lines[0] and "not-the-secret" not in result.err + result.out

@@ -490,7 +490,7 @@ def _translate(error: BaseException, storage: S3Storage, key: str) -> ArtverErro
             return TransientRemoteError(f"{where}: the server answered {code or status}")
         return RemoteError(f"{where}: {code or status}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": "))
     if isinstance(error, botocore.exceptions.NoCredentialsError):
-        return RemoteError(
+        return AccessDeniedError(
             f"{where}: no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
             f"or 'artver remote modify NAME access_key_id ... --local'"
         )
