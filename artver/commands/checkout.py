@@ -33,6 +33,7 @@ from artver.artifacts import (
 )
 from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
 from artver.paths import check_no_symlink_escape
+from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 
@@ -141,15 +142,14 @@ class _Checkout:
             raise UnsafePathError(
                 f"{tracked.pointer_path}: {link} is a symlink; artver will not write through it (remove it first)"
             )
-        if pointer.kind == "file":
-            assert pointer.hash is not None and pointer.size is not None
+        if isinstance(pointer, FilePointer):
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
             self._want(_Wanted(tracked.path, pointer.hash, pointer.size, False), absolute)
             return
         try:
-            entries = entries_of(self.repo, tracked)
+            entries = entries_of(self.repo, pointer, tracked.pointer_path)
         except ObjectMissingError:
             self.result.missing.append(tracked.path)
             return
