@@ -107,6 +107,24 @@ def test_listing_pointer_round_trip() -> None:
     assert parse_pointer(data, WHERE) == pointer
 
 
+def test_each_kind_carries_only_its_own_fields() -> None:
+    """A file has a hash and a size; a directory has a listing in one of two forms. Both forms
+    give the same count and size, and user data keeps the pointer's own type."""
+    entries = (Entry("a", H1, 3), Entry("b", H2, 4, True))
+    inline, by_reference = dir_pointer(entries), dir_pointer(entries, H2)
+    assert (inline.kind, by_reference.kind, file_pointer(H1, 1).kind) == ("dir", "dir", "file")
+    assert inline.content == InlineListing(entries)
+    assert by_reference.content == ListingRef(H2, count=2, size=7)
+    assert (inline.content.count, inline.content.size) == (by_reference.content.count, by_reference.content.size)
+    for pointer in (file_pointer(H1, 1), inline, by_reference):
+        annotated = pointer.with_user_data("d", (("k", "v"),))
+        assert type(annotated) is type(pointer) and annotated.desc == "d" and annotated.meta == (("k", "v"),)
+        assert parse_pointer(format_pointer(annotated), WHERE) == annotated
+    assert not hasattr(file_pointer(H1, 1), "content") and not hasattr(inline, "hash")
+    with pytest.raises(PointerError, match="description"):
+        inline.with_user_data("\ud800", ())
+
+
 def test_format_is_deterministic_whatever_the_metadata_order() -> None:
     one = file_pointer(H1, 1).with_user_data("d", (("b", "2"), ("a", "1")))
     two = file_pointer(H1, 1).with_user_data("d", (("a", "1"), ("b", "2")))

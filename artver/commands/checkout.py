@@ -200,11 +200,11 @@ class _Checkout:
             wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
             # The walk refused any symlinked folder inside, and holds every file's stat:
             # no need to check parents or stat each entry again.
-            item = walked.get(entry.path)
-            if item is None:
+            found = walked.get(entry.path)
+            if found is None:
                 self._want_absent(wanted_file)
                 continue
-            if self._already_there(wanted_file, item, absolute, preloaded):
+            if self._already_there(wanted_file, found, absolute, preloaded):
                 continue
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
             self._want(wanted_file, target, absolute, preloaded)

@@ -130,8 +130,8 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
         everything.update(objects)
     present = transfer.remote_has(session.storage, sorted(everything), session.jobs)
     results = []
-    for item, objects, detail in needs:
-        missing = len(objects - present)
-        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(objects) else PARTLY_IN_REMOTE
-        results.append(CloudStatus(item.path, item.pointer.kind, state, len(objects), missing, detail))
+    for item, needed, detail in needs:
+        missing = len(needed - present)
+        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(needed) else PARTLY_IN_REMOTE
+        results.append(CloudStatus(item.path, item.pointer.kind, state, len(needed), missing, detail))
     return results
