@@ -180,6 +180,7 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
     """(object hash, size) of an artifact, or of a file inside a tracked directory, at ``rev``."""
     from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
     from artver.commands.diff import snapshot
+    from artver.pointer import DirPointer, FilePointer
 
     target = artifact_of_argument(repository, path)
     pointers: dict[str, Tracked] = snapshot(repository, rev)
@@ -189,13 +190,13 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
         if tracked is None:
             continue
         inner = "/".join(parts[index:])
+        pointer = tracked.pointer
         if not inner:
-            if tracked.pointer.kind != "file":
+            if not isinstance(pointer, FilePointer):
                 raise UsageError(f"{path}: is a tracked directory; open a file inside it")
-            assert tracked.pointer.hash is not None and tracked.pointer.size is not None
-            return tracked.pointer.hash, tracked.pointer.size
-        if tracked.pointer.kind == "dir":
-            for entry in entries_fetching_listing(repository, tracked, remote):
+            return pointer.hash, pointer.size
+        if isinstance(pointer, DirPointer):
+            for entry in entries_fetching_listing(repository, pointer, tracked.pointer_path, remote):
                 if entry.path == inner:
                     return entry.hash, entry.size
         break

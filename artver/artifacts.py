@@ -20,7 +20,7 @@ from artver.errors import ArtverError, UnsafePathError, UsageError
 from artver.hashing import ByteCallback
 from artver.listing import Entry
 from artver.paths import check_artifact_path, fs_name_ok
-from artver.pointer import Pointer
+from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer
 from artver.repo import Repo
 from artver.statcache import StatCache, StatKey
 
@@ -102,30 +102,28 @@ def load(repo: Repo, pointer_path: str) -> Tracked:
     return Tracked(artifact, pointer_path, parsed)
 
 
-def entries_of(repo: Repo, tracked: Tracked) -> tuple[Entry, ...]:
-    """A directory's listing, inline or from its listing object in the cache."""
-    if tracked.pointer.entries is not None:
-        return tracked.pointer.entries
-    listing_hash = tracked.pointer.listing
-    assert listing_hash is not None
-    parsed = repo.parsed_listings.get(listing_hash)
+def entries_of(repo: Repo, pointer: DirPointer, where: str) -> tuple[Entry, ...]:
+    """A directory's listing, inline or from its listing object in the cache (``where``, the
+    pointer's path, names it in errors)."""
+    content = pointer.content
+    if isinstance(content, InlineListing):
+        return content.entries
+    parsed = repo.parsed_listings.get(content.hash)
     if parsed is None:
-        data = repo.cache.read_bytes(listing_hash, tracked.pointer_path)
-        parsed = listing.from_object_bytes(data, f"{tracked.pointer_path} (listing {hashing.short(listing_hash)})")
-        repo.parsed_listings[listing_hash] = parsed
+        data = repo.cache.read_bytes(content.hash, where)
+        parsed = listing.from_object_bytes(data, f"{where} (listing {hashing.short(content.hash)})")
+        repo.parsed_listings[content.hash] = parsed
     return parsed
 
 
 def content_hash_of(tracked: Tracked, repo: Repo) -> str:
     """The artifact's identity: a file's hash, a directory's listing hash."""
     pointer = tracked.pointer
-    if pointer.kind == "file":
-        assert pointer.hash is not None
+    if isinstance(pointer, FilePointer):
         return pointer.hash
-    if pointer.listing is not None:
-        return pointer.listing
-    assert pointer.entries is not None
-    return listing.identity(pointer.entries, repo.algorithm)
+    if isinstance(pointer.content, ListingRef):
+        return pointer.content.hash
+    return listing.identity(pointer.content.entries, repo.algorithm)
 
 
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
@@ -230,16 +228,15 @@ def required_objects(repo: Repo, items: list[Tracked]) -> tuple[dict[str, int], 
     cache = repo.cache
     for item in items:
         pointer = item.pointer
-        if pointer.kind == "file":
-            assert pointer.hash is not None and pointer.size is not None
+        if isinstance(pointer, FilePointer):
             objects[pointer.hash] = pointer.size
             continue
-        if pointer.listing is not None:
-            objects.setdefault(pointer.listing, 0)
-            if not cache.has(pointer.listing):
-                unknown_listings.append(pointer.listing)
+        if isinstance(pointer.content, ListingRef):
+            objects.setdefault(pointer.content.hash, 0)
+            if not cache.has(pointer.content.hash):
+                unknown_listings.append(pointer.content.hash)
                 continue
-        for entry in entries_of(repo, item):
+        for entry in entries_of(repo, pointer, item.pointer_path):
             objects[entry.hash] = entry.size
     return objects, sorted(set(unknown_listings))
 
@@ -248,32 +245,38 @@ def listing_members(repo: Repo, items: list[Tracked]) -> dict[str, frozenset[str
     """For each directory stored with a listing object in the cache: the file objects it lists."""
     members = {}
     for item in items:
-        listing_hash = item.pointer.listing
-        if item.pointer.kind == "dir" and listing_hash is not None and repo.cache.has(listing_hash):
-            members[listing_hash] = frozenset(entry.hash for entry in entries_of(repo, item))
+        pointer = item.pointer
+        if not isinstance(pointer, DirPointer) or not isinstance(pointer.content, ListingRef):
+            continue
+        if repo.cache.has(pointer.content.hash):
+            members[pointer.content.hash] = frozenset(entry.hash for entry in entries_of(repo, pointer, item.pointer_path))
     return members
 
 
-def entries_fetching_listing(repo: Repo, tracked: Tracked, remote: str | None = None) -> tuple[Entry, ...]:
+def entries_fetching_listing(
+    repo: Repo, pointer: DirPointer, where: str, remote: str | None = None
+) -> tuple[Entry, ...]:
     """Like entries_of, but a listing missing from the cache is fetched from the remote
     (the named one, else the default one, if any). Only listings, never data."""
     from artver.errors import ObjectMissingError
 
+    content = pointer.content
+    if isinstance(content, InlineListing):
+        return content.entries
     try:
-        return entries_of(repo, tracked)
+        return entries_of(repo, pointer, where)
     except ObjectMissingError:
         from artver import transfer
 
-        assert tracked.pointer.listing is not None
         try:
             session = transfer.open_session(repo, remote, 1)
         except ArtverError:
             raise ObjectMissingError(
-                f"{tracked.pointer_path}: listing {hashing.short(tracked.pointer.listing)} is not in the cache "
+                f"{where}: listing {hashing.short(content.hash)} is not in the cache "
                 f"and no remote is configured to fetch it from"
             ) from None
-        transfer.download_verified(repo.cache, session.storage, tracked.pointer.listing)
-        return entries_of(repo, tracked)
+        transfer.download_verified(repo.cache, session.storage, content.hash)
+        return entries_of(repo, pointer, where)
 
 
 def workspace_pointers(repo: Repo) -> dict[str, Tracked]:

@@ -26,7 +26,7 @@ from typing import Callable, Generic, Literal, TypeVar
 from artver import listing
 from artver import pointer as pointer_module
 from artver.listing import Entry
-from artver.pointer import Pointer
+from artver.pointer import DirPointer, FilePointer, ListingRef, Pointer
 
 Side = Literal["ours", "theirs"]
 CONTENT = "content"  # a field: both sides changed a file's content (or one made it a folder)
@@ -61,8 +61,8 @@ class Conflicted:
 
 
 Outcome = Merged | Conflicted
-LoadEntries = Callable[[Pointer], tuple[Entry, ...]]
-BuildDirectory = Callable[[tuple[Entry, ...]], Pointer]
+LoadEntries = Callable[[DirPointer], tuple[Entry, ...]]
+BuildDirectory = Callable[[tuple[Entry, ...]], DirPointer]
 
 
 def merge(base: Base, ours: Pointer, theirs: Pointer, algorithm: str, load: LoadEntries,
@@ -71,7 +71,7 @@ def merge(base: Base, ours: Pointer, theirs: Pointer, algorithm: str, load: Load
     entries (reading its listing object if it has one); ``build`` makes a directory pointer of
     merged entries (inline, or with a new listing object)."""
     known = not isinstance(base, Unreadable)
-    common = base if isinstance(base, Pointer) else None
+    common = base if isinstance(base, (FilePointer, DirPointer)) else None
     fields: list[str] = []
 
     desc = _three_way(known, common.desc if common else None, ours.desc, theirs.desc)
@@ -101,12 +101,11 @@ def merge(base: Base, ours: Pointer, theirs: Pointer, algorithm: str, load: Load
 
 def identity(pointer: Pointer, algorithm: str) -> tuple[str, str, int | None]:
     """What a pointer's content is, whichever way a directory's listing is stored."""
-    if pointer.kind == "file":
-        assert pointer.hash is not None
+    if isinstance(pointer, FilePointer):
         return ("file", pointer.hash, pointer.size)
-    if pointer.listing is not None:
-        return ("dir", pointer.listing, None)
-    return ("dir", listing.identity(pointer.entries or (), algorithm), None)
+    if isinstance(pointer.content, ListingRef):
+        return ("dir", pointer.content.hash, None)
+    return ("dir", listing.identity(pointer.content.entries, algorithm), None)
 
 
 T = TypeVar("T")
@@ -151,11 +150,11 @@ def _merge_content(known: bool, common: Pointer | None, ours: Pointer, theirs: P
     if not pick.conflict:
         winner = ours if pick.ours == identity(ours, algorithm) else theirs
         return _Content(_content_only(winner), _content_only(winner))
-    if ours.kind != "dir" or theirs.kind != "dir":
+    if not isinstance(ours, DirPointer) or not isinstance(theirs, DirPointer):
         return _Content(_content_only(ours), _content_only(theirs), conflict=True)
     base_entries: tuple[Entry, ...] | None
     if common is not None:
-        base_entries = load(common) if common.kind == "dir" else ()  # a file became a folder on both sides
+        base_entries = load(common) if isinstance(common, DirPointer) else ()  # a file became a folder on both sides
     else:
         base_entries = () if known else None
     ours_entries, theirs_entries = load(ours), load(theirs)

@@ -42,6 +42,7 @@ from artver import hashing
 from artver.artifacts import Tracked
 from artver.errors import CacheError, IntegrityError, PointerError
 from artver.listing import Entry
+from artver.pointer import FilePointer, Kind
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
@@ -180,7 +181,7 @@ class LayerPlan:
     """One artifact as a layer, before its bytes are read."""
 
     path: str
-    kind: str  # "file" | "dir"
+    kind: Kind
     media_type: str
     content_hash: str  # the pointer's hash, or the directory's identity
     index_key: str  # what the digest index knows this blob by
@@ -201,7 +202,7 @@ def plan_layer(tracked: Tracked, content_hash: str, created: str) -> LayerPlan:
     pointer = tracked.pointer
     kind = layer_type(tracked)
     annotations: list[tuple[str, str]] = [(FILEPATH, tracked.path)]
-    if pointer.kind == "file":
+    if isinstance(pointer, FilePointer):
         media_type = f"application/vnd.cncf.model.{kind}.v1.raw"
         index_key = content_hash
         metadata = {

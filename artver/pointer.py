@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from artver import hashing, listing
 from artver.errors import PointerConflictError, PointerError
@@ -31,29 +31,89 @@ Kind = Literal["file", "dir"]
 
 
 @dataclass(frozen=True)
-class Pointer:
-    """One artifact. A file has ``hash`` and ``size``. A directory has either
-    inline ``entries`` or, when large, a ``listing`` object hash with ``count`` and ``size``."""
+class InlineListing:
+    """A directory's entries written in the pointer itself (small directories)."""
 
-    kind: Kind
-    hash: str | None = None
-    size: int | None = None
-    entries: tuple[Entry, ...] | None = None
-    listing: str | None = None
-    count: int | None = None
+    entries: tuple[Entry, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def size(self) -> int:
+        return listing.total_size(self.entries)
+
+
+@dataclass(frozen=True)
+class ListingRef:
+    """A directory's entries kept in a listing object (large directories): the object's hash,
+    and the number of files and their total size as the pointer states them."""
+
+    hash: str
+    count: int
+    size: int
+
+
+DirContent = InlineListing | ListingRef
+UserMeta = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FilePointer:
+    """A file artifact: the hash and size of its one object."""
+
+    hash: str
+    size: int
     desc: str | None = None
-    meta: tuple[tuple[str, str], ...] = field(default=())
+    meta: UserMeta = field(default=())
 
-    def with_user_data(self, desc: str | None, meta: tuple[tuple[str, str], ...]) -> "Pointer":
-        if desc is not None:
-            check_text(desc, "description")
-        for key, value in meta:
-            check_text(value, f"metadata {key!r}")
-        return replace(self, desc=desc, meta=tuple(sorted(meta)))
+    @property
+    def kind(self) -> Literal["file"]:
+        return "file"
+
+    def with_user_data(self, desc: str | None, meta: UserMeta) -> FilePointer:
+        return _with_user_data(self, desc, meta)
 
 
-def file_pointer(hash_value: str, size: int) -> Pointer:
-    return Pointer(kind="file", hash=hash_value, size=size)
+@dataclass(frozen=True)
+class DirPointer:
+    """A directory artifact: its listing, inline or as a listing object."""
+
+    content: DirContent
+    desc: str | None = None
+    meta: UserMeta = field(default=())
+
+    @property
+    def kind(self) -> Literal["dir"]:
+        return "dir"
+
+    def with_user_data(self, desc: str | None, meta: UserMeta) -> DirPointer:
+        return _with_user_data(self, desc, meta)
+
+
+Pointer = FilePointer | DirPointer
+_AnyPointer = TypeVar("_AnyPointer", FilePointer, DirPointer)
+
+
+def _with_user_data(pointer: _AnyPointer, desc: str | None, meta: UserMeta) -> _AnyPointer:
+    if desc is not None:
+        check_text(desc, "description")
+    for key, value in meta:
+        check_text(value, f"metadata {key!r}")
+    return replace(pointer, desc=desc, meta=tuple(sorted(meta)))
+
+
+def file_pointer(hash_value: str, size: int) -> FilePointer:
+    return FilePointer(hash_value, size)
+
+
+def dir_pointer(entries: tuple[Entry, ...], listing_hash: str | None = None) -> DirPointer:
+    """A directory pointer: inline entries, or when ``listing_hash`` is given, a reference to
+    that listing object (which must hold exactly ``entries``), with their count and total size."""
+    if listing_hash is None:
+        return DirPointer(InlineListing(entries))
+    return DirPointer(ListingRef(listing_hash, len(entries), listing.total_size(entries)))
 
 
 def artifact_path_of(pointer_path: Path) -> Path:
@@ -74,17 +134,21 @@ def check_meta_key(key: str, where: str) -> str:
 
 def format_pointer(pointer: Pointer) -> bytes:
     lines = [f"{MAGIC}: {VERSION}", f"kind: {pointer.kind}"]
-    if pointer.kind == "file":
-        lines += [f"hash: {pointer.hash}", f"size: {pointer.size}"]
-    elif pointer.listing is not None:
-        lines += [f"listing: {pointer.listing}", f"count: {pointer.count}", f"size: {pointer.size}"]
+    entries: tuple[Entry, ...] | None = None
+    match pointer:
+        case FilePointer(hash=hash_value, size=size):
+            lines += [f"hash: {hash_value}", f"size: {size}"]
+        case DirPointer(content=ListingRef(hash=listing_hash, count=count, size=size)):
+            lines += [f"listing: {listing_hash}", f"count: {count}", f"size: {size}"]
+        case DirPointer(content=InlineListing(entries=entries)):
+            pass
     if pointer.desc is not None:
         lines.append(f"desc: {json.dumps(pointer.desc, ensure_ascii=False)}")
     for key, value in sorted(pointer.meta):
         lines.append(f"meta.{key}: {json.dumps(value, ensure_ascii=False)}")
-    if pointer.kind == "dir" and pointer.entries is not None:
+    if entries is not None:
         lines.append("entries:")
-        lines += [listing.format_entry(entry) for entry in pointer.entries]
+        lines += [listing.format_entry(entry) for entry in entries]
     lines.append("end")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -217,8 +281,7 @@ def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] 
         refuse_keys("listing", "count")
         if entry_lines is not None:
             raise PointerError(f"{where}: a file pointer has no 'entries:' section")
-        return Pointer(
-            kind="file",
+        return FilePointer(
             hash=_parse_hash(header.get("hash"), "hash", where),
             size=_parse_size(header.get("size"), "size", where),
             desc=desc,
@@ -229,18 +292,16 @@ def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] 
         if "listing" in header:
             if entry_lines is not None:
                 raise PointerError(f"{where}: a pointer has either 'listing:' or 'entries:', not both")
-            return Pointer(
-                kind="dir",
-                listing=_parse_hash(header["listing"], "listing", where),
+            reference = ListingRef(
+                hash=_parse_hash(header["listing"], "listing", where),
                 count=_parse_size(header.get("count"), "count", where),
                 size=_parse_size(header.get("size"), "size", where),
-                desc=desc,
-                meta=meta_items,
             )
+            return DirPointer(reference, desc=desc, meta=meta_items)
         refuse_keys("count", "size")
         if entry_lines is None:
             raise PointerError(f"{where}: a dir pointer needs 'entries:' or 'listing:'")
-        return Pointer(kind="dir", entries=listing.parse_lines(entry_lines, where), desc=desc, meta=meta_items)
+        return DirPointer(InlineListing(listing.parse_lines(entry_lines, where)), desc=desc, meta=meta_items)
     if kind is None:
         raise PointerError(f"{where}: missing 'kind'")
     raise PointerError(f"{where}: unknown kind {kind[:20]!r} (expected 'file' or 'dir')")

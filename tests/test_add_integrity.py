@@ -214,7 +214,7 @@ def test_a_file_in_a_folder_truncated_mid_read_gets_the_size_and_hash_of_what_wa
     code, err = add_with(repo, ["data"], Hook(on_advance=truncate_big), capsys)
     assert code == 0, err
     assert done
-    entries = {entry.path: entry for entry in read_pointer(repo / "data.art", "data.art").entries or ()}
+    entries = {entry.path: entry for entry in read_pointer(repo / "data.art", "data.art").content.entries}
     final = pattern(4 * MiB, 5)[:100_000]
     assert (entries["big.bin"].size, entries["big.bin"].hash) == (len(final), xxh(final))
     assert object_path(repo, xxh(final)).read_bytes() == final

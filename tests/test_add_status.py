@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from artver.pointer import read_pointer
+from artver.pointer import InlineListing, read_pointer
 from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.helpers import assert_one_line_error, object_path, write, xxh
 
@@ -93,7 +93,7 @@ def test_init_sha256_prefixes_every_hash(tmp_path: Path, run_artver) -> None:  #
     assert run_artver(root, "add", "m.bin", "d").code == 0
     pointer = read_pointer(root / "m.bin.art", "m.bin.art")
     assert pointer.hash == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    entries = read_pointer(root / "d.art", "d.art").entries
+    entries = read_pointer(root / "d.art", "d.art").content.entries
     assert entries is not None and entries[0].hash.startswith("sha256:")
     assert object_path(root, pointer.hash).read_bytes() == b"abc"
     assert not (root / ".artver" / "cache" / "xxh128").exists()
@@ -171,8 +171,8 @@ def test_add_directory_nested(repo: Path, run_artver) -> None:  # type: ignore[n
     assert result.code == 0, result.err
     assert "4 files" in result.out
     pointer = read_pointer(repo / "data.art", "data.art")
-    assert pointer.kind == "dir" and pointer.entries is not None
-    assert {e.path: (e.hash, e.size) for e in pointer.entries} == {n: (xxh(d), len(d)) for n, d in files.items()}
+    assert pointer.kind == "dir" and isinstance(pointer.content, InlineListing)
+    assert {e.path: (e.hash, e.size) for e in pointer.content.entries} == {n: (xxh(d), len(d)) for n, d in files.items()}
     for data in files.values():
         assert object_path(repo, xxh(data)).read_bytes() == data
     assert (repo / ".gitignore").read_text() == "/data\n"
@@ -275,7 +275,7 @@ def test_readd_changed_directory_updates_pointer(repo: Path, run_artver) -> None
     write(repo / "d" / "b", b"22")
     write(repo / "d" / "c" / "c", b"3")
     assert run_artver(repo, "add", "d").code == 0
-    entries = read_pointer(repo / "d.art", "d.art").entries
+    entries = read_pointer(repo / "d.art", "d.art").content.entries
     assert entries is not None
     assert [(e.path, e.hash) for e in entries] == [("b", xxh(b"22")), ("c/c", xxh(b"3"))]
 
@@ -336,7 +336,7 @@ def test_desc_kept_on_directory_readd(repo: Path, run_artver) -> None:  # type: 
     assert run_artver(repo, "add", "d").code == 0
     pointer = read_pointer(repo / "d.art", "d.art")
     assert pointer.desc == "dataset" and pointer.meta == (("split", "train"),)
-    assert pointer.entries is not None and len(pointer.entries) == 2
+    assert isinstance(pointer.content, InlineListing) and len(pointer.content.entries) == 2
 
 
 @pytest.mark.parametrize("bad", ["novalue", "=v", "sp ace=1", "x/y=1"])

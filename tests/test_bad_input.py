@@ -250,13 +250,14 @@ NEVER_RAW = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u2
 def hostile_pointer(kind: str = "file") -> bytes:
     from artver.hashing import hash_bytes
     from artver.listing import Entry
-    from artver.pointer import Pointer, format_pointer
+    from artver.pointer import Pointer, dir_pointer, file_pointer, format_pointer
 
     data = b"good data" * 100  # good.bin's content, in the cache
+    base: Pointer
     if kind == "file":
-        base = Pointer(kind="file", hash=hash_bytes(data, "xxh128"), size=len(data))
+        base = file_pointer(hash_bytes(data, "xxh128"), len(data))
     else:
-        base = Pointer(kind="dir", entries=(Entry("a.bin", hash_bytes(data, "xxh128"), len(data)),))
+        base = dir_pointer((Entry("a.bin", hash_bytes(data, "xxh128"), len(data)),))
     return format_pointer(base.with_user_data(HOSTILE_TEXT, (("owner", HOSTILE_TEXT), ("note", "line one\nline two"))))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from artver.pointer import read_pointer
+from artver.pointer import DirPointer, ListingRef, read_pointer
 from tests.conftest import commit_all, git
 from tests.helpers import object_path, write, xxh
 
@@ -355,12 +355,12 @@ def test_large_directory_uses_a_listing_object(repo: Path, run_artver) -> None: 
         write(repo / "big" / name, data)
     ok(run_artver(repo, "add", "big"))
     pointer = read_pointer(repo / "big.art", "big.art")
-    assert pointer.entries is None and pointer.listing is not None
-    assert pointer.count == 10 and pointer.size == sum(len(d) for d in files.values())
+    assert isinstance(pointer, DirPointer) and isinstance(pointer.content, ListingRef)
+    assert pointer.content.count == 10 and pointer.content.size == sum(len(d) for d in files.values())
     assert "entries:" not in (repo / "big.art").read_text()
-    listing_bytes = object_path(repo, pointer.listing).read_bytes()
+    listing_bytes = object_path(repo, pointer.content.hash).read_bytes()
     assert listing_bytes.startswith(b"artver-listing: 1\n") and len(listing_bytes.splitlines()) == 11
-    assert xxh(listing_bytes) == pointer.listing
+    assert xxh(listing_bytes) == pointer.content.hash
     c1 = commit_all(repo, "big")
     assert run_artver(repo, "status", "--check").code == 0
     shutil.rmtree(repo / "big")
@@ -370,7 +370,7 @@ def test_large_directory_uses_a_listing_object(repo: Path, run_artver) -> None: 
     status = json.loads(run_artver(repo, "status", "--json").out)[0]
     assert status["state"] == "modified" and status["modified"] == ["sub1/file 1.bin"]
     ok(run_artver(repo, "add", "big"))
-    assert read_pointer(repo / "big.art", "big.art").listing != pointer.listing
+    assert read_pointer(repo / "big.art", "big.art").content.hash != pointer.content.hash
     commit_all(repo, "modified")
     git(repo, "checkout", "-q", c1)
     ok(run_artver(repo, "checkout"))
@@ -387,7 +387,7 @@ def test_large_directory_with_missing_listing_object(repo: Path, run_artver) -> 
     for index in range(10):
         write(repo / "big" / f"{index}", str(index).encode())
     ok(run_artver(repo, "add", "big"))
-    listing_hash = read_pointer(repo / "big.art", "big.art").listing
+    listing_hash = read_pointer(repo / "big.art", "big.art").content.hash
     assert listing_hash is not None
     object_path(repo, listing_hash).unlink()
     assert json.loads(run_artver(repo, "status", "--json").out)[0]["state"] == "not-in-cache"

@@ -115,8 +115,7 @@ def check_pointers(repo: Path, payload: Payload, *artifacts: str, names: dict[st
         if pointer.kind == "file":
             said = {"": pointer.hash}
         else:
-            assert pointer.entries is not None
-            said = {entry.path: entry.hash for entry in pointer.entries}
+            said = {entry.path: entry.hash for entry in pointer.content.entries}
         if said != payload.expected(artifact):
             problems.append(f"{repo.name}: pointer {name}.art does not name the data that was added")
     return problems

@@ -13,7 +13,7 @@ import pytest
 
 from artver.cache import Cache
 from artver.listing import Entry
-from artver.pointer import Pointer, format_pointer, read_pointer
+from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, format_pointer, read_pointer
 from tests.conftest import commit_all, run_artver_process
 from tests.helpers import assert_one_line_error, write, xxh
 
@@ -26,7 +26,7 @@ def cache_of(repo: Path) -> Cache:
 
 def dir_pointer(*entries: tuple[str, bytes, bool]) -> bytes:
     return format_pointer(
-        Pointer(kind="dir", entries=tuple(Entry(path, xxh(data), len(data), executable) for path, data, executable in entries))
+        DirPointer(InlineListing(tuple(Entry(path, xxh(data), len(data), executable) for path, data, executable in entries)))
     )
 
 
@@ -89,7 +89,7 @@ def test_path_traversal_in_a_listing_object_refused(arena, tmp_path: Path, run_a
     repo, outside = arena
     body = f"artver-listing: 1\n{xxh(EVIL)} {len(EVIL)} x ../../outside/pwned\n".encode()
     listing_hash = cache_of(repo).add_bytes(body)
-    pointer = Pointer(kind="dir", listing=listing_hash, count=1, size=len(EVIL))
+    pointer = DirPointer(ListingRef(listing_hash, count=1, size=len(EVIL)))
     write(repo / "data.art", format_pointer(pointer))
     before = _everything(tmp_path, repo)
     result = run_artver(repo, "checkout", "--force")
@@ -179,7 +179,7 @@ def test_pointer_aimed_at_dot_git_is_refused(arena, run_artver) -> None:  # type
 
 def test_file_pointer_aimed_at_dot_git_never_deletes_it(arena, run_artver) -> None:  # type: ignore[no-untyped-def]
     repo, _ = arena
-    write(repo / ".git.art", format_pointer(Pointer(kind="file", hash=xxh(EVIL), size=len(EVIL))))
+    write(repo / ".git.art", format_pointer(FilePointer(xxh(EVIL), len(EVIL))))
     commit_all(repo, "hostile .git.art")
     git_before = tree(repo / ".git")
     result = run_artver(repo, "checkout", "--force")
@@ -212,7 +212,7 @@ def test_pointer_aimed_at_dot_artver_is_refused(arena, run_artver) -> None:  # t
 
 
 def test_pointer_named_dot_art_alone_is_reported_not_crashing(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
-    write(repo / ".art", format_pointer(Pointer(kind="file", hash=xxh(EVIL), size=len(EVIL))))
+    write(repo / ".art", format_pointer(FilePointer(xxh(EVIL), len(EVIL))))
     result = run_artver(repo, "status")
     assert_one_line_error(result, ".art")
 
@@ -251,7 +251,7 @@ def test_symlink_to_a_file_inside_is_stored_as_its_content(repo: Path, run_artve
     os.symlink("real/weights.bin", repo / "data" / "latest.bin")
     result = run_artver(repo, "add", "data")
     assert result.code == 0, result.err
-    entries = read_pointer(repo / "data.art", "data.art").entries
+    entries = read_pointer(repo / "data.art", "data.art").content.entries
     assert entries is not None
     assert {e.path: (e.hash, e.size) for e in entries} == {
         "latest.bin": (xxh(b"the weights"), 11),
@@ -315,7 +315,7 @@ def test_corrupt_listing_object_is_reported(repo: Path, run_artver) -> None:  # 
     write(repo / "big" / "a", b"a")
     write(repo / "big" / "b", b"b")
     assert run_artver(repo, "add", "big").code == 0
-    listing_hash = read_pointer(repo / "big.art", "big.art").listing
+    listing_hash = read_pointer(repo / "big.art", "big.art").content.hash
     assert listing_hash is not None
     path = Path(cache_of(repo).path_of(listing_hash))
     os.chmod(path, 0o644)

@@ -16,7 +16,7 @@ from artver import merge as merging
 from artver import pointer as pointer_module
 from artver.errors import PointerConflictError, PointerError
 from artver.listing import Entry
-from artver.pointer import Pointer
+from artver.pointer import DirPointer, InlineListing, ListingRef, Pointer
 from tests.conftest import Result, commit_all, git
 from tests.helpers import object_path, write, xxh
 
@@ -96,16 +96,16 @@ def test_a_file_on_one_side_and_a_folder_on_the_other_conflict_without_a_broken_
     assert entry("x/inner", "now a folder") in picked_ours and entry("x", "x changed") in picked_theirs
 
 
-def _inline(*entries: Entry, desc: str | None = None, meta: tuple[tuple[str, str], ...] = ()) -> Pointer:
-    return Pointer(kind="dir", entries=tuple(sorted(entries)), desc=desc, meta=meta)
+def _inline(*entries: Entry, desc: str | None = None, meta: tuple[tuple[str, str], ...] = ()) -> DirPointer:
+    return DirPointer(InlineListing(tuple(sorted(entries))), desc=desc, meta=meta)
 
 
 def _merge(base: merging.Base, ours: Pointer, theirs: Pointer) -> merging.Outcome:
-    def load(pointer: Pointer) -> tuple[Entry, ...]:
-        assert pointer.entries is not None
-        return pointer.entries
+    def load(pointer: DirPointer) -> tuple[Entry, ...]:
+        assert isinstance(pointer.content, InlineListing)
+        return pointer.content.entries
 
-    return merging.merge(base, ours, theirs, "xxh128", load, lambda entries: Pointer(kind="dir", entries=entries))
+    return merging.merge(base, ours, theirs, "xxh128", load, pointer_module.dir_pointer)
 
 
 def test_description_and_metadata_merge_key_by_key() -> None:
@@ -162,8 +162,8 @@ def test_sides_of_a_conflict_left_by_gits_text_merge() -> None:
     sides = merging.sides_of_conflict(text)
     assert sides is not None
     ours, theirs = (pointer_module.parse_pointer(side, "side") for side in sides)
-    assert [item.hash[-1] for item in ours.entries or ()] == ["1", "3"]
-    assert [item.hash[-1] for item in theirs.entries or ()] == ["2", "3"]
+    assert [item.hash[-1] for item in ours.content.entries] == ["1", "3"]
+    assert [item.hash[-1] for item in theirs.content.entries] == ["2", "3"]
     assert merging.sides_of_conflict(b"<<<<<<< HEAD\nno end\n") is None
     assert merging.sides_of_conflict(b"artver-pointer: 1\n") is None
 
@@ -245,11 +245,12 @@ def test_a_large_folders_listing_objects_merge_entry_by_entry(repo: Path, run_ar
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert object_path(repo, theirs_listing).is_file(), "their listing was not fetched"
     pointer = pointer_module.read_pointer(repo / "data.art", "data.art")
-    assert pointer.listing is not None and object_path(repo, pointer.listing).is_file()
-    entries = listing.from_object_bytes(object_path(repo, pointer.listing).read_bytes(), "merged")
+    assert isinstance(pointer, DirPointer) and isinstance(pointer.content, ListingRef)
+    assert object_path(repo, pointer.content.hash).is_file()
+    entries = listing.from_object_bytes(object_path(repo, pointer.content.hash).read_bytes(), "merged")
     assert {item.path: item.hash for item in entries}["b.txt"] == xxh(b"b theirs\n")
     assert {item.path: item.hash for item in entries}["c.txt"] == xxh(b"c ours\n")
-    assert pointer.count == 6
+    assert pointer.content.count == 6
     ok(run_artver(repo, "checkout"))
     assert (repo / "data/b.txt").read_text() == "b theirs\n" and (repo / "data/c.txt").read_text() == "c ours\n"
 
@@ -301,7 +302,7 @@ def test_the_same_file_changed_on_both_branches_conflicts_and_resolves_either_wa
     ok(run_artver(repo, "checkout"))
     assert git_may_fail(repo, "merge", "--no-edit", "again").returncode == 1
     ok(run_artver(repo, "resolve", "--ours"))  # every conflicted pointer
-    assert pointer_module.read_pointer(repo / "data.art", "data.art").entries[0] == entry("a.txt", "a theirs\n")  # type: ignore[index]
+    assert pointer_module.read_pointer(repo / "data.art", "data.art").content.entries[0] == entry("a.txt", "a theirs\n")  # type: ignore[union-attr]
 
 
 def test_file_pointers_changed_on_both_branches(repo: Path, run_artver) -> None:
@@ -341,7 +342,7 @@ def test_rebase_cherry_pick_and_pull_use_the_driver(repo: Path, run_artver, tmp_
         args = ["pull", "--no-edit", "-q"] + (["--rebase"] if how == "pull-rebase" else ["--no-rebase"])
         pulled = git_may_fail(clone, *args, "origin", "main")
         assert pulled.returncode == 0, pulled.stdout + pulled.stderr
-        entries = {item.path: item.hash for item in pointer_module.read_pointer(clone / "data.art", "x").entries or ()}
+        entries = {item.path: item.hash for item in pointer_module.read_pointer(clone / "data.art", "x").content.entries}
         assert entries["b.txt"] == xxh(b"b in the clone\n") and entries["c.txt"] == xxh(b"c on main\n")
         return
     _branches(repo, run_artver, lambda: write(repo / "data/c.txt", "c ours\n"),
@@ -395,7 +396,7 @@ def test_both_branches_add_the_same_folder(repo: Path, run_artver) -> None:
     commit_all(repo, "ours adds data")
     merged = git_may_fail(repo, "merge", "--no-edit", "theirs")
     assert merged.returncode == 0, merged.stdout + merged.stderr
-    entries = pointer_module.read_pointer(repo / "data.art", "x").entries or ()
+    entries = pointer_module.read_pointer(repo / "data.art", "x").content.entries
     assert [item.path for item in entries] == ["ours.txt", "shared.txt", "theirs.txt"]
 
 

@@ -21,7 +21,7 @@ from artver.console import printable
 from artver.errors import UnsafePathError
 from artver.listing import Entry
 from artver.paths import check_artifact_path, check_relative, git_file_of, own_folder_of
-from artver.pointer import Pointer, format_pointer
+from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, format_pointer
 from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.helpers import assert_one_line_error, write, xxh
 
@@ -92,10 +92,10 @@ def test_hostile_commit_cannot_make_a_pulled_folder_a_git_repository(repo: Path,
         put_in_remote(remote_dir, data)
     entries = entries_of(files)
     if form == "inline":
-        hostile = Pointer(kind="dir", entries=entries)
+        hostile = DirPointer(InlineListing(entries))
     else:
         listing_hash = put_in_remote(remote_dir, listing.to_object_bytes(entries))
-        hostile = Pointer(kind="dir", listing=listing_hash, count=len(entries), size=sum(len(d) for d in files.values()))
+        hostile = DirPointer(ListingRef(listing_hash, count=len(entries), size=sum(len(d) for d in files.values())))
     write(repo / "evil.art", format_pointer(hostile))
     commit_all(repo, "a dataset")
     clone = tmp_path / "clone"
@@ -160,7 +160,7 @@ def test_git_files_are_refused_as_artifacts_only(name: str, git_file: str | None
 
 
 def _inline_pointer(path: str) -> bytes:
-    return format_pointer(Pointer(kind="dir", entries=(Entry(path, xxh(EVIL_CONFIG), len(EVIL_CONFIG)),)))
+    return format_pointer(DirPointer(InlineListing((Entry(path, xxh(EVIL_CONFIG), len(EVIL_CONFIG)),))))
 
 
 @pytest.mark.parametrize("name", GIT_SPELLINGS + ARTVER_SPELLINGS)
@@ -180,7 +180,7 @@ def test_listing_object_pulled_from_a_directory_remote_is_refused(repo: Path, re
     for path in (f"{name}/config", f"sub/{name}/config"):
         entries = (Entry(path, xxh(EVIL_CONFIG), len(EVIL_CONFIG)), Entry("z.bin", xxh(b"z"), 1))
         listing_hash = put_in_remote(remote_dir, listing.to_object_bytes(sorted(entries)))
-        write(repo / "data.art", format_pointer(Pointer(kind="dir", listing=listing_hash, count=2, size=len(EVIL_CONFIG) + 1)))
+        write(repo / "data.art", format_pointer(DirPointer(ListingRef(listing_hash, count=2, size=len(EVIL_CONFIG) + 1))))
         before = files_below(repo)
         assert_one_line_error(run_artver(repo, "pull"), "data.art", f"listing {listing_hash[:15]}", "artver never writes into a .")
         assert files_below(repo) == before and not (repo / "data").exists()
@@ -189,7 +189,7 @@ def test_listing_object_pulled_from_a_directory_remote_is_refused(repo: Path, re
 @pytest.mark.parametrize("name", GIT_SPELLINGS + ARTVER_SPELLINGS)
 def test_pointer_location_is_refused_at_top_and_nested(repo: Path, run_artver, name: str) -> None:  # type: ignore[no-untyped-def]
     cache_of(repo).add_bytes(EVIL_CONFIG)
-    pointer = format_pointer(Pointer(kind="file", hash=xxh(EVIL_CONFIG), size=len(EVIL_CONFIG)))
+    pointer = format_pointer(FilePointer(xxh(EVIL_CONFIG), len(EVIL_CONFIG)))
     locations = [f"{name}.art", f"sub/{name}.art"]
     if name != ".git":  # Git lists no file inside a folder named exactly .git
         locations.append(f"sub/{name}/config.art")
@@ -271,7 +271,7 @@ def test_git_files_inside_a_tracked_folder_are_ordinary_data(repo: Path, run_art
 def test_a_bare_repository_layout_is_refused(repo: Path, run_artver, files: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
     for data in files.values():
         cache_of(repo).add_bytes(data)
-    write(repo / "data.art", format_pointer(Pointer(kind="dir", entries=entries_of(files))))
+    write(repo / "data.art", format_pointer(DirPointer(InlineListing(entries_of(files)))))
     assert_one_line_error(run_artver(repo, "checkout"), "data.art", "would be a Git repository")
     assert not (repo / "data").exists()
     (repo / "data.art").unlink()

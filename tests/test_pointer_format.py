@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 from artver import hashing, listing
 from artver.errors import PointerError, UnsafePathError
 from artver.listing import Entry
-from artver.pointer import Pointer, file_pointer, format_pointer, parse_pointer, read_pointer, write_pointer
+from artver.pointer import (
+    DirPointer,
+    FilePointer,
+    InlineListing,
+    ListingRef,
+    dir_pointer,
+    file_pointer,
+    format_pointer,
+    parse_pointer,
+    read_pointer,
+    write_pointer,
+)
 from tests.conftest import commit_all
 
 H1 = "xxh128:" + "0123456789abcdef" * 2
@@ -51,7 +62,7 @@ def assert_refused(data: bytes, *needles: str, error: type[Exception] = PointerE
 
 
 def test_file_pointer_exact_bytes() -> None:
-    pointer = Pointer(kind="file", hash=H1, size=12, desc="ResNet \"50\"\nv2 é", meta=(("z", "1"), ("a", "x y")))
+    pointer = FilePointer(H1, 12, desc="ResNet \"50\"\nv2 é", meta=(("z", "1"), ("a", "x y")))
     data = format_pointer(pointer)
     assert data == (
         b"artver-pointer: 1\nkind: file\nhash: " + H1.encode() + b"\nsize: 12\n"
@@ -59,6 +70,7 @@ def test_file_pointer_exact_bytes() -> None:
         b'meta.a: "x y"\nmeta.z: "1"\nend\n'
     )
     parsed = parse_pointer(data, WHERE)
+    assert isinstance(parsed, FilePointer)
     assert parsed.kind == "file" and parsed.hash == H1 and parsed.size == 12
     assert parsed.desc == "ResNet \"50\"\nv2 é"
     assert parsed.meta == (("a", "x y"), ("z", "1"))
@@ -71,33 +83,51 @@ def test_dir_pointer_round_trip_with_spaces_unicode_and_exec_bit() -> None:
         Entry("bin/run.sh", H2, 7, True),
         Entry("ünï cødé/📦 box", S1, 123456789012, False),
     )
-    pointer = Pointer(kind="dir", entries=entries, desc="", meta=(("k", ""),))
+    pointer = DirPointer(InlineListing(entries), desc="", meta=(("k", ""),))
     data = format_pointer(pointer)
     text = data.decode()
     assert f"{H1} 0 - a b/c d.txt\n" in text
     assert f"{H2} 7 x bin/run.sh\n" in text
     parsed = parse_pointer(data, WHERE)
-    assert parsed.entries == entries
+    assert isinstance(parsed, DirPointer) and parsed.content == InlineListing(entries)
     assert parsed.desc == "" and parsed.meta == (("k", ""),)
     assert format_pointer(parsed) == data
 
 
 def test_empty_dir_pointer_round_trip() -> None:
-    data = format_pointer(Pointer(kind="dir", entries=()))
+    data = format_pointer(dir_pointer(()))
     assert data == b"artver-pointer: 1\nkind: dir\nentries:\nend\n"
-    assert parse_pointer(data, WHERE).entries == ()
+    assert parse_pointer(data, WHERE) == DirPointer(InlineListing(()))
 
 
 def test_listing_pointer_round_trip() -> None:
-    pointer = Pointer(kind="dir", listing=H2, count=10, size=4096)
+    pointer = DirPointer(ListingRef(H2, count=10, size=4096))
     data = format_pointer(pointer)
     assert data == f"artver-pointer: 1\nkind: dir\nlisting: {H2}\ncount: 10\nsize: 4096\nend\n".encode()
     assert parse_pointer(data, WHERE) == pointer
 
 
+def test_each_kind_carries_only_its_own_fields() -> None:
+    """A file has a hash and a size; a directory has a listing in one of two forms. Both forms
+    give the same count and size, and user data keeps the pointer's own type."""
+    entries = (Entry("a", H1, 3), Entry("b", H2, 4, True))
+    inline, by_reference = dir_pointer(entries), dir_pointer(entries, H2)
+    assert (inline.kind, by_reference.kind, file_pointer(H1, 1).kind) == ("dir", "dir", "file")
+    assert inline.content == InlineListing(entries)
+    assert by_reference.content == ListingRef(H2, count=2, size=7)
+    assert (inline.content.count, inline.content.size) == (by_reference.content.count, by_reference.content.size)
+    for pointer in (file_pointer(H1, 1), inline, by_reference):
+        annotated = pointer.with_user_data("d", (("k", "v"),))
+        assert type(annotated) is type(pointer) and annotated.desc == "d" and annotated.meta == (("k", "v"),)
+        assert parse_pointer(format_pointer(annotated), WHERE) == annotated
+    assert not hasattr(file_pointer(H1, 1), "content") and not hasattr(inline, "hash")
+    with pytest.raises(PointerError, match="description"):
+        inline.with_user_data("\ud800", ())
+
+
 def test_format_is_deterministic_whatever_the_metadata_order() -> None:
-    one = Pointer(kind="file", hash=H1, size=1).with_user_data("d", (("b", "2"), ("a", "1")))
-    two = Pointer(kind="file", hash=H1, size=1).with_user_data("d", (("a", "1"), ("b", "2")))
+    one = file_pointer(H1, 1).with_user_data("d", (("b", "2"), ("a", "1")))
+    two = file_pointer(H1, 1).with_user_data("d", (("a", "1"), ("b", "2")))
     assert format_pointer(one) == format_pointer(two) == format_pointer(one)
 
 
@@ -124,7 +154,7 @@ def test_write_pointer_is_atomic_and_skips_identical_content(tmp_path: Path) -> 
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert read_pointer(path, "m.bin.art") == pointer
     assert write_pointer(path, file_pointer(H2, 5)) is True
-    assert read_pointer(path, "m.bin.art").hash == H2
+    assert read_pointer(path, "m.bin.art") == file_pointer(H2, 5)
     assert [p.name for p in tmp_path.iterdir()] == ["m.bin.art"]  # no temp file left behind
 
 
@@ -151,7 +181,7 @@ def test_dir_pointer_round_trip_property(paths, hashes, sizes, desc, meta) -> No
     # Drop paths that are a folder of another path: a listing refuses those.
     paths = [p for p in paths if not any(other.startswith(p + "/") for other in paths)]
     entries = tuple(sorted(Entry(p, hashes[i], sizes[i], i % 2 == 0) for i, p in enumerate(paths)))
-    pointer = Pointer(kind="dir", entries=entries).with_user_data(desc, tuple(meta.items()))
+    pointer = dir_pointer(entries).with_user_data(desc, tuple(meta.items()))
     data = format_pointer(pointer)
     parsed = parse_pointer(data, WHERE)
     assert parsed == pointer
@@ -376,7 +406,7 @@ def test_add_rewrites_a_broken_pointer_from_the_data(repo: Path, run_artver) -> 
     result = run_artver(repo, "add", "m.bin")
     assert result.code == 0, result.err
     parsed = read_pointer(repo / "m.bin.art", "m.bin.art")
-    assert parsed.hash == hashing.hash_bytes(b"payload", "xxh128") and parsed.size == 7
+    assert parsed == file_pointer(hashing.hash_bytes(b"payload", "xxh128"), 7)
     assert run_artver(repo, "status", "--check").code == 0
 
 

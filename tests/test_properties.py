@@ -47,17 +47,20 @@ def file_pointer(desc: str | None, meta: dict[str, str]) -> bytes:
 
 
 def dir_pointer(paths: list[str]) -> bytes:
-    return pointer.format_pointer(pointer.Pointer(kind="dir", entries=listing.check_entries([Entry(p, HASH, 1) for p in set(paths)], "x")))
+    return pointer.format_pointer(pointer.dir_pointer(listing.check_entries([Entry(p, HASH, 1) for p in set(paths)], "x")))
 
 
 def assert_usable(parsed: pointer.Pointer) -> None:
     """Whatever the parser accepts, later code can write, print and serialise without failing."""
     assert pointer.parse_pointer(pointer.format_pointer(parsed), "again.art") == parsed
-    for entry in parsed.entries or ():
+    entries: tuple[Entry, ...] | None = None
+    if isinstance(parsed, pointer.DirPointer) and isinstance(parsed.content, pointer.InlineListing):
+        entries = parsed.content.entries
+    for entry in entries or ():
         assert check_relative(entry.path, "x") == entry.path
-    if parsed.entries is not None:
-        listing.identity(parsed.entries, "xxh128")
-    for text in [parsed.desc or "", *(value for _, value in parsed.meta), *(entry.path for entry in parsed.entries or ())]:
+    if entries is not None:
+        listing.identity(entries, "xxh128")
+    for text in [parsed.desc or "", *(value for _, value in parsed.meta), *(entry.path for entry in entries or ())]:
         text.encode("utf-8")
         assert not UNSAFE & set(printable(text))
 
@@ -152,8 +155,8 @@ def test_listing_round_trip(files: dict[str, tuple[str, int, bool]]) -> None:
         return  # a path that is both a file and a folder, or a repository layout: refusing it is specified
     data = listing.to_object_bytes(checked)
     assert listing.from_object_bytes(data, "generated") == checked
-    inline = pointer.Pointer(kind="dir", entries=checked)
-    assert pointer.parse_pointer(pointer.format_pointer(inline), "d.art").entries == checked
+    inline = pointer.dir_pointer(checked)
+    assert pointer.parse_pointer(pointer.format_pointer(inline), "d.art") == pointer.DirPointer(pointer.InlineListing(checked))
 
 
 # ---------------------------------------------------------------- .git in every spelling Git refuses

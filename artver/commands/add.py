@@ -179,9 +179,8 @@ def _store(repo: Repo, relative: str, hasher: Hasher, progress: Progress) -> _Pl
         entries = _entries(repo, new)
         return _Planned(relative, new, listing.identity(entries, repo.algorithm), listing.total_size(entries), len(entries))
     old = _existing_pointer(pointer_module.pointer_path_of(absolute), pointer_relative)
-    new = _add_file(repo, relative, absolute, old, hasher, progress)
-    assert new.hash is not None and new.size is not None
-    return _Planned(relative, new, new.hash, new.size, 1)
+    stored = _add_file(repo, relative, absolute, old, hasher, progress)
+    return _Planned(relative, stored, stored.hash, stored.size, 1)
 
 
 def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str, str], ...],
@@ -211,11 +210,10 @@ def _record(repo: Repo, plan: _Planned, desc: str | None, meta: tuple[tuple[str,
     )
 
 
-def _entries(repo: Repo, new: Pointer) -> tuple[Entry, ...]:
-    if new.entries is not None:
-        return new.entries
-    assert new.listing is not None
-    return listing.from_object_bytes(repo.cache.read_bytes(new.listing, "listing"), "listing")
+def _entries(repo: Repo, new: pointer_module.DirPointer) -> tuple[Entry, ...]:
+    if isinstance(new.content, pointer_module.InlineListing):
+        return new.content.entries
+    return listing.from_object_bytes(repo.cache.read_bytes(new.content.hash, "listing"), "listing")
 
 
 def _check_unchanged(path: Path | str, seen: os.stat_result, display: str) -> None:
@@ -227,7 +225,8 @@ def _check_unchanged(path: Path | str, seen: os.stat_result, display: str) -> No
         raise source_module.changed(display)
 
 
-def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, hasher: Hasher, progress: Progress) -> Pointer:
+def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, hasher: Hasher,
+              progress: Progress) -> pointer_module.FilePointer:
     cache = repo.cache
     linked = workspace.is_link_into(absolute, cache)  # cache.link = symlink: read the object it points to
     source = os.path.realpath(absolute) if linked else str(absolute)
@@ -237,7 +236,7 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
     if hash_value is None or not cache.has(hash_value):
         progress.start(f"Adding {relative}", stat.st_size)
         hash_value = None
-        if old is not None and old.kind == "file" and old.size == stat.st_size and old.hash and cache.has(old.hash):
+        if isinstance(old, pointer_module.FilePointer) and old.size == stat.st_size and cache.has(old.hash):
             # Probably unchanged but too recent for the stat database: a read-only check avoids a copy.
             snapshot = source_module.hash_snapshot(source, relative, stat, repo.algorithm, progress.advance)
             hasher.record(relative, snapshot.stat, snapshot.hash)
@@ -256,7 +255,8 @@ def _add_file(repo: Repo, relative: str, absolute: Path, old: Pointer | None, ha
     return pointer_module.file_pointer(hash_value, seen.st_size)
 
 
-def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, progress: Progress) -> Pointer:
+def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher,
+                   progress: Progress) -> pointer_module.DirPointer:
     cache = repo.cache
     files = walk_directory(absolute, relative)
     listing.check_names_to_add([item.relative for item in files], relative)
@@ -309,5 +309,5 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher, pr
             hasher.record(display, placed, entry.hash)
     if len(entries) > repo.inline_max:
         listing_hash = cache.add_bytes(listing.to_object_bytes(entries), f"the listing of {relative}")
-        return Pointer(kind="dir", listing=listing_hash, count=len(entries), size=listing.total_size(entries))
-    return Pointer(kind="dir", entries=entries)
+        return pointer_module.dir_pointer(entries, listing_hash)
+    return pointer_module.dir_pointer(entries)

@@ -33,6 +33,7 @@ from artver.artifacts import (
 )
 from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
 from artver.paths import check_no_symlink_escape
+from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 
@@ -141,15 +142,14 @@ class _Checkout:
             raise UnsafePathError(
                 f"{tracked.pointer_path}: {link} is a symlink; artver will not write through it (remove it first)"
             )
-        if pointer.kind == "file":
-            assert pointer.hash is not None and pointer.size is not None
+        if isinstance(pointer, FilePointer):
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
             self._want(_Wanted(tracked.path, pointer.hash, pointer.size, False), absolute)
             return
         try:
-            entries = entries_of(self.repo, tracked)
+            entries = entries_of(self.repo, pointer, tracked.pointer_path)
         except ObjectMissingError:
             self.result.missing.append(tracked.path)
             return
@@ -200,11 +200,11 @@ class _Checkout:
             wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
             # The walk refused any symlinked folder inside, and holds every file's stat:
             # no need to check parents or stat each entry again.
-            item = walked.get(entry.path)
-            if item is None:
+            found = walked.get(entry.path)
+            if found is None:
                 self._want_absent(wanted_file)
                 continue
-            if self._already_there(wanted_file, item, absolute, preloaded):
+            if self._already_there(wanted_file, found, absolute, preloaded):
                 continue
             target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
             self._want(wanted_file, target, absolute, preloaded)

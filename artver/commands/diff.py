@@ -108,10 +108,9 @@ def diff(repo: Repo, old: str | None = None, new: str | None = None, paths: list
 
 def _size(repo: Repo, tracked: Tracked) -> int | None:
     pointer = tracked.pointer
-    if pointer.kind == "file" or pointer.listing is not None:
+    if isinstance(pointer, pointer_module.FilePointer):
         return pointer.size
-    assert pointer.entries is not None
-    return listing.total_size(pointer.entries)
+    return pointer.content.size
 
 
 def compare(repo: Repo, before: dict[str, Tracked], after: dict[str, Tracked]) -> list[ArtifactChange]:
@@ -143,9 +142,9 @@ def _one_sided(repo: Repo, item: Tracked, change: str) -> ArtifactChange:
     size = _size(repo, item)
     old, new = (None, identity) if change == "added" else (identity, None)
     old_size, new_size = (None, size) if change == "added" else (size, None)
-    count = item.pointer.count if item.pointer.listing is not None else len(item.pointer.entries or ())
-    counts = {"files_added": count} if change == "added" and item.pointer.kind == "dir" else (
-        {"files_deleted": count} if item.pointer.kind == "dir" else {})
+    counts: dict[str, int] = {}
+    if isinstance(item.pointer, pointer_module.DirPointer):
+        counts["files_added" if change == "added" else "files_deleted"] = item.pointer.content.count
     return ArtifactChange(item.path, change, item.pointer.kind, None, old, new, old_size, new_size, **counts)  # type: ignore[arg-type]
 
 
@@ -153,11 +152,12 @@ def _modified(repo: Repo, before: Tracked, after: Tracked) -> ArtifactChange:
     old_hash, new_hash = content_hash_of(before, repo), content_hash_of(after, repo)
     base = dict(path=after.path, change="modified", kind=after.pointer.kind, old_path=None, old_hash=old_hash,
                 new_hash=new_hash, old_size=_size(repo, before), new_size=_size(repo, after))
-    if before.pointer.kind != "dir" or after.pointer.kind != "dir":
+    old_pointer, new_pointer = before.pointer, after.pointer
+    if not isinstance(old_pointer, pointer_module.DirPointer) or not isinstance(new_pointer, pointer_module.DirPointer):
         return ArtifactChange(**base)  # type: ignore[arg-type]
     try:
-        old_entries = entries_fetching_listing(repo, before)
-        new_entries = entries_fetching_listing(repo, after)
+        old_entries = entries_fetching_listing(repo, old_pointer, before.pointer_path)
+        new_entries = entries_fetching_listing(repo, new_pointer, after.pointer_path)
     except ArtverError as error:
         return ArtifactChange(**base, detail=f"file list unavailable: {error}")  # type: ignore[arg-type]
     files = diff_entries(old_entries, new_entries)

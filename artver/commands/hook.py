@@ -185,16 +185,15 @@ def _staged_problem(repo: Repo, tracked: Tracked, hasher: Hasher) -> str:
     absolute = repo.root / tracked.path
     fix = f"run 'artver add {tracked.path}' and 'git add {tracked.pointer_path}'"
     pointer = tracked.pointer
-    if pointer.kind == "file":
-        assert pointer.hash is not None
+    if isinstance(pointer, pointer_module.FilePointer):
         if not cache.has(pointer.hash):
             return f"its object {hashing.short(pointer.hash)} is not in the cache; {fix}"
         if absolute.is_file() and hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
             return f"the workspace data differs from the staged pointer; {fix}"
         return ""
-    if pointer.listing is not None and not cache.has(pointer.listing):
+    if isinstance(pointer.content, pointer_module.ListingRef) and not cache.has(pointer.content.hash):
         return f"its listing is not in the cache; {fix}"
-    entries: tuple[Entry, ...] = entries_of(repo, tracked)
+    entries: tuple[Entry, ...] = entries_of(repo, pointer, tracked.pointer_path)
     missing = [entry.path for entry in entries if not cache.has(entry.hash)]
     if missing:
         return f"{len(missing)} file(s) are not in the cache (e.g. {missing[0]}); {fix}"

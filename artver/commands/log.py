@@ -101,9 +101,10 @@ class _Reader:
         tracked = self._tracked(artifact, commit, blob)
         if self.inner is None:
             return _State(artifact, content_hash_of(tracked, self.repo), _size(tracked))
-        if tracked.pointer.kind != "dir":
+        pointer = tracked.pointer
+        if not isinstance(pointer, pointer_module.DirPointer):
             return None
-        for entry in entries_fetching_listing(self.repo, tracked):
+        for entry in entries_fetching_listing(self.repo, pointer, tracked.pointer_path):
             if entry.path == self.inner:
                 return _State(artifact, entry.hash, entry.size)
         return None
@@ -128,9 +129,10 @@ class _Reader:
 
 
 def _size(tracked: Tracked) -> int | None:
-    if tracked.pointer.kind == "file" or tracked.pointer.listing is not None:
-        return tracked.pointer.size
-    return listing.total_size(tracked.pointer.entries or ())
+    pointer = tracked.pointer
+    if isinstance(pointer, pointer_module.FilePointer):
+        return pointer.size
+    return pointer.content.size
 
 
 def _find_artifact(repo: Repo, reader: history.PointerReader, head: Commit, target: str) -> tuple[str, str | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artver import listing
+from artver.pointer import FilePointer, Kind
 from artver.artifacts import content_hash_of
 from artver.commands.diff import snapshot
 from artver.repo import Repo
@@ -13,7 +13,7 @@ from artver.repo import Repo
 @dataclass(frozen=True)
 class ArtifactInfo:
     path: str
-    kind: str
+    kind: Kind
     size: int
     files: int
     hash: str
@@ -25,12 +25,9 @@ def ls(repo: Repo, revision: str | None = None) -> list[ArtifactInfo]:
     found = []
     for path, tracked in sorted(snapshot(repo, revision).items()):
         pointer = tracked.pointer
-        if pointer.kind == "file":
-            size, files = pointer.size or 0, 1
-        elif pointer.listing is not None:
-            size, files = pointer.size or 0, pointer.count or 0
+        if isinstance(pointer, FilePointer):
+            size, files = pointer.size, 1
         else:
-            entries = pointer.entries or ()
-            size, files = listing.total_size(entries), len(entries)
+            size, files = pointer.content.size, pointer.content.count
         found.append(ArtifactInfo(path, pointer.kind, size, files, content_hash_of(tracked, repo), pointer.desc, dict(pointer.meta)))
     return found

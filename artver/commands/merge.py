@@ -51,19 +51,19 @@ class _Listings:
             self.stack.enter_context(file_lock.locked(self.repo.lock_path, self.repo.lock_timeout))
             self.lock = False
 
-    def load(self, pointer: Pointer) -> tuple[Entry, ...]:
-        if pointer.entries is not None:
-            return pointer.entries
+    def load(self, pointer: pointer_module.DirPointer) -> tuple[Entry, ...]:
+        if isinstance(pointer.content, pointer_module.InlineListing):
+            return pointer.content.entries
         self._locked()
-        return entries_fetching_listing(self.repo, Tracked(self.where[: -len(SUFFIX)], self.where, pointer))
+        return entries_fetching_listing(self.repo, pointer, self.where)
 
-    def build(self, entries: tuple[Entry, ...]) -> Pointer:
+    def build(self, entries: tuple[Entry, ...]) -> pointer_module.DirPointer:
         entries = listing.check_entries(entries, self.where)
         if len(entries) <= self.repo.inline_max:
-            return Pointer(kind="dir", entries=entries)
+            return pointer_module.dir_pointer(entries)
         self._locked()
         listing_hash = self.repo.cache.add_bytes(listing.to_object_bytes(entries))
-        return Pointer(kind="dir", listing=listing_hash, count=len(entries), size=listing.total_size(entries))
+        return pointer_module.dir_pointer(entries, listing_hash)
 
 
 def _merge(repo: Repo, where: str, base: merging.Base, ours: Pointer, theirs: Pointer, lock: bool) -> merging.Outcome:

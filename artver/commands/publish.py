@@ -217,8 +217,7 @@ class _Job:
     def known_digest(self, plan: LayerPlan) -> tuple[str, int] | None:
         """(sha256 digest, size) without reading the content, if it can be known."""
         pointer = plan.tracked.pointer
-        if plan.kind == "file" and hashing.algorithm_of(plan.content_hash) == "sha256":
-            assert pointer.size is not None
+        if isinstance(pointer, pointer_module.FilePointer) and hashing.algorithm_of(plan.content_hash) == "sha256":
             return plan.content_hash, pointer.size  # a sha256 repository: the object hash is the digest
         return self.index.lookup(plan.index_key)
 
@@ -240,12 +239,11 @@ class _Job:
     def parts(self, plan: LayerPlan) -> tuple[Part, ...]:
         """The layer's bytes, as parts; every object they read is in the cache and verified."""
         pointer = plan.tracked.pointer
-        if plan.kind == "file":
-            assert pointer.hash is not None and pointer.size is not None
+        if isinstance(pointer, pointer_module.FilePointer):
             parts = file_parts(self.repo.cache.path_of(pointer.hash), pointer.size, pointer.hash)
         else:
             try:
-                entries = entries_of(self.repo, plan.tracked)
+                entries = entries_of(self.repo, pointer, plan.tracked.pointer_path)
             except ObjectMissingError:
                 raise ObjectMissingError(
                     f"{plan.path}: its listing {hashing.short(plan.content_hash)} is not in the local cache; "

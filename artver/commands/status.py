@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError
+from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
@@ -38,8 +39,7 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     absolute = repo.root / tracked.path
     pointer = tracked.pointer
     cache = repo.cache
-    if pointer.kind == "file":
-        assert pointer.hash is not None
+    if isinstance(pointer, FilePointer):
         in_cache = cache.has(pointer.hash)
         if not absolute.exists():
             return ArtifactStatus(tracked.path, "file", MISSING, detail="" if in_cache else "not in the cache either")
@@ -55,7 +55,7 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
         if signature is not None and hasher.stats.directory_matches(tracked.path, identity, signature):
             return ArtifactStatus(tracked.path, "dir", CLEAN)  # nothing below it changed since it was last clean
     try:
-        entries = entries_of(repo, tracked)
+        entries = entries_of(repo, pointer, tracked.pointer_path)
     except ObjectMissingError:
         state = MISSING if not absolute.exists() else NOT_IN_CACHE
         return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache")
@@ -130,8 +130,8 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
         everything.update(objects)
     present = transfer.remote_has(session.storage, sorted(everything), session.jobs)
     results = []
-    for item, objects, detail in needs:
-        missing = len(objects - present)
-        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(objects) else PARTLY_IN_REMOTE
-        results.append(CloudStatus(item.path, item.pointer.kind, state, len(objects), missing, detail))
+    for item, needed, detail in needs:
+        missing = len(needed - present)
+        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(needed) else PARTLY_IN_REMOTE
+        results.append(CloudStatus(item.path, item.pointer.kind, state, len(needed), missing, detail))
     return results

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from artver import file_lock, hashing, transfer
 from artver.artifacts import entries_of, open_stats, select
 from artver.errors import ArtverError, ObjectMissingError
+from artver.pointer import FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 
@@ -56,13 +57,13 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
     users: dict[str, list[str]] = {}
     for tracked in select(repo, paths):
         pointer = tracked.pointer
-        if pointer.kind == "file":
-            users.setdefault(pointer.hash or "", []).append(tracked.path)
+        if isinstance(pointer, FilePointer):
+            users.setdefault(pointer.hash, []).append(tracked.path)
             continue
-        if pointer.listing is not None:
-            users.setdefault(pointer.listing, []).append(tracked.path)
+        if isinstance(pointer.content, ListingRef):
+            users.setdefault(pointer.content.hash, []).append(tracked.path)
         try:
-            for entry in entries_of(repo, tracked):
+            for entry in entries_of(repo, pointer, tracked.pointer_path):
                 users.setdefault(entry.hash, []).append(f"{tracked.path}/{entry.path}")
         except ObjectMissingError:
             continue
