@@ -9,11 +9,15 @@ without touching the working tree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, cli_path, select
 from artver.paths import check_artifact_path
 from artver.repo import Repo
+
+if TYPE_CHECKING:
+    from dulwich.objects import Commit
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions,
     wanted = [cli_path(repo, path) for path in paths] if paths else None
     git = history.open_git(repo.root)
     reader = history.PointerReader(git, pointer_module.SUFFIX.encode())
-    commits: dict[bytes, tuple[str, object]] = {}
+    commits: dict[bytes, tuple[str, Commit]] = {}
     for revision in revisions.revs:
         commit = history.resolve(git, revision)
         commits.setdefault(commit.id, (revision, commit))
@@ -52,7 +56,7 @@ def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions,
             commits.setdefault(commit.id, (commit.id.decode()[:8], commit))
     seen_blobs: set[bytes] = set()
     for label, commit in commits.values():
-        for path, blob_id in reader.pointer_blobs(commit):  # type: ignore[arg-type]
+        for path, blob_id in reader.pointer_blobs(commit):
             if blob_id in seen_blobs:
                 continue
             artifact = path[: -len(pointer_module.SUFFIX)]

@@ -72,9 +72,9 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
         result.remote_url = session.url
         keys = list(session.storage.list(""))
         for key, _ in keys:
-            hash_value = transfer.hash_of_key(key)
-            if hash_value is not None and hash_value not in referenced:
-                result.remote.append(hash_value)
+            remote_hash = transfer.hash_of_key(key)
+            if remote_hash is not None and remote_hash not in referenced:
+                result.remote.append(remote_hash)
         result.remote.sort()
     return result
 
@@ -122,7 +122,8 @@ def remote_deletion_order(repo: Repo, hashes: list[str]) -> list[list[str]]:
     files (it uploads a listing only after them), so a gc killed half-way must not leave a
     listing whose files are gone. An object is known to be a file when the local cache has
     it and it does not start like a listing."""
-    maybe_listings, files = [], []
+    maybe_listings: list[str] = []
+    files: list[str] = []
     header = listing.LISTING_HEADER
     for hash_value in hashes:
         try:
