@@ -52,42 +52,18 @@ import xxhash
 from artver.errors import PointerError
 from artver.pointer import read_pointer
 from artver.transfer import default_jobs
-from tests.conftest import GIT_ENV
-from tests.remote_helpers import make_remote, s3_client
+from tests.support.environment import isolated_env
+from tests.support.files import ALGO, TEMP_MARKER, MiB, hash_file, object_files, store_object_path, xxh
+from tests.support.git import git
+from tests.support.processes import PROCESS_TIMEOUT, Processes, kill_group, run_artver_to_end
+from tests.support.remotes import make_remote, s3_client
 
 
-MiB = 1024 * 1024
 BIG_SIZE = 150 * MiB
 SMALL_COUNT = 300
-PROCESS_TIMEOUT = 180.0  # any single artver process
-LOCK_WAIT_TIMEOUT = 90.0  # how long a started process may take to reach its lock
-TEMP_MARKER = ".artver-tmp-"
-ALGO = "xxh128"
 
 
 # --------------------------------------------------------------------------- data
-
-
-def xxh(data: bytes) -> str:
-    return f"{ALGO}:{xxhash.xxh3_128(data).hexdigest()}"
-
-
-_hashed: dict[tuple[int, int, int, int], str] = {}
-
-
-def hash_file(path: Path) -> str:
-    """The file's hash. Objects hardlinked into many test repositories are read once: the
-    result is remembered per (device, inode, size, mtime), which any write would change."""
-    stat = path.stat()
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if key in _hashed:
-        return _hashed[key]
-    hasher = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(8 * MiB):
-            hasher.update(chunk)
-    _hashed[key] = f"{ALGO}:{hasher.hexdigest()}"
-    return _hashed[key]
 
 
 def _big_bytes(seed: int) -> bytes:
@@ -154,147 +130,12 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def module_env(home: Path) -> dict[str, str]:
-    """An environment like conftest's _isolated_environment, for module-scoped set-up."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "GOOGLE_", "STORAGE_EMULATOR", "CLOUDSDK_"))
-    }
-    env.update(GIT_ENV)
-    env["HOME"] = str(home)
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    return env
-
-
-def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    completed = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env or dict(os.environ)
-    )
-    assert completed.returncode == 0, f"git {' '.join(args)} failed: {completed.stderr}"
-    return completed.stdout
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-    seconds: float
-
-
-def artver(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = PROCESS_TIMEOUT) -> Result:
-    """Run artver to completion in its own process group; killed (group) on timeout."""
-    start = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "artver", *args], cwd=cwd, env=env or dict(os.environ),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    try:
-        out, err = child.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(child)
-        child.communicate(timeout=30)
-        pytest.fail(f"artver {' '.join(args)} did not finish within {timeout:g}s (in {cwd})")
-    finally:
-        if child.poll() is None:
-            _kill_group(child)
-            child.wait(timeout=30)
-    return Result(child.returncode, out, err, time.monotonic() - start)
-
-
-def _kill_group(child: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    try:
-        os.killpg(child.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen
-    started: float
-    out_path: Path
-    err_path: Path
-
-    def output(self) -> tuple[str, str]:
-        return (self.out_path.read_text(errors="replace"), self.err_path.read_text(errors="replace"))
-
-
-class Processes:
-    """Starts artver processes (each in its own session/process group) and kills every
-    one still running at teardown, by process group, whatever the test outcome."""
-
-    def __init__(self, logs: Path) -> None:
-        self._logs = logs
-        self._running: list[Running] = []
-        self._count = 0
-
-    def start(self, cwd: Path, *args: str, python_flags: tuple[str, ...] = (), stderr_pipe: bool = False) -> Running:
-        self._count += 1
-        self._logs.mkdir(parents=True, exist_ok=True)
-        out_path = self._logs / f"p{self._count}.out"
-        err_path = self._logs / f"p{self._count}.err"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, *python_flags, "-m", "artver", *args], cwd=cwd, env=dict(os.environ),
-                stdout=out, stderr=subprocess.PIPE if stderr_pipe else err, start_new_session=True,
-            )
-        running = Running(process, time.monotonic(), out_path, err_path)
-        self._running.append(running)
-        return running
-
-    def wait(self, running: Running, timeout: float = PROCESS_TIMEOUT) -> int:
-        try:
-            return running.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(running.process)
-            running.process.wait(timeout=30)
-            pytest.fail(f"artver {running.process.args[2:]} did not finish within {timeout:g}s")
-
-    def kill_all(self) -> None:
-        for running in self._running:
-            if running.process.poll() is None:
-                _kill_group(running.process)
-                try:
-                    running.process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            if running.process.stderr is not None:
-                running.process.stderr.close()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    manager = Processes(tmp_path / "logs")
-    try:
-        yield manager
-    finally:
-        manager.kill_all()
-        shutil.rmtree(tmp_path / "world", ignore_errors=True)  # hundreds of MB per test
-
-
-def wait_for_lock_holder(repo: Path, running: Running, timeout: float = LOCK_WAIT_TIMEOUT) -> float | None:
-    """Seconds from start until the process holds the repository lock (its pid is written
-    into .artver/lock right after flock succeeds); None if it exited first."""
-    lock = repo / ".artver" / "lock"
-    pid = str(running.process.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if lock.read_text().strip() == pid:
-                return time.monotonic() - running.started
-        except (FileNotFoundError, UnicodeDecodeError):
-            pass
-        if running.process.poll() is not None:
-            return None
-        time.sleep(0.002)
-    pytest.fail(f"artver (pid {pid}) did not take the repository lock within {timeout:g}s")
+@pytest.fixture(autouse=True)
+def _remove_world(tmp_path: Path) -> Iterator[None]:
+    """Each test's world holds hundreds of MB. Autouse, so it is set up before the ``processes``
+    fixture and torn down after it: every process is dead before its files go."""
+    yield
+    shutil.rmtree(tmp_path / "world", ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- template
@@ -319,11 +160,6 @@ def place_version(version: Version, repo: Path, copy: bool) -> None:
             os.link(version.root / relative, target)
 
 
-def object_path(root: Path, hash_value: str) -> Path:
-    algorithm, digest = hash_value.split(":")
-    return root / algorithm / digest[:2] / digest[2:]
-
-
 def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, float]:
     """Run artver uninterrupted; return (duration, seconds until it held the lock)."""
     lock = repo / ".artver" / "lock"
@@ -342,7 +178,7 @@ def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, floa
             time.sleep(0.002)
     finally:
         if child.poll() is None:
-            _kill_group(child)
+            kill_group(child)
         _, err = child.communicate(timeout=30)
     duration = time.monotonic() - start
     assert child.returncode == 0, f"artver {' '.join(args)} failed in the template: {err.decode()}"
@@ -352,13 +188,13 @@ def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, floa
 @pytest.fixture(scope="module")
 def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     base = tmp_path_factory.mktemp("crash-template")
-    env = module_env(base / "home")
+    env = isolated_env(base / "home")
     repo, remote = base / "repo", base / "remote"
     repo.mkdir()
     remote.mkdir()
 
     def run(*args: str) -> None:
-        result = artver(repo, *args, env=env)
+        result = run_artver_to_end(repo, *args, env=env)
         assert result.code == 0, f"template: artver {' '.join(args)}: {result.err}"
 
     git(repo, "init", "-q", env=env)
@@ -388,8 +224,8 @@ def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iter
     for version in (dataset.v1, dataset.v2):
         assert b"entries:" in pointers[version.name]["data.art"]  # inline listing: no listing object
         for hash_value in version.objects:
-            assert object_path(repo / ".artver" / "cache", hash_value).is_file()
-            assert object_path(remote, hash_value).is_file()
+            assert store_object_path(repo / ".artver" / "cache", hash_value).is_file()
+            assert store_object_path(remote, hash_value).is_file()
     pointers["init"] = {}
     yield Template(repo, remote, pointers, gitignore, measured)
     shutil.rmtree(base, ignore_errors=True)
@@ -444,17 +280,17 @@ def build_world(base: Path, template: Template, dataset: Dataset, scenario: Scen
     (repo / ".artver" / "config.local").write_text("[core]\nlock_timeout = 1\n")  # a stale lock would fail fast
     for name in scenario.cache:
         for hash_value in dataset.version(name).objects:
-            target = object_path(repo / ".artver" / "cache", hash_value)
+            target = store_object_path(repo / ".artver" / "cache", hash_value)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(object_path(template.repo / ".artver" / "cache", hash_value), target)
+                os.link(store_object_path(template.repo / ".artver" / "cache", hash_value), target)
     remote.mkdir()
     for name in scenario.remote:
         for hash_value in dataset.version(name).objects:
-            target = object_path(remote, hash_value)
+            target = store_object_path(remote, hash_value)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(object_path(template.remote, hash_value), target)
+                os.link(store_object_path(template.remote, hash_value), target)
     if scenario.workspace is not None:
         place_version(dataset.version(scenario.workspace), repo, scenario.copy_workspace)
     return World(scenario, base, repo, remote)
@@ -465,7 +301,7 @@ def durations(template: Template, dataset: Dataset,
               tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[float, float]]:
     """(duration, seconds to the lock) of an uninterrupted run of each scenario, measured once."""
     measured = dict(template.measured)
-    env = module_env(tmp_path_factory.mktemp("calibration-home"))
+    env = isolated_env(tmp_path_factory.mktemp("calibration-home"))
 
     def get(name: str) -> tuple[float, float]:
         if name not in measured:
@@ -495,23 +331,6 @@ def scan_work_tree(repo: Path) -> tuple[dict[str, Path], dict[str, int]]:
             else:
                 files[relative] = path
     return files, temps
-
-
-def object_files(root: Path) -> dict[str, Path]:
-    """Objects stored under their final names: <root>/<algo>/<2 hex>/<rest> -> hash."""
-    found: dict[str, Path] = {}
-    base = root / ALGO
-    if not base.is_dir():
-        return found
-    for prefix in os.listdir(base):
-        folder = base / prefix
-        if len(prefix) != 2 or not folder.is_dir():
-            continue
-        for name in os.listdir(folder):
-            if TEMP_MARKER in name:
-                continue
-            found[f"{ALGO}:{prefix}{name}"] = folder / name
-    return found
 
 
 def state_db_problem(repo: Path, scratch: Path) -> str | None:
@@ -687,7 +506,7 @@ def finish_and_check(world: World, template: Template, dataset: Dataset, context
     problems = check_world(world, template, dataset, final=False)
     if problems:
         report += ["right after the kill:"] + problems
-    rerun = artver(world.repo, *world.scenario.args)
+    rerun = run_artver_to_end(world.repo, *world.scenario.args)
     if rerun.code != 0 or "Traceback" in rerun.err:
         report += [f"the rerun of 'artver {' '.join(world.scenario.args)}' exited {rerun.code}: {rerun.err.strip()}"]
     else:
@@ -758,7 +577,7 @@ def big_half_copied(dataset: Dataset) -> Trigger:
         if name in ("add", "fetch"):
             folder = world.cache / "tmp"
         elif name == "push":
-            folder = object_path(world.remote, dataset.v1.files["big.bin"]).parent
+            folder = store_object_path(world.remote, dataset.v1.files["big.bin"]).parent
         else:
             folder = world.repo
         return _writing_at_least(pid, folder, third) or _temp_at_least(
@@ -787,7 +606,7 @@ def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, py
         if trigger(world, elapsed, running.process.pid):
             fired_at = elapsed
             signalled = time.monotonic()
-            _kill_group(running.process, sig)
+            kill_group(running.process, sig)
             break
         time.sleep(0.002)
     code = processes.wait(running)
@@ -934,7 +753,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
         problems.append("the repository lock is still held")
     if problems:
         report += ["right after the kill:"] + problems
-    rerun = artver(world.repo, "push")
+    rerun = run_artver_to_end(world.repo, "push")
     if rerun.code != 0 or "Traceback" in rerun.err:
         report.append(f"the rerun of 'artver push' exited {rerun.code}: {rerun.err.strip()}")
     else:
@@ -1059,14 +878,14 @@ def test_ctrl_c_during_start_up_is_clean(tmp_path: Path, template: Template, dat
     for line in iter(running.process.stderr.readline, b""):
         collected.append(line)
         if re.search(rb"\|\s+typer\.", line):
-            _kill_group(running.process, signal.SIGINT)
+            kill_group(running.process, signal.SIGINT)
             fired = True
             break
     signalled = time.monotonic()
     try:
         _, rest = running.process.communicate(timeout=PROCESS_TIMEOUT)
     except subprocess.TimeoutExpired:
-        _kill_group(running.process)
+        kill_group(running.process)
         pytest.fail("add did not finish after Ctrl-C")
     err = b"".join(collected) + (rest or b"")
     outcome = Outcome(running.process.returncode, 0.0 if fired else None, running.out_path.read_text(),

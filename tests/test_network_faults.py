@@ -40,9 +40,10 @@ from typing import Callable
 import pytest
 import xxhash
 
-from tests.conftest import Result, commit_all, git, run_artver_process
-from tests.faultproxy import FaultPlan, Proxy, ProxyStats
-from tests.remote_helpers import gcs_client, s3_client
+from tests.support.cli import Result, run_artver_process
+from tests.support.faultproxy import FaultPlan, Proxy, ProxyStats
+from tests.support.git import commit_all, git
+from tests.support.remotes import gcs_client, s3_client
 
 KINDS = ["s3", "gcs"]
 # Two seeds keep the file near a minute on a 2-core machine; more with e.g.

@@ -20,9 +20,10 @@ import pytest
 import xxhash
 
 from artver.oci_digests import FILE_NAME as DIGEST_INDEX
-from tests.conftest import SUBPROCESS_TIMEOUT, Result, commit_all, git
-from tests.helpers import assert_one_line_error, object_path, write
-from tests.registry_server import (
+from tests.support.cli import Result, assert_one_line_error
+from tests.support.files import object_path, write
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
+from tests.support.registry import (
     Relay,
     RegistryServer,
     assert_every_tag_complete,

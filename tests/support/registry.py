@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from .storage_servers import LOOPBACK, free_port
+from .servers import LOOPBACK, free_port
 
 REGISTRY_BINARY = "docker-registry"
 START_TIMEOUT = 30.0
