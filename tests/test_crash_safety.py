@@ -586,12 +586,13 @@ def big_half_copied(dataset: Dataset) -> Trigger:
     return trigger
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    code: int | None
+    code: int
     fired_at: float | None  # seconds after start the signal was sent; None: the process finished first
     out: str
     err: str
+    seconds: float  # from start to exit
     exit_after_signal: float | None = None
 
 
@@ -610,29 +611,80 @@ def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, py
             break
         time.sleep(0.002)
     code = processes.wait(running)
+    seconds = time.monotonic() - running.started
     out, err = running.output()
     exit_after = time.monotonic() - signalled if fired_at is not None else None
-    return Outcome(code, fired_at, out, err, exit_after)
+    return Outcome(code, fired_at, out, err, seconds, exit_after)
 
 
-def describe(scenario: Scenario, how: str, outcome: Outcome, duration: float) -> str:
+def signal_landed(outcome: Outcome, sig: int) -> bool:
+    """Did the signal reach the command while it ran? Not if it was never sent (the command
+    finished before its kill point), nor if the command exited 0 anyway: a signal sent between
+    the harness's last look and the command's exit reaches a process that has already finished.
+    SIGKILL landed only if it is what ended the process."""
+    if outcome.fired_at is None:
+        return False
+    if sig == signal.SIGKILL:
+        return outcome.code == -signal.SIGKILL
+    return outcome.code != 0
+
+
+KILL_ATTEMPTS = 4
+TriggerFor = Callable[[float | None], Trigger]  # the trigger of one run, given how long the previous run took (None: first run)
+
+
+def signal_until_it_lands(processes: Processes, new_world: Callable[[], World], trigger_for: TriggerFor, sig: int,
+                          context: str) -> tuple[World, Outcome, int]:
+    """Run the command in a fresh world and signal it when the trigger says; if the signal did
+    not land (see signal_landed), a test of that run would check a state nothing interrupted, so
+    run again with the trigger made for the duration that run showed, up to KILL_ATTEMPTS runs,
+    then fail saying why. Returns the world and outcome of the run that was signalled and how
+    many runs before it finished first."""
+    misses: list[str] = []
+    observed: float | None = None
+    for _ in range(KILL_ATTEMPTS):
+        world = new_world()
+        outcome = run_until(processes, world, trigger_for(observed), sig)
+        if signal_landed(outcome, sig):
+            return world, outcome, len(misses)
+        sent = "never sent" if outcome.fired_at is None else f"sent at {outcome.fired_at:.2f}s, after it had finished"
+        stderr = f" ({outcome.err.strip()[-300:]!r})" if outcome.code != 0 else ""
+        misses.append(f"exited {outcome.code} after {outcome.seconds:.2f}s{stderr}, signal {sent}")
+        observed = outcome.seconds
+    pytest.fail(f"{context}: the signal never reached the running command in {KILL_ATTEMPTS} runs, so nothing "
+                f"was tested: " + "; ".join(misses))
+
+
+def at_fraction(fraction: float, measured: float) -> TriggerFor:
+    """A kill at ``fraction`` of the command's duration: the measured one, or that of the previous
+    run if shorter (that run finished before its kill point, so each retry comes earlier)."""
+    return lambda observed: at_seconds(fraction * (measured if observed is None else min(measured, observed)))
+
+
+def describe(scenario: Scenario, how: str, outcome: Outcome, duration: float, missed: int = 0) -> str:
     when = f"{outcome.fired_at:.2f}s" if outcome.fired_at is not None else "never (the command finished first)"
-    return f"[{scenario.name}: kill point {how}; signal sent at {when}; uninterrupted run ~{duration:.2f}s]"
+    retried = f" (after {missed} run(s) that finished before the signal)" if missed else ""
+    return f"[{scenario.name}: kill point {how}; signal sent at {when}{retried}; uninterrupted run ~{duration:.2f}s]"
 
 
 # --------------------------------------------------------------------------- SIGKILL tests
 
 
-def _kill_test(scenario_name: str, how: str, trigger: Trigger, tmp_path: Path, template: Template, dataset: Dataset,
-               processes: Processes, duration: float, run_artver) -> None:  # type: ignore[no-untyped-def]
+def fresh_world(tmp_path: Path, template: Template, dataset: Dataset, scenario: Scenario) -> Callable[[], World]:
+    """Builds the scenario's world in tmp_path/world, replacing the one a previous run used."""
+    def build() -> World:
+        shutil.rmtree(tmp_path / "world", ignore_errors=True)
+        return build_world(tmp_path / "world", template, dataset, scenario)
+
+    return build
+
+
+def _kill_test(scenario_name: str, how: str, trigger_for: TriggerFor, tmp_path: Path, template: Template,
+               dataset: Dataset, processes: Processes, duration: float, run_artver) -> None:  # type: ignore[no-untyped-def]
     scenario = SCENARIOS[scenario_name]
-    world = build_world(tmp_path / "world", template, dataset, scenario)
-    outcome = run_until(processes, world, trigger, signal.SIGKILL)
-    context = describe(scenario, how, outcome, duration)
-    if outcome.fired_at is None:
-        assert outcome.code == 0, f"{context}: exited {outcome.code}: {outcome.err}"
-        assert "/" in how, f"{context}: the kill point was never reached (the harness no longer sees the large file written)"
-    finish_and_check(world, template, dataset, context, run_artver)
+    world, outcome, missed = signal_until_it_lands(processes, fresh_world(tmp_path, template, dataset, scenario),
+                                                   trigger_for, signal.SIGKILL, f"[{scenario.name}: kill point {how}]")
+    finish_and_check(world, template, dataset, describe(scenario, how, outcome, duration, missed), run_artver)
 
 
 DEFAULT_KILLS = [
@@ -649,12 +701,13 @@ DEFAULT_KILLS = [
 def test_sigkill_leaves_a_consistent_state(scenario_name: str, point: str, tmp_path: Path, template: Template,
                                            dataset: Dataset, durations, processes: Processes, run_artver) -> None:  # type: ignore[no-untyped-def]
     duration, _ = durations(scenario_name)
+    trigger_for: TriggerFor
     if point == "big-file-half-copied":
-        trigger = big_half_copied(dataset)
+        trigger_for = lambda observed: big_half_copied(dataset)  # noqa: E731 - an event, whatever the duration
     else:
         numerator, denominator = (int(part) for part in point.split("/"))
-        trigger = at_seconds(duration * numerator / denominator)
-    _kill_test(scenario_name, point, trigger, tmp_path, template, dataset, processes, duration, run_artver)
+        trigger_for = at_fraction(numerator / denominator, duration)
+    _kill_test(scenario_name, point, trigger_for, tmp_path, template, dataset, processes, duration, run_artver)
 
 
 SLOW_POINTS = 6  # kill at k/6 of the duration, k = 1..5: 5 per command, 30 in all
@@ -666,7 +719,7 @@ SLOW_POINTS = 6  # kill at k/6 of the duration, k = 1..5: 5 per command, 30 in a
 def test_sigkill_at_many_moments(scenario_name: str, k: int, tmp_path: Path, template: Template, dataset: Dataset,
                                  durations, processes: Processes, run_artver) -> None:  # type: ignore[no-untyped-def]
     duration, _ = durations(scenario_name)
-    _kill_test(scenario_name, f"{k}/{SLOW_POINTS}", at_seconds(duration * k / SLOW_POINTS), tmp_path, template,
+    _kill_test(scenario_name, f"{k}/{SLOW_POINTS}", at_fraction(k / SLOW_POINTS, duration), tmp_path, template,
                dataset, processes, duration, run_artver)
 
 
@@ -724,6 +777,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
     outcome = run_until(processes, world, trigger, signal.SIGKILL)
     context = f"[push to S3 killed 0.3s after the multipart upload of big.bin began; signal at {outcome.fired_at}]"
     assert outcome.fired_at is not None, f"{context}: the push finished before any multipart upload was seen"
+    assert signal_landed(outcome, signal.SIGKILL), f"{context}: the push had finished (exit {outcome.code}) when the kill was sent"
 
     def check_remote(final: bool) -> list[str]:
         from concurrent.futures import ThreadPoolExecutor
@@ -779,34 +833,47 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
     scenario = SCENARIOS[scenario_name]
     duration, locked_at = durations(scenario_name)
     working = max(duration - locked_at, 0.05)
-    world = build_world(tmp_path / "world", template, dataset, scenario)
-    holder: list[float] = []
+    holders: list[list[float]] = []  # per run: when it was seen holding the lock
+    at_signal: list[int] = []  # objects transferred when the signal was sent (in the run that is kept)
 
-    def trigger(world: World, elapsed: float, pid: int) -> bool:
-        if not holder:
-            try:
-                if (world.repo / ".artver" / "lock").read_text().strip() == str(pid):
-                    holder.append(elapsed)
-            except (FileNotFoundError, UnicodeDecodeError):
-                pass
-            return False
-        if point == "transfer-under-way":
-            count = len(transferred(world)) - initial
-            if count >= 30:
-                at_signal.append(count + initial)
+    def trigger_for(observed: float | None) -> Trigger:
+        work = working
+        if observed is not None:  # the previous run finished before its moment: aim inside the work it showed
+            previous = holders[-1][0] if holders and holders[-1] else observed / 2
+            work = min(working, max(observed - previous, 0.01))
+        holder: list[float] = []
+        holders.append(holder)
+        at_signal.clear()
+        initial: list[int] = []
+
+        def trigger(world: World, elapsed: float, pid: int) -> bool:
+            if not initial:
+                initial.append(len(transferred(world)))
+            if not holder:
+                try:
+                    if (world.repo / ".artver" / "lock").read_text().strip() == str(pid):
+                        holder.append(elapsed)
+                except (FileNotFoundError, UnicodeDecodeError):
+                    pass
+                return False
+            if point == "transfer-under-way":
+                count = len(transferred(world)) - initial[0]
+                if count >= 30:
+                    at_signal.append(count + initial[0])
+                    return True
+                return False
+            if elapsed >= holder[0] + float(point) * work:
+                at_signal.append(len(transferred(world)))
                 return True
             return False
-        if elapsed >= holder[0] + float(point) * working:
-            at_signal.append(len(transferred(world)))
-            return True
-        return False
 
-    at_signal: list[int] = []
-    initial = len(transferred(world))
-    outcome = run_until(processes, world, trigger, signal.SIGINT)
+        return trigger
+
     moment = "once 30 objects were transferred" if point == "transfer-under-way" else f"at {point} of the work after the lock"
     how = f"SIGINT {moment}"
-    context = describe(scenario, how, outcome, duration)
+    world, outcome, missed = signal_until_it_lands(processes, fresh_world(tmp_path, template, dataset, scenario),
+                                                   trigger_for, signal.SIGINT, f"[{scenario.name}: {how}]")
+    context = describe(scenario, how, outcome, duration, missed)
     problems = check_interrupt_outcome(outcome, scenario)
     if at_signal and outcome.code != 0 and scenario.name in ("push", "fetch", "pull"):
         # Ctrl-C should stop a transfer: the uploads/downloads in flight may end, no new one may start.
@@ -889,7 +956,47 @@ def test_ctrl_c_during_start_up_is_clean(tmp_path: Path, template: Template, dat
         pytest.fail("add did not finish after Ctrl-C")
     err = b"".join(collected) + (rest or b"")
     outcome = Outcome(running.process.returncode, 0.0 if fired else None, running.out_path.read_text(),
-                      err.decode(errors="replace"), time.monotonic() - signalled)
+                      err.decode(errors="replace"), time.monotonic() - running.started, time.monotonic() - signalled)
     assert fired, "never saw typer being imported"
+    assert signal_landed(outcome, signal.SIGINT), f"SIGINT sent during start-up, yet add exited {outcome.code}"
     context = "[add: SIGINT during start-up, while 'import typer' runs]"
     finish_and_check(world, template, dataset, context, run_artver, check_interrupt_outcome(outcome, scenario))
+
+
+# --------------------------------------------------------------------------- the harness itself
+
+QUICK = Scenario("version", ("--version",), "", None, False, (), (), "artver")  # a command done in a blink
+
+
+def _exited(pid: int) -> bool:
+    """Has the process exited (a zombie its parent has not reaped yet, or gone)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_a_signal_sent_after_the_command_finished_is_not_a_kill(tmp_path: Path, processes: Processes) -> None:
+    """The race a kill point can lose: the trigger fires while the command is still listed as
+    running, but the command exits before the signal is sent. Such a run tested nothing, so
+    the harness must not hand it to the checks (which would pass on a finished command)."""
+    world = World(QUICK, tmp_path, tmp_path, tmp_path)
+
+    def once_exited(world: World, elapsed: float, pid: int) -> bool:
+        deadline = time.monotonic() + PROCESS_TIMEOUT
+        while not _exited(pid) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return True
+
+    with pytest.raises(pytest.fail.Exception, match="never reached the running command"):
+        signal_until_it_lands(processes, lambda: world, lambda observed: once_exited, signal.SIGKILL, "[quick]")
+
+
+def test_a_kill_point_later_than_the_command_is_retried_earlier(tmp_path: Path, processes: Processes) -> None:
+    """A time-based kill point past the end of the run (the machine was faster than when the
+    duration was measured) is moved inside the duration the run showed, until the kill lands."""
+    world = World(QUICK, tmp_path, tmp_path, tmp_path)
+    _, outcome, missed = signal_until_it_lands(processes, lambda: world, at_fraction(0.5, PROCESS_TIMEOUT / 4),
+                                               signal.SIGKILL, "[quick]")
+    assert missed >= 1, "the first run was killed at a moment far past its end"
+    assert outcome.code == -signal.SIGKILL and outcome.fired_at is not None
