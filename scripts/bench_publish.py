@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_publish.py [--quick] [--repeat N] [--json PATH] [--keep]
 
 The registry is the CNCF distribution registry (Debian's ``docker-registry``), started on
-loopback by this script through tests/registry_server.py with filesystem storage under
+loopback by this script through tests/support/registry.py with filesystem storage under
 .bench/runs/, plain HTTP. The model is scripts/bench.py's big-file v1 (2 GiB; --quick: 256 MiB),
 tracked in a fresh repository and committed. Operations, each a child process measured by
 bench.measure() (wall time, CPU time of the process tree, peak RSS), plus the CPU time the
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402  (scripts/bench.py: helpers only; its main() is not run)
 from bench import BenchError, Measurement  # noqa: E402
 
-from tests.registry_server import RegistryServer, require, start_registry  # noqa: E402
+from tests.support.registry import RegistryServer, require, start_registry  # noqa: E402
 
 TIMEOUT = 1800.0
 OPERATIONS = {

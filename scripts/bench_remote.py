@@ -14,7 +14,7 @@ tool set-up); that script is not modified. Phases (--only, repeatable or comma-s
               pointer file as the floor; DVC has no such command)
 
 Remotes (--remotes): ``local`` (a directory on the same filesystem) and ``s3`` (SeaweedFS
-``weed mini`` on loopback, started by this script through tests/storage_servers.py, stopped in a
+``weed mini`` on loopback, started by this script through tests/support/servers.py, stopped in a
 finally). Both tools get the same two remotes, configured in the committed config of one source
 repository per tool and workload (artver: remote add + endpoint_url; DVC: remote add +
 endpointurl), AWS credentials in the environment.
@@ -694,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             import boto3
             from botocore.config import Config as BotoConfig
 
-            from tests.storage_servers import start_seaweedfs
+            from tests.support.servers import start_seaweedfs
 
             server = start_seaweedfs(run_dir / "seaweedfs")
             log(f"SeaweedFS (pid {server.pid}) at {server.endpoint_url}")

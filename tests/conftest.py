@@ -1,37 +1,19 @@
-"""Shared test fixtures: real Git repositories in temp dirs and ways to run artver."""
+"""Shared fixtures (only fixtures: helpers live in tests/support and are imported from there)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
-pytest_plugins = ["tests.server_fixtures"]
+from tests.support.cli import Result
+from tests.support.environment import FIXED_ENV, GIT_ENV, HIDDEN_PREFIXES, prepare_home
+from tests.support.git import commit_all, git
+from tests.support.processes import Processes
 
-SUBPROCESS_TIMEOUT = 120
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Ada Tester",
-    "GIT_AUTHOR_EMAIL": "ada@example.invalid",
-    "GIT_COMMITTER_NAME": "Ada Tester",
-    "GIT_COMMITTER_EMAIL": "ada@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
+pytest_plugins = ["tests.support.server_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -39,29 +21,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     """No test sees the developer's Git config, AWS profile or GCS credentials."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
-    for key, value in GIT_ENV.items():
+    for key, value in {**GIT_ENV, **FIXED_ENV}.items():
         monkeypatch.setenv(key, value)
     for key in list(os.environ):
-        if key.startswith(("AWS_", "GOOGLE_", "STORAGE_EMULATOR", "CLOUDSDK_")):
+        if key.startswith(HIDDEN_PREFIXES):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)  # artver's user config: under the temporary HOME
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-
-
-def git(cwd: Path, *args: str) -> str:
-    completed = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
-    )
-    if completed.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {completed.stderr}")
-    return completed.stdout
-
-
-def commit_all(cwd: Path, message: str) -> str:
-    git(cwd, "add", "-A")
-    git(cwd, "commit", "-q", "-m", message)
-    return git(cwd, "rev-parse", "HEAD").strip()
+    prepare_home(home)
 
 
 @pytest.fixture
@@ -79,19 +45,6 @@ def run_artver(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPat
     return run
 
 
-def run_artver_process(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = SUBPROCESS_TIMEOUT) -> Result:
-    """Run the CLI as a real process, as a user or a Git hook would."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "artver", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-    return Result(completed.returncode, completed.stdout, completed.stderr)
-
-
 @pytest.fixture
 def repo(tmp_path: Path, run_artver: Callable[..., Result]) -> Path:
     """A Git repository with artver initialised and one commit."""
@@ -102,3 +55,13 @@ def repo(tmp_path: Path, run_artver: Callable[..., Result]) -> Path:
     assert result.code == 0, result.err
     commit_all(root, "init artver")
     return root
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Start artver processes with processes.start(...); every one still running is killed at teardown."""
+    manager = Processes(tmp_path / "logs")
+    try:
+        yield manager
+    finally:
+        manager.kill_all()

@@ -27,8 +27,9 @@ from artver import error_handler
 from artver.commands.add import add
 from artver.pointer import read_pointer
 from artver.repo import open_repo
-from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
-from tests.helpers import assert_one_line_error, object_path, write, xxh
+from tests.support.cli import assert_one_line_error
+from tests.support.files import object_path, write, xxh
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 MiB = 1024 * 1024
 CHANGED = "changed while being added; stop the process writing it, then add again"
@@ -370,7 +371,7 @@ def test_a_file_changed_after_its_read_is_not_replaced_by_a_link_to_the_old_cont
 
 @pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
 def test_a_special_file_inside_a_folder_is_refused_at_once(repo: Path, kind: str) -> None:
-    from tests.conftest import run_artver_process
+    from tests.support.cli import run_artver_process
 
     write(repo / "data" / "a.bin", b"a")
     special = repo / "data" / "special"
@@ -547,7 +548,7 @@ def test_with_the_top_level_gitignore_tracked_add_refuses_instead_of_editing_it(
 
 def test_status_does_not_block_on_a_named_pipe_where_a_tracked_file_was(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     # The same class outside add: every hash of a workspace file opens it without blocking.
-    from tests.conftest import run_artver_process
+    from tests.support.cli import run_artver_process
 
     write(repo / "m.bin", b"weights")
     assert run_artver(repo, "add", "m.bin").code == 0

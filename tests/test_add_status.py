@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from artver.pointer import InlineListing, read_pointer
-from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
-from tests.helpers import assert_one_line_error, object_path, write, xxh
+from tests.support.cli import assert_one_line_error
+from tests.support.files import object_path, write, xxh
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 
 def cache_files(root: Path) -> list[Path]:

@@ -9,8 +9,8 @@ import pytest
 
 import artver.api as av
 from artver.errors import ArtverError, IntegrityError, UsageError
-from tests.conftest import commit_all, git
-from tests.remote_helpers import RemoteUnderTest, make_remote
+from tests.support.git import commit_all, git
+from tests.support.remotes import RemoteUnderTest, make_remote
 
 
 @pytest.fixture(params=["local", "s3", "gcs"])

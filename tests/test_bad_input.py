@@ -17,7 +17,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import SUBPROCESS_TIMEOUT, Result, commit_all, git, run_artver_process
+from tests.support.cli import Result, run_artver_process
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 CORPUS = Path(__file__).parent / "corpus" / "pointers"
 EXPECTED: dict[str, str] = json.loads((CORPUS / "expected.json").read_text())
@@ -125,7 +126,7 @@ def test_unknown_remote_scheme_in_a_hand_edited_config(project: Path, run_artver
 
 
 def test_missing_credentials(repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
-    from tests.remote_helpers import make_remote
+    from tests.support.remotes import make_remote
 
     remote = make_remote("s3", request, tmp_path, monkeypatch)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -385,7 +386,7 @@ def test_rejected_credentials_stop_every_command_with_one_line(
         repo: Path, request, tmp_path: Path, monkeypatch, run_artver, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     """A wrong secret fails every object alike: one line, at once, not one line per object
     (pull used to print 'Fetched 0 objects, ... 2006 failed' and then every path)."""
-    from tests.remote_helpers import make_remote
+    from tests.support.remotes import make_remote
 
     remote = make_remote("s3", request, tmp_path, monkeypatch)
     run_artver(repo, "remote", "add", "origin", remote.url)

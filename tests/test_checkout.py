@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from artver.pointer import DirPointer, ListingRef, read_pointer
-from tests.conftest import commit_all, git
-from tests.helpers import object_path, write, xxh
+from tests.support.files import object_path, write, xxh
+from tests.support.git import commit_all, git
 
 Snapshot = dict[str, tuple[bytes, bool]]
 

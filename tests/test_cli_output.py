@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.conftest import commit_all
-from tests.helpers import write
+from tests.support.files import write
+from tests.support.git import commit_all
 
 
 def _dataset(repo: Path, run_artver, files: int) -> None:  # type: ignore[no-untyped-def]

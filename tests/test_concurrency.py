@@ -21,20 +21,10 @@ import pytest
 
 from artver import file_lock
 from artver.pointer import read_pointer
-from tests.conftest import commit_all, git
-from tests.test_crash_safety import (  # the process harness is shared with the crash-safety tests
-    MiB,
-    Processes,
-    Running,
-    artver,
-    hash_file,
-    module_env,
-    object_files,
-    processes,  # noqa: F401 - the fixture
-    wait_for_lock_holder,
-    xxh,
-)
-from tests.test_crash_safety import git as crash_git
+from tests.support.environment import isolated_env
+from tests.support.files import MiB, hash_file, object_files, object_path, xxh
+from tests.support.git import commit_all, git
+from tests.support.processes import Processes, Running, run_artver_to_end, wait_for_lock_holder
 
 LOCK_MESSAGE = "another artver process"
 
@@ -72,7 +62,7 @@ def payload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Payload]:
     root = tmp_path_factory.mktemp("concurrency-data")
     files: dict[str, str] = {}
 
-    def write(relative: str, data: bytes) -> None:
+    def put(relative: str, data: bytes) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -82,12 +72,12 @@ def payload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Payload]:
         block = rng.randbytes(MiB)
         return b"".join(block[index * 7919 % MiB :] + block[: index * 7919 % MiB] for index in range(size // MiB))
 
-    write("a.bin", big(16 * MiB))
-    write("b.bin", big(16 * MiB))
-    write("big.bin", big(150 * MiB))
+    put("a.bin", big(16 * MiB))
+    put("b.bin", big(16 * MiB))
+    put("big.bin", big(150 * MiB))
     for folder in ("dir_a", "dir_b", "dir_c"):
         for index in range(100):
-            write(f"{folder}/sub{index % 4}/f{index:03d}.bin", rng.randbytes(rng.randint(100, 10_000)))
+            put(f"{folder}/sub{index % 4}/f{index:03d}.bin", rng.randbytes(rng.randint(100, 10_000)))
     yield Payload(root, files)
     shutil.rmtree(root, ignore_errors=True)
 
@@ -178,18 +168,18 @@ def set_config(repo: Path, text: str, local: bool = True) -> None:
 def origin_template(payload: Payload, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """repo/ with a.bin, dir_a, b.bin, dir_b added, committed and pushed to remote/ (URL '../remote')."""
     base = tmp_path_factory.mktemp("concurrency-origin")
-    env = module_env(base / "home")
+    env = isolated_env(base / "home")
     repo, remote = base / "repo", base / "remote"
     repo.mkdir()
     remote.mkdir()
-    crash_git(repo, "init", "-q", env=env)
+    git(repo, "init", "-q", env=env)
     payload.place(repo, "a.bin", "dir_a", "b.bin", "dir_b")
     for args in (("init",), ("remote", "add", "origin", "../remote", "--default"),
                  ("add", "a.bin", "dir_a", "b.bin", "dir_b"), ("push",)):
-        result = artver(repo, *args, env=env)
+        result = run_artver_to_end(repo, *args, env=env)
         assert result.code == 0, result.err
-    crash_git(repo, "add", "-A", env=env)
-    crash_git(repo, "commit", "-q", "-m", "artifacts", env=env)
+    git(repo, "add", "-A", env=env)
+    git(repo, "commit", "-q", "-m", "artifacts", env=env)
     yield base
     shutil.rmtree(base, ignore_errors=True)
 
@@ -228,7 +218,7 @@ def test_two_adds_at_once(repo: Path, payload: Payload, processes: Processes, ru
     runs = [processes.start(repo, *first), processes.start(repo, *second)]
     for label, running, args in zip(("first", "second"), runs, (first, second)):
         if not finished_cleanly(f"{label} add", running, processes):
-            retry = artver(repo, *args)
+            retry = run_artver_to_end(repo, *args)
             assert retry.code == 0, retry.err
     artifacts = ("a.bin", "dir_a") if same_paths else ("a.bin", "dir_a", "b.bin", "dir_b")
     problems = check_pointers(repo, payload, *artifacts) + check_verify(run_artver, repo)
@@ -258,7 +248,7 @@ def test_second_add_fails_with_one_line_when_the_lock_stays_busy(
     finally:
         os.kill(first.process.pid, signal.SIGCONT)
     assert finished_cleanly("first add", first, processes)
-    retry = artver(repo, "add", "a.bin")
+    retry = run_artver_to_end(repo, "add", "a.bin")
     assert retry.code == 0, retry.err
     problems = check_pointers(repo, payload, "big.bin", "a.bin") + check_verify(run_artver, repo)
     assert not problems, "\n".join(problems)
@@ -271,7 +261,7 @@ def test_two_pushes_at_once_from_one_repository(origin: tuple[Path, Path], paylo
     runs = [processes.start(repo, "push"), processes.start(repo, "push")]
     for index, running in enumerate(runs):
         if not finished_cleanly(f"push {index}", running, processes):
-            assert artver(repo, "push").code == 0
+            assert run_artver_to_end(repo, "push").code == 0
     problems = check_remote(remote, payload_small) + check_verify(run_artver, repo, "-r", "origin")
     assert not problems, "\n".join(problems)
 
@@ -282,8 +272,7 @@ def test_two_pushes_at_once_from_two_clones_to_one_remote(origin: tuple[Path, Pa
     repo, remote = origin
     other = clone(repo, tmp_path / "other")
     for value, path in object_files(repo / ".artver" / "cache").items():
-        algorithm, digest = value.split(":")
-        target = other / ".artver" / "cache" / algorithm / digest[:2] / digest[2:]
+        target = object_path(other, value)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
     runs = [processes.start(repo, "push"), processes.start(other, "push")]
@@ -303,7 +292,7 @@ def test_two_pulls_at_once_in_one_clone(origin: tuple[Path, Path], tmp_path: Pat
     runs = [processes.start(other, "pull"), processes.start(other, "pull")]
     for index, running in enumerate(runs):
         if not finished_cleanly(f"pull {index}", running, processes):
-            assert artver(other, "pull").code == 0
+            assert run_artver_to_end(other, "pull").code == 0
     problems = check_workspace(other, payload, "a.bin", "dir_a", "b.bin", "dir_b") + check_verify(run_artver, other)
     assert not problems, "\n".join(problems)
 

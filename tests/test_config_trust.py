@@ -15,7 +15,8 @@ import pytest
 
 from artver import error_handler
 from artver.errors import RemoteError
-from tests.conftest import Result, commit_all
+from tests.support.cli import Result
+from tests.support.git import commit_all
 
 SECRET = "SECRETabc123DoNotLeak"
 DEAD_PID = 2_147_483_000  # above any pid_max: never a live process

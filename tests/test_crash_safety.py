@@ -22,7 +22,10 @@ finds nothing wrong.
 
 Kill points are spread over the command's measured duration (the duration of an
 uninterrupted run of the same scenario is measured once per module), plus
-event-triggered ones that land while the large file is half-copied.
+event-triggered ones that land while the large file is half-copied. A run the
+signal did not reach (the command finished first) is not checked: it is run
+again with the kill point moved inside that run's duration, and the test fails
+if no run of four is reached (see signal_until_it_lands).
 
 Default (CI) run: two kill points per command, SIGINT at a few moments, one S3
 push kill. The slow variant: 5 time-spread kill points per command (30 in
@@ -52,42 +55,18 @@ import xxhash
 from artver.errors import PointerError
 from artver.pointer import read_pointer
 from artver.transfer import default_jobs
-from tests.conftest import GIT_ENV
-from tests.remote_helpers import make_remote, s3_client
+from tests.support.environment import isolated_env
+from tests.support.files import ALGO, TEMP_MARKER, MiB, hash_file, object_files, store_object_path, xxh
+from tests.support.git import git
+from tests.support.processes import PROCESS_TIMEOUT, Processes, kill_group, run_artver_to_end
+from tests.support.remotes import make_remote, s3_client
 
 
-MiB = 1024 * 1024
 BIG_SIZE = 150 * MiB
 SMALL_COUNT = 300
-PROCESS_TIMEOUT = 180.0  # any single artver process
-LOCK_WAIT_TIMEOUT = 90.0  # how long a started process may take to reach its lock
-TEMP_MARKER = ".artver-tmp-"
-ALGO = "xxh128"
 
 
 # --------------------------------------------------------------------------- data
-
-
-def xxh(data: bytes) -> str:
-    return f"{ALGO}:{xxhash.xxh3_128(data).hexdigest()}"
-
-
-_hashed: dict[tuple[int, int, int, int], str] = {}
-
-
-def hash_file(path: Path) -> str:
-    """The file's hash. Objects hardlinked into many test repositories are read once: the
-    result is remembered per (device, inode, size, mtime), which any write would change."""
-    stat = path.stat()
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if key in _hashed:
-        return _hashed[key]
-    hasher = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(8 * MiB):
-            hasher.update(chunk)
-    _hashed[key] = f"{ALGO}:{hasher.hexdigest()}"
-    return _hashed[key]
 
 
 def _big_bytes(seed: int) -> bytes:
@@ -154,147 +133,12 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def module_env(home: Path) -> dict[str, str]:
-    """An environment like conftest's _isolated_environment, for module-scoped set-up."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "GOOGLE_", "STORAGE_EMULATOR", "CLOUDSDK_"))
-    }
-    env.update(GIT_ENV)
-    env["HOME"] = str(home)
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    return env
-
-
-def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    completed = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env or dict(os.environ)
-    )
-    assert completed.returncode == 0, f"git {' '.join(args)} failed: {completed.stderr}"
-    return completed.stdout
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-    seconds: float
-
-
-def artver(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = PROCESS_TIMEOUT) -> Result:
-    """Run artver to completion in its own process group; killed (group) on timeout."""
-    start = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "artver", *args], cwd=cwd, env=env or dict(os.environ),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    try:
-        out, err = child.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(child)
-        child.communicate(timeout=30)
-        pytest.fail(f"artver {' '.join(args)} did not finish within {timeout:g}s (in {cwd})")
-    finally:
-        if child.poll() is None:
-            _kill_group(child)
-            child.wait(timeout=30)
-    return Result(child.returncode, out, err, time.monotonic() - start)
-
-
-def _kill_group(child: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    try:
-        os.killpg(child.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen
-    started: float
-    out_path: Path
-    err_path: Path
-
-    def output(self) -> tuple[str, str]:
-        return (self.out_path.read_text(errors="replace"), self.err_path.read_text(errors="replace"))
-
-
-class Processes:
-    """Starts artver processes (each in its own session/process group) and kills every
-    one still running at teardown, by process group, whatever the test outcome."""
-
-    def __init__(self, logs: Path) -> None:
-        self._logs = logs
-        self._running: list[Running] = []
-        self._count = 0
-
-    def start(self, cwd: Path, *args: str, python_flags: tuple[str, ...] = (), stderr_pipe: bool = False) -> Running:
-        self._count += 1
-        self._logs.mkdir(parents=True, exist_ok=True)
-        out_path = self._logs / f"p{self._count}.out"
-        err_path = self._logs / f"p{self._count}.err"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, *python_flags, "-m", "artver", *args], cwd=cwd, env=dict(os.environ),
-                stdout=out, stderr=subprocess.PIPE if stderr_pipe else err, start_new_session=True,
-            )
-        running = Running(process, time.monotonic(), out_path, err_path)
-        self._running.append(running)
-        return running
-
-    def wait(self, running: Running, timeout: float = PROCESS_TIMEOUT) -> int:
-        try:
-            return running.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(running.process)
-            running.process.wait(timeout=30)
-            pytest.fail(f"artver {running.process.args[2:]} did not finish within {timeout:g}s")
-
-    def kill_all(self) -> None:
-        for running in self._running:
-            if running.process.poll() is None:
-                _kill_group(running.process)
-                try:
-                    running.process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            if running.process.stderr is not None:
-                running.process.stderr.close()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    manager = Processes(tmp_path / "logs")
-    try:
-        yield manager
-    finally:
-        manager.kill_all()
-        shutil.rmtree(tmp_path / "world", ignore_errors=True)  # hundreds of MB per test
-
-
-def wait_for_lock_holder(repo: Path, running: Running, timeout: float = LOCK_WAIT_TIMEOUT) -> float | None:
-    """Seconds from start until the process holds the repository lock (its pid is written
-    into .artver/lock right after flock succeeds); None if it exited first."""
-    lock = repo / ".artver" / "lock"
-    pid = str(running.process.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if lock.read_text().strip() == pid:
-                return time.monotonic() - running.started
-        except (FileNotFoundError, UnicodeDecodeError):
-            pass
-        if running.process.poll() is not None:
-            return None
-        time.sleep(0.002)
-    pytest.fail(f"artver (pid {pid}) did not take the repository lock within {timeout:g}s")
+@pytest.fixture(autouse=True)
+def _remove_world(tmp_path: Path) -> Iterator[None]:
+    """Each test's world holds hundreds of MB. Autouse, so it is set up before the ``processes``
+    fixture and torn down after it: every process is dead before its files go."""
+    yield
+    shutil.rmtree(tmp_path / "world", ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- template
@@ -319,11 +163,6 @@ def place_version(version: Version, repo: Path, copy: bool) -> None:
             os.link(version.root / relative, target)
 
 
-def object_path(root: Path, hash_value: str) -> Path:
-    algorithm, digest = hash_value.split(":")
-    return root / algorithm / digest[:2] / digest[2:]
-
-
 def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, float]:
     """Run artver uninterrupted; return (duration, seconds until it held the lock)."""
     lock = repo / ".artver" / "lock"
@@ -342,7 +181,7 @@ def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, floa
             time.sleep(0.002)
     finally:
         if child.poll() is None:
-            _kill_group(child)
+            kill_group(child)
         _, err = child.communicate(timeout=30)
     duration = time.monotonic() - start
     assert child.returncode == 0, f"artver {' '.join(args)} failed in the template: {err.decode()}"
@@ -352,13 +191,13 @@ def _timed_run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, floa
 @pytest.fixture(scope="module")
 def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     base = tmp_path_factory.mktemp("crash-template")
-    env = module_env(base / "home")
+    env = isolated_env(base / "home")
     repo, remote = base / "repo", base / "remote"
     repo.mkdir()
     remote.mkdir()
 
     def run(*args: str) -> None:
-        result = artver(repo, *args, env=env)
+        result = run_artver_to_end(repo, *args, env=env)
         assert result.code == 0, f"template: artver {' '.join(args)}: {result.err}"
 
     git(repo, "init", "-q", env=env)
@@ -388,8 +227,8 @@ def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iter
     for version in (dataset.v1, dataset.v2):
         assert b"entries:" in pointers[version.name]["data.art"]  # inline listing: no listing object
         for hash_value in version.objects:
-            assert object_path(repo / ".artver" / "cache", hash_value).is_file()
-            assert object_path(remote, hash_value).is_file()
+            assert store_object_path(repo / ".artver" / "cache", hash_value).is_file()
+            assert store_object_path(remote, hash_value).is_file()
     pointers["init"] = {}
     yield Template(repo, remote, pointers, gitignore, measured)
     shutil.rmtree(base, ignore_errors=True)
@@ -444,17 +283,17 @@ def build_world(base: Path, template: Template, dataset: Dataset, scenario: Scen
     (repo / ".artver" / "config.local").write_text("[core]\nlock_timeout = 1\n")  # a stale lock would fail fast
     for name in scenario.cache:
         for hash_value in dataset.version(name).objects:
-            target = object_path(repo / ".artver" / "cache", hash_value)
+            target = store_object_path(repo / ".artver" / "cache", hash_value)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(object_path(template.repo / ".artver" / "cache", hash_value), target)
+                os.link(store_object_path(template.repo / ".artver" / "cache", hash_value), target)
     remote.mkdir()
     for name in scenario.remote:
         for hash_value in dataset.version(name).objects:
-            target = object_path(remote, hash_value)
+            target = store_object_path(remote, hash_value)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(object_path(template.remote, hash_value), target)
+                os.link(store_object_path(template.remote, hash_value), target)
     if scenario.workspace is not None:
         place_version(dataset.version(scenario.workspace), repo, scenario.copy_workspace)
     return World(scenario, base, repo, remote)
@@ -465,7 +304,7 @@ def durations(template: Template, dataset: Dataset,
               tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[float, float]]:
     """(duration, seconds to the lock) of an uninterrupted run of each scenario, measured once."""
     measured = dict(template.measured)
-    env = module_env(tmp_path_factory.mktemp("calibration-home"))
+    env = isolated_env(tmp_path_factory.mktemp("calibration-home"))
 
     def get(name: str) -> tuple[float, float]:
         if name not in measured:
@@ -495,23 +334,6 @@ def scan_work_tree(repo: Path) -> tuple[dict[str, Path], dict[str, int]]:
             else:
                 files[relative] = path
     return files, temps
-
-
-def object_files(root: Path) -> dict[str, Path]:
-    """Objects stored under their final names: <root>/<algo>/<2 hex>/<rest> -> hash."""
-    found: dict[str, Path] = {}
-    base = root / ALGO
-    if not base.is_dir():
-        return found
-    for prefix in os.listdir(base):
-        folder = base / prefix
-        if len(prefix) != 2 or not folder.is_dir():
-            continue
-        for name in os.listdir(folder):
-            if TEMP_MARKER in name:
-                continue
-            found[f"{ALGO}:{prefix}{name}"] = folder / name
-    return found
 
 
 def state_db_problem(repo: Path, scratch: Path) -> str | None:
@@ -687,7 +509,7 @@ def finish_and_check(world: World, template: Template, dataset: Dataset, context
     problems = check_world(world, template, dataset, final=False)
     if problems:
         report += ["right after the kill:"] + problems
-    rerun = artver(world.repo, *world.scenario.args)
+    rerun = run_artver_to_end(world.repo, *world.scenario.args)
     if rerun.code != 0 or "Traceback" in rerun.err:
         report += [f"the rerun of 'artver {' '.join(world.scenario.args)}' exited {rerun.code}: {rerun.err.strip()}"]
     else:
@@ -758,7 +580,7 @@ def big_half_copied(dataset: Dataset) -> Trigger:
         if name in ("add", "fetch"):
             folder = world.cache / "tmp"
         elif name == "push":
-            folder = object_path(world.remote, dataset.v1.files["big.bin"]).parent
+            folder = store_object_path(world.remote, dataset.v1.files["big.bin"]).parent
         else:
             folder = world.repo
         return _writing_at_least(pid, folder, third) or _temp_at_least(
@@ -767,12 +589,13 @@ def big_half_copied(dataset: Dataset) -> Trigger:
     return trigger
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    code: int | None
+    code: int
     fired_at: float | None  # seconds after start the signal was sent; None: the process finished first
     out: str
     err: str
+    seconds: float  # from start to exit
     exit_after_signal: float | None = None
 
 
@@ -787,33 +610,84 @@ def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, py
         if trigger(world, elapsed, running.process.pid):
             fired_at = elapsed
             signalled = time.monotonic()
-            _kill_group(running.process, sig)
+            kill_group(running.process, sig)
             break
         time.sleep(0.002)
     code = processes.wait(running)
+    seconds = time.monotonic() - running.started
     out, err = running.output()
     exit_after = time.monotonic() - signalled if fired_at is not None else None
-    return Outcome(code, fired_at, out, err, exit_after)
+    return Outcome(code, fired_at, out, err, seconds, exit_after)
 
 
-def describe(scenario: Scenario, how: str, outcome: Outcome, duration: float) -> str:
+def signal_landed(outcome: Outcome, sig: int) -> bool:
+    """Did the signal reach the command while it ran? Not if it was never sent (the command
+    finished before its kill point), nor if the command exited 0 anyway: a signal sent between
+    the harness's last look and the command's exit reaches a process that has already finished.
+    SIGKILL landed only if it is what ended the process."""
+    if outcome.fired_at is None:
+        return False
+    if sig == signal.SIGKILL:
+        return outcome.code == -signal.SIGKILL
+    return outcome.code != 0
+
+
+KILL_ATTEMPTS = 4
+TriggerFor = Callable[[float | None], Trigger]  # the trigger of one run, given how long the previous run took (None: first run)
+
+
+def signal_until_it_lands(processes: Processes, new_world: Callable[[], World], trigger_for: TriggerFor, sig: int,
+                          context: str) -> tuple[World, Outcome, int]:
+    """Run the command in a fresh world and signal it when the trigger says; if the signal did
+    not land (see signal_landed), a test of that run would check a state nothing interrupted, so
+    run again with the trigger made for the duration that run showed, up to KILL_ATTEMPTS runs,
+    then fail saying why. Returns the world and outcome of the run that was signalled and how
+    many runs before it finished first."""
+    misses: list[str] = []
+    observed: float | None = None
+    for _ in range(KILL_ATTEMPTS):
+        world = new_world()
+        outcome = run_until(processes, world, trigger_for(observed), sig)
+        if signal_landed(outcome, sig):
+            return world, outcome, len(misses)
+        sent = "never sent" if outcome.fired_at is None else f"sent at {outcome.fired_at:.2f}s, after it had finished"
+        stderr = f" ({outcome.err.strip()[-300:]!r})" if outcome.code != 0 else ""
+        misses.append(f"exited {outcome.code} after {outcome.seconds:.2f}s{stderr}, signal {sent}")
+        observed = outcome.seconds
+    pytest.fail(f"{context}: the signal never reached the running command in {KILL_ATTEMPTS} runs, so nothing "
+                f"was tested: " + "; ".join(misses))
+
+
+def at_fraction(fraction: float, measured: float) -> TriggerFor:
+    """A kill at ``fraction`` of the command's duration: the measured one, or that of the previous
+    run if shorter (that run finished before its kill point, so each retry comes earlier)."""
+    return lambda observed: at_seconds(fraction * (measured if observed is None else min(measured, observed)))
+
+
+def describe(scenario: Scenario, how: str, outcome: Outcome, duration: float, missed: int = 0) -> str:
     when = f"{outcome.fired_at:.2f}s" if outcome.fired_at is not None else "never (the command finished first)"
-    return f"[{scenario.name}: kill point {how}; signal sent at {when}; uninterrupted run ~{duration:.2f}s]"
+    retried = f" (after {missed} run(s) that finished before the signal)" if missed else ""
+    return f"[{scenario.name}: kill point {how}; signal sent at {when}{retried}; uninterrupted run ~{duration:.2f}s]"
 
 
 # --------------------------------------------------------------------------- SIGKILL tests
 
 
-def _kill_test(scenario_name: str, how: str, trigger: Trigger, tmp_path: Path, template: Template, dataset: Dataset,
-               processes: Processes, duration: float, run_artver) -> None:  # type: ignore[no-untyped-def]
+def fresh_world(tmp_path: Path, template: Template, dataset: Dataset, scenario: Scenario) -> Callable[[], World]:
+    """Builds the scenario's world in tmp_path/world, replacing the one a previous run used."""
+    def build() -> World:
+        shutil.rmtree(tmp_path / "world", ignore_errors=True)
+        return build_world(tmp_path / "world", template, dataset, scenario)
+
+    return build
+
+
+def _kill_test(scenario_name: str, how: str, trigger_for: TriggerFor, tmp_path: Path, template: Template,
+               dataset: Dataset, processes: Processes, duration: float, run_artver) -> None:  # type: ignore[no-untyped-def]
     scenario = SCENARIOS[scenario_name]
-    world = build_world(tmp_path / "world", template, dataset, scenario)
-    outcome = run_until(processes, world, trigger, signal.SIGKILL)
-    context = describe(scenario, how, outcome, duration)
-    if outcome.fired_at is None:
-        assert outcome.code == 0, f"{context}: exited {outcome.code}: {outcome.err}"
-        assert "/" in how, f"{context}: the kill point was never reached (the harness no longer sees the large file written)"
-    finish_and_check(world, template, dataset, context, run_artver)
+    world, outcome, missed = signal_until_it_lands(processes, fresh_world(tmp_path, template, dataset, scenario),
+                                                   trigger_for, signal.SIGKILL, f"[{scenario.name}: kill point {how}]")
+    finish_and_check(world, template, dataset, describe(scenario, how, outcome, duration, missed), run_artver)
 
 
 DEFAULT_KILLS = [
@@ -830,12 +704,13 @@ DEFAULT_KILLS = [
 def test_sigkill_leaves_a_consistent_state(scenario_name: str, point: str, tmp_path: Path, template: Template,
                                            dataset: Dataset, durations, processes: Processes, run_artver) -> None:  # type: ignore[no-untyped-def]
     duration, _ = durations(scenario_name)
+    trigger_for: TriggerFor
     if point == "big-file-half-copied":
-        trigger = big_half_copied(dataset)
+        trigger_for = lambda observed: big_half_copied(dataset)  # noqa: E731 - an event, whatever the duration
     else:
         numerator, denominator = (int(part) for part in point.split("/"))
-        trigger = at_seconds(duration * numerator / denominator)
-    _kill_test(scenario_name, point, trigger, tmp_path, template, dataset, processes, duration, run_artver)
+        trigger_for = at_fraction(numerator / denominator, duration)
+    _kill_test(scenario_name, point, trigger_for, tmp_path, template, dataset, processes, duration, run_artver)
 
 
 SLOW_POINTS = 6  # kill at k/6 of the duration, k = 1..5: 5 per command, 30 in all
@@ -847,7 +722,7 @@ SLOW_POINTS = 6  # kill at k/6 of the duration, k = 1..5: 5 per command, 30 in a
 def test_sigkill_at_many_moments(scenario_name: str, k: int, tmp_path: Path, template: Template, dataset: Dataset,
                                  durations, processes: Processes, run_artver) -> None:  # type: ignore[no-untyped-def]
     duration, _ = durations(scenario_name)
-    _kill_test(scenario_name, f"{k}/{SLOW_POINTS}", at_seconds(duration * k / SLOW_POINTS), tmp_path, template,
+    _kill_test(scenario_name, f"{k}/{SLOW_POINTS}", at_fraction(k / SLOW_POINTS, duration), tmp_path, template,
                dataset, processes, duration, run_artver)
 
 
@@ -905,6 +780,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
     outcome = run_until(processes, world, trigger, signal.SIGKILL)
     context = f"[push to S3 killed 0.3s after the multipart upload of big.bin began; signal at {outcome.fired_at}]"
     assert outcome.fired_at is not None, f"{context}: the push finished before any multipart upload was seen"
+    assert signal_landed(outcome, signal.SIGKILL), f"{context}: the push had finished (exit {outcome.code}) when the kill was sent"
 
     def check_remote(final: bool) -> list[str]:
         from concurrent.futures import ThreadPoolExecutor
@@ -934,7 +810,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
         problems.append("the repository lock is still held")
     if problems:
         report += ["right after the kill:"] + problems
-    rerun = artver(world.repo, "push")
+    rerun = run_artver_to_end(world.repo, "push")
     if rerun.code != 0 or "Traceback" in rerun.err:
         report.append(f"the rerun of 'artver push' exited {rerun.code}: {rerun.err.strip()}")
     else:
@@ -960,34 +836,47 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
     scenario = SCENARIOS[scenario_name]
     duration, locked_at = durations(scenario_name)
     working = max(duration - locked_at, 0.05)
-    world = build_world(tmp_path / "world", template, dataset, scenario)
-    holder: list[float] = []
+    holders: list[list[float]] = []  # per run: when it was seen holding the lock
+    at_signal: list[int] = []  # objects transferred when the signal was sent (in the run that is kept)
 
-    def trigger(world: World, elapsed: float, pid: int) -> bool:
-        if not holder:
-            try:
-                if (world.repo / ".artver" / "lock").read_text().strip() == str(pid):
-                    holder.append(elapsed)
-            except (FileNotFoundError, UnicodeDecodeError):
-                pass
-            return False
-        if point == "transfer-under-way":
-            count = len(transferred(world)) - initial
-            if count >= 30:
-                at_signal.append(count + initial)
+    def trigger_for(observed: float | None) -> Trigger:
+        work = working
+        if observed is not None:  # the previous run finished before its moment: aim inside the work it showed
+            previous = holders[-1][0] if holders and holders[-1] else observed / 2
+            work = min(working, max(observed - previous, 0.01))
+        holder: list[float] = []
+        holders.append(holder)
+        at_signal.clear()
+        initial: list[int] = []
+
+        def trigger(world: World, elapsed: float, pid: int) -> bool:
+            if not initial:
+                initial.append(len(transferred(world)))
+            if not holder:
+                try:
+                    if (world.repo / ".artver" / "lock").read_text().strip() == str(pid):
+                        holder.append(elapsed)
+                except (FileNotFoundError, UnicodeDecodeError):
+                    pass
+                return False
+            if point == "transfer-under-way":
+                count = len(transferred(world)) - initial[0]
+                if count >= 30:
+                    at_signal.append(count + initial[0])
+                    return True
+                return False
+            if elapsed >= holder[0] + float(point) * work:
+                at_signal.append(len(transferred(world)))
                 return True
             return False
-        if elapsed >= holder[0] + float(point) * working:
-            at_signal.append(len(transferred(world)))
-            return True
-        return False
 
-    at_signal: list[int] = []
-    initial = len(transferred(world))
-    outcome = run_until(processes, world, trigger, signal.SIGINT)
+        return trigger
+
     moment = "once 30 objects were transferred" if point == "transfer-under-way" else f"at {point} of the work after the lock"
     how = f"SIGINT {moment}"
-    context = describe(scenario, how, outcome, duration)
+    world, outcome, missed = signal_until_it_lands(processes, fresh_world(tmp_path, template, dataset, scenario),
+                                                   trigger_for, signal.SIGINT, f"[{scenario.name}: {how}]")
+    context = describe(scenario, how, outcome, duration, missed)
     problems = check_interrupt_outcome(outcome, scenario)
     if at_signal and outcome.code != 0 and scenario.name in ("push", "fetch", "pull"):
         # Ctrl-C should stop a transfer: the uploads/downloads in flight may end, no new one may start.
@@ -1059,18 +948,58 @@ def test_ctrl_c_during_start_up_is_clean(tmp_path: Path, template: Template, dat
     for line in iter(running.process.stderr.readline, b""):
         collected.append(line)
         if re.search(rb"\|\s+typer\.", line):
-            _kill_group(running.process, signal.SIGINT)
+            kill_group(running.process, signal.SIGINT)
             fired = True
             break
     signalled = time.monotonic()
     try:
         _, rest = running.process.communicate(timeout=PROCESS_TIMEOUT)
     except subprocess.TimeoutExpired:
-        _kill_group(running.process)
+        kill_group(running.process)
         pytest.fail("add did not finish after Ctrl-C")
     err = b"".join(collected) + (rest or b"")
     outcome = Outcome(running.process.returncode, 0.0 if fired else None, running.out_path.read_text(),
-                      err.decode(errors="replace"), time.monotonic() - signalled)
+                      err.decode(errors="replace"), time.monotonic() - running.started, time.monotonic() - signalled)
     assert fired, "never saw typer being imported"
+    assert signal_landed(outcome, signal.SIGINT), f"SIGINT sent during start-up, yet add exited {outcome.code}"
     context = "[add: SIGINT during start-up, while 'import typer' runs]"
     finish_and_check(world, template, dataset, context, run_artver, check_interrupt_outcome(outcome, scenario))
+
+
+# --------------------------------------------------------------------------- the harness itself
+
+QUICK = Scenario("version", ("--version",), "", None, False, (), (), "artver")  # a command done in a blink
+
+
+def _exited(pid: int) -> bool:
+    """Has the process exited (a zombie its parent has not reaped yet, or gone)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_a_signal_sent_after_the_command_finished_is_not_a_kill(tmp_path: Path, processes: Processes) -> None:
+    """The race a kill point can lose: the trigger fires while the command is still listed as
+    running, but the command exits before the signal is sent. Such a run tested nothing, so
+    the harness must not hand it to the checks (which would pass on a finished command)."""
+    world = World(QUICK, tmp_path, tmp_path, tmp_path)
+
+    def once_exited(world: World, elapsed: float, pid: int) -> bool:
+        deadline = time.monotonic() + PROCESS_TIMEOUT
+        while not _exited(pid) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return True
+
+    with pytest.raises(pytest.fail.Exception, match="never reached the running command"):
+        signal_until_it_lands(processes, lambda: world, lambda observed: once_exited, signal.SIGKILL, "[quick]")
+
+
+def test_a_kill_point_later_than_the_command_is_retried_earlier(tmp_path: Path, processes: Processes) -> None:
+    """A time-based kill point past the end of the run (the machine was faster than when the
+    duration was measured) is moved inside the duration the run showed, until the kill lands."""
+    world = World(QUICK, tmp_path, tmp_path, tmp_path)
+    _, outcome, missed = signal_until_it_lands(processes, lambda: world, at_fraction(0.5, PROCESS_TIMEOUT / 4),
+                                               signal.SIGKILL, "[quick]")
+    assert missed >= 1, "the first run was killed at a moment far past its end"
+    assert outcome.code == -signal.SIGKILL and outcome.fired_at is not None

@@ -15,8 +15,9 @@ import pytest
 
 from artver.fsutil import human_size
 from artver.hashing import short
-from tests.conftest import Result, git
-from tests.helpers import write
+from tests.support.cli import Result
+from tests.support.files import write
+from tests.support.git import git
 
 TIMEOUT = 60
 
@@ -358,7 +359,7 @@ def test_diff_with_a_bad_revision_fails_clearly(history: History, run_artver, ar
 
 
 def test_diff_with_an_unknown_path_fails_clearly_without_traceback(history: History) -> None:
-    from tests.conftest import run_artver_process
+    from tests.support.cli import run_artver_process
 
     result = run_artver_process(history.root, "diff", "v1", "v3", "missing-artifact", timeout=TIMEOUT)
     assert result.code != 0

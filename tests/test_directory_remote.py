@@ -10,13 +10,15 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import Result, commit_all, git
+from tests.support.cli import Result
+from tests.support.git import commit_all, git
 
 MODEL = b"model weights " * 5000
 
 
-def object_path(root: Path, cache_or_remote: Path) -> Path:
-    files = [path for path in cache_or_remote.rglob("*") if path.is_file() and "tmp" not in path.relative_to(cache_or_remote).parts]
+def model_object_in(store: Path) -> Path:
+    """The one object of a cache or directory remote that holds MODEL."""
+    files = [path for path in store.rglob("*") if path.is_file() and "tmp" not in path.relative_to(store).parts]
     (only,) = [path for path in files if path.read_bytes() == MODEL]
     return only
 
@@ -43,14 +45,14 @@ def clone_of(repo: Path, tmp_path: Path) -> Path:
 def test_push_and_pull_on_one_filesystem_share_the_object(project, tmp_path: Path, run_artver) -> None:
     repo, remote = project
     assert run_artver(repo, "push").code == 0
-    cached = object_path(repo, repo / ".artver" / "cache")
-    stored = object_path(repo, remote)
+    cached = model_object_in(repo / ".artver" / "cache")
+    stored = model_object_in(remote)
     assert os.stat(cached).st_ino == os.stat(stored).st_ino  # one inode, two names: no second copy
     other = clone_of(repo, tmp_path)
     result = run_artver(other, "pull")
     assert result.code == 0, result.err
     assert (other / "model.pt").read_bytes() == MODEL
-    assert os.stat(object_path(other, other / ".artver" / "cache")).st_ino == os.stat(stored).st_ino
+    assert os.stat(model_object_in(other / ".artver" / "cache")).st_ino == os.stat(stored).st_ino
     # The workspace always gets its own copy (cache.link defaults to reflink,copy).
     assert os.stat(other / "model.pt").st_ino != os.stat(stored).st_ino
     assert run_artver(other, "status", "--check").code == 0
@@ -61,7 +63,7 @@ def test_by_default_or_with_link_copy_the_remote_keeps_its_own_copy(project, set
     repo, remote = project
     assert run_artver(repo, "remote", "modify", "origin", *setting).code == 0  # --unset: back to the default
     assert run_artver(repo, "push").code == 0
-    assert os.stat(object_path(repo, repo / ".artver" / "cache")).st_ino != os.stat(object_path(repo, remote)).st_ino
+    assert os.stat(model_object_in(repo / ".artver" / "cache")).st_ino != os.stat(model_object_in(remote)).st_ino
 
 
 def test_no_sharing_when_the_workspace_shares_the_cache(project, run_artver) -> None:
@@ -70,14 +72,14 @@ def test_no_sharing_when_the_workspace_shares_the_cache(project, run_artver) -> 
     config.write_text(config.read_text() + "\n[cache]\nlink = hardlink,copy\n")
     assert run_artver(repo, "push").code == 0
     # An in-place edit of the (hard-linked) workspace file must not be able to reach the remote.
-    assert os.stat(object_path(repo, repo / ".artver" / "cache")).st_ino != os.stat(object_path(repo, remote)).st_ino
+    assert os.stat(model_object_in(repo / ".artver" / "cache")).st_ino != os.stat(model_object_in(remote)).st_ino
 
 
 def test_a_tampered_shared_object_is_refused(project, tmp_path: Path, run_artver) -> None:
     repo, remote = project
     assert run_artver(repo, "remote", "modify", "origin", "link", "copy").code == 0
     assert run_artver(repo, "push").code == 0
-    stored = object_path(repo, remote)
+    stored = model_object_in(remote)
     os.chmod(stored, 0o644)
     stored.write_bytes(MODEL.replace(b"model", b"MODEL", 1))
     os.chmod(stored, 0o444)
@@ -93,12 +95,12 @@ def test_a_tampered_shared_object_is_refused(project, tmp_path: Path, run_artver
 def test_a_writable_remote_object_is_copied_not_linked(project, tmp_path: Path, run_artver) -> None:
     repo, remote = project
     assert run_artver(repo, "push").code == 0
-    stored = object_path(repo, remote)
+    stored = model_object_in(remote)
     os.unlink(stored)
     stored.write_bytes(MODEL)  # put back by hand, writable: linking would make the cache object writable
     other = clone_of(repo, tmp_path)
     assert run_artver(other, "pull").code == 0
-    cached = object_path(other, other / ".artver" / "cache")
+    cached = model_object_in(other / ".artver" / "cache")
     assert os.stat(cached).st_ino != os.stat(stored).st_ino
     assert os.stat(cached).st_mode & 0o777 == 0o444
 

@@ -14,8 +14,9 @@ import pytest
 from artver.cache import Cache
 from artver.listing import Entry
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, format_pointer, read_pointer
-from tests.conftest import commit_all, run_artver_process
-from tests.helpers import assert_one_line_error, write, xxh
+from tests.support.cli import assert_one_line_error, run_artver_process
+from tests.support.files import write, xxh
+from tests.support.git import commit_all
 
 EVIL = b"#!/bin/sh\necho pwned\n"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faultproxy import NO_FAULTS, FaultPlan, Proxy, start_proxy
+from tests.support.faultproxy import NO_FAULTS, FaultPlan, Proxy, start_proxy
 
 BODY = os.urandom(200_000)
 
@@ -372,7 +372,7 @@ def test_a_fault_can_wait_for_a_large_upload(proxies, echo_server) -> None:
 def test_thresholds_are_drawn_in_range_reproducibly() -> None:
     import random
 
-    from tests.faultproxy import _draw
+    from tests.support.faultproxy import _draw
 
     for spread in ("uniform", "log"):
         plan = FaultPlan(reset=1.0, reset_after=(0, 3_000_000), spread=spread)

@@ -16,8 +16,9 @@ import pytest
 
 from artver.fsutil import human_size
 from artver.transfer import hash_of_key, key_of
-from tests.conftest import Result, commit_all, git
-from tests.helpers import write
+from tests.support.cli import Result
+from tests.support.files import write
+from tests.support.git import commit_all, git
 
 TIMEOUT = 60
 

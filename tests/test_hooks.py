@@ -19,8 +19,9 @@ import pytest
 
 from artver.hooks import BEGIN, CHAINED_SUFFIX, END, HOOKS
 from artver.transfer import key_of
-from tests.conftest import Result, commit_all, git
-from tests.helpers import write
+from tests.support.cli import Result
+from tests.support.files import write
+from tests.support.git import commit_all, git
 
 HOOK_TIMEOUT = 60  # a hook that loops would hang; this turns that into a failure
 BARE_PATH = "/usr/bin:/bin"

@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from artver.workspace import overrides_file_modes, parse_link_modes
-from tests.conftest import SUBPROCESS_TIMEOUT, commit_all
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all
 
 WORKTREE = Path(__file__).resolve().parents[1]
 NOBODY = 65534

@@ -17,8 +17,9 @@ from artver import pointer as pointer_module
 from artver.errors import PointerConflictError, PointerError
 from artver.listing import Entry
 from artver.pointer import DirPointer, InlineListing, ListingRef, Pointer
-from tests.conftest import Result, commit_all, git
-from tests.helpers import object_path, write, xxh
+from tests.support.cli import Result
+from tests.support.files import object_path, write, xxh
+from tests.support.git import commit_all, git
 
 TIMEOUT = 120
 

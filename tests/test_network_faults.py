@@ -21,7 +21,7 @@ Two kinds of tests:
 artver runs as a subprocess here (with a timeout), so a hang is a failure
 rather than a stuck test run. The faults are random but reproducible from the
 seed given the same order of connections (artver's parallel transfers can
-change that order; see tests/faultproxy.py). What the proxy did is attached
+change that order; see tests/support/faultproxy.py). What the proxy did is attached
 to each test's report (shown on failure, or with -rA).
 """
 
@@ -40,9 +40,10 @@ from typing import Callable
 import pytest
 import xxhash
 
-from tests.conftest import Result, commit_all, git, run_artver_process
-from tests.faultproxy import FaultPlan, Proxy, ProxyStats
-from tests.remote_helpers import gcs_client, s3_client
+from tests.support.cli import Result, run_artver_process
+from tests.support.faultproxy import FaultPlan, Proxy, ProxyStats
+from tests.support.git import commit_all, git
+from tests.support.remotes import gcs_client, s3_client
 
 KINDS = ["s3", "gcs"]
 # Two seeds keep the file near a minute on a 2-core machine; more with e.g.
@@ -100,7 +101,7 @@ PUSH_CASES = {
 
 
 # ----------------------------------------------------------------------- fixtures
-# (the proxies in front of the servers, s3_proxy and gcs_proxied, are in tests/server_fixtures.py)
+# (the proxies in front of the servers, s3_proxy and gcs_proxied, are in tests/support/server_fixtures.py)
 
 
 @dataclass

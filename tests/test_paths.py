@@ -22,8 +22,9 @@ from artver.errors import UnsafePathError
 from artver.listing import Entry
 from artver.paths import check_artifact_path, check_relative, git_file_of, own_folder_of
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, format_pointer
-from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
-from tests.helpers import assert_one_line_error, write, xxh
+from tests.support.cli import assert_one_line_error
+from tests.support.files import write, xxh
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 GIT_SPELLINGS = [
     ".git", ".GIT", ".Git", ".gIT", ".git.", ".git ", ".git. .", ".GIT  ..", ".git:", ".git::$INDEX_ALLOCATION",

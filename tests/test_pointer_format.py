@@ -30,7 +30,7 @@ from artver.pointer import (
     read_pointer,
     write_pointer,
 )
-from tests.conftest import commit_all
+from tests.support.git import commit_all
 
 H1 = "xxh128:" + "0123456789abcdef" * 2
 H2 = "xxh128:" + "fedcba9876543210" * 2
@@ -412,7 +412,7 @@ def test_add_rewrites_a_broken_pointer_from_the_data(repo: Path, run_artver) -> 
 
 def test_pointer_bytes_identical_across_repositories(tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     """The same directory, created in a different order, gives the same pointer bytes."""
-    from tests.conftest import git
+    from tests.support.git import git
 
     outputs = []
     for index, order in enumerate([("b", "a/z", "a/y"), ("a/y", "b", "a/z")]):

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_artver_process
+from tests.support.cli import run_artver_process
 
 
 def run_in_terminal(cwd: Path, *args: str, timeout: float = 120) -> str:

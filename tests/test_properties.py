@@ -328,7 +328,7 @@ def test_a_source_changing_during_add_is_recorded_exactly_or_refused(
     from artver.commands.add import add
     from artver.pointer import read_pointer
     from artver.repo import open_repo
-    from tests.helpers import object_path, xxh
+    from tests.support.files import object_path, xxh
 
     root = tmp_path_factory.mktemp("changing")
     subprocess.run(["git", "init", "-q", str(root)], check=True, timeout=60)

@@ -20,13 +20,14 @@ import pytest
 import xxhash
 
 from artver.oci_digests import FILE_NAME as DIGEST_INDEX
-from tests.conftest import SUBPROCESS_TIMEOUT, Result, commit_all, git
-from tests.helpers import assert_one_line_error, object_path, write
-from tests.registry_server import (
+from tests.support.cli import Result, assert_one_line_error
+from tests.support.files import object_path, write
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
+from tests.support.registry import (
     Relay,
     RegistryServer,
     assert_every_tag_complete,
-    request,
+    registry_request,
     require,
     self_signed,
     start_registry,
@@ -449,10 +450,10 @@ def test_an_existing_tag_is_moved_only_with_force(project: Path, registry: Regis
     repository = unique()
     target = f"{registry.host}/{repository}:stable"
     assert publish(run_artver, project, target, "--rev", "v1", "--insecure").code == 0
-    before = request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    before = registry_request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
     refused = publish(run_artver, project, target, "--insecure")
     assert_one_line_error(refused, "the tag already points to another manifest", "--force")
-    after = request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    after = registry_request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
     assert before[1]["Docker-Content-Digest"] == after[1]["Docker-Content-Digest"]
     moved = publish(run_artver, project, target, "--insecure", "--force")
     assert moved.code == 0 and "(tag moved)" in moved.out, moved.err
@@ -466,7 +467,7 @@ def test_kill_mid_upload_leaves_no_tag_to_missing_blobs(project: Path, registry:
     first = subprocess.run([sys.executable, "-m", "artver", "publish", f"{registry.host}/{repository}:stable", "--rev", "v1",
                             "--insecure"], cwd=project, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert first.returncode == 0, first.stderr
-    before = request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    before = registry_request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
 
     held = start_relay(registry.host, hold_after=len(MODEL_V2) // 2)
     try:
@@ -486,7 +487,7 @@ def test_kill_mid_upload_leaves_no_tag_to_missing_blobs(project: Path, registry:
             assert process.returncode == -signal.SIGKILL
     finally:
         held.stop()
-    after = request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    after = registry_request(registry, "HEAD", f"/v2/{repository}/manifests/stable", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
     assert after[1]["Docker-Content-Digest"] == before[1]["Docker-Content-Digest"]  # still the complete v1
     assert tags(registry, repository) == ["stable"]
     assert assert_every_tag_complete(registry, repository) == 1

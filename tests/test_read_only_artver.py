@@ -13,7 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import SUBPROCESS_TIMEOUT, Result, commit_all, git
+from tests.support.cli import Result
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_all, git
-from tests.remote_helpers import make_remote
+from tests.support.git import commit_all, git
+from tests.support.remotes import make_remote
 
 FAKE_SECRET = "SECRETabc123DoNotLeak"
 

@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import Result, commit_all, git
-from tests.helpers import assert_one_line_error
-from tests.remote_helpers import RemoteUnderTest, make_remote
+from tests.support.cli import Result, assert_one_line_error
+from tests.support.git import commit_all, git
+from tests.support.remotes import RemoteUnderTest, make_remote
 
 KINDS = ["local", "s3", "gcs"]
 
@@ -307,7 +307,7 @@ def test_only_multipart_uploads_older_than_a_day_are_aborted_as_abandoned(
     import datetime
 
     from artver.remotes import s3
-    from tests.remote_helpers import s3_client
+    from tests.support.remotes import s3_client
 
     remote = make_remote("s3", request, tmp_path, monkeypatch)
     bucket, prefix = remote.url[len("s3://"):].split("/", 1)
@@ -339,8 +339,8 @@ def test_two_clones_pushing_the_same_large_object_at_once_both_succeed(
     import threading
     import time
 
-    from tests.faultproxy import FaultPlan
-    from tests.remote_helpers import s3_client
+    from tests.support.faultproxy import FaultPlan
+    from tests.support.remotes import s3_client
 
     remote = make_remote("s3", request, tmp_path, monkeypatch)
     bucket, prefix = remote.url[len("s3://"):].split("/", 1)

@@ -14,8 +14,9 @@ import pytest
 
 from artver import api
 from artver.errors import GitError
-from tests.conftest import Result, commit_all, git
-from tests.helpers import write
+from tests.support.cli import Result
+from tests.support.files import write
+from tests.support.git import commit_all, git
 
 TIMEOUT = 60
 

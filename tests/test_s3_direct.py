@@ -17,9 +17,10 @@ import pytest
 from artver.remotes import s3_direct
 from artver.remotes.s3 import S3Storage
 from artver.remotes.s3_responses import parse_listing, stated_size
-from tests.conftest import Result, commit_all
-from tests.faultproxy import FaultPlan, Proxy
-from tests.remote_helpers import s3_client
+from tests.support.cli import Result
+from tests.support.faultproxy import FaultPlan, Proxy
+from tests.support.git import commit_all
+from tests.support.remotes import s3_client
 
 PREFIX = "team/objects"
 

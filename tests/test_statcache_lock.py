@@ -15,7 +15,9 @@ import pytest
 
 from artver import file_lock, hashing
 from artver.pointer import read_pointer
-from tests.conftest import SUBPROCESS_TIMEOUT, run_artver_process
+from tests.support.cli import run_artver_process
+from tests.support.files import xxh
+from tests.support.git import SUBPROCESS_TIMEOUT
 
 OLD = 1_600_000_000_000_000_000  # 2020, far older than any racy window
 
@@ -26,16 +28,13 @@ def future_mtime(path: Path) -> None:
     os.utime(path, ns=(future, future))
 
 
-def write(path: Path, data: bytes, old: bool = True) -> Path:
+def place_file(path: Path, data: bytes, old: bool = True) -> Path:
+    """Write a file, by default with an mtime far in the past (outside any racy window)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     if old:
         os.utime(path, ns=(OLD, OLD))
     return path
-
-
-def xxh(data: bytes) -> str:
-    return hashing.hash_bytes(data, "xxh128")
 
 
 @pytest.fixture
@@ -65,9 +64,9 @@ def rows(repo: Path) -> dict[str, tuple[int, int, int, str]]:
 
 
 def test_second_status_reads_no_file(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     for index in range(5):
-        write(repo / "d" / f"f{index}", f"file {index}".encode())
+        place_file(repo / "d" / f"f{index}", f"file {index}".encode())
     assert run_artver(repo, "add", "m.bin", "d").code == 0
     recorded = rows(repo)
     assert set(recorded) == {"m.bin"} | {f"d/f{index}" for index in range(5)}
@@ -81,8 +80,8 @@ def test_second_status_reads_no_file(repo: Path, run_artver, hash_calls: list[Pa
 
 
 def test_first_status_records_then_second_reads_nothing(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    future_mtime(write(repo / "m.bin", b"model", old=False))
-    future_mtime(write(repo / "d" / "f", b"f", old=False))
+    future_mtime(place_file(repo / "m.bin", b"model", old=False))
+    future_mtime(place_file(repo / "d" / "f", b"f", old=False))
     assert run_artver(repo, "add", "m.bin", "d").code == 0
     hash_calls.clear()
     assert run_artver(repo, "status", "--check").code == 0
@@ -99,7 +98,7 @@ def test_first_status_records_then_second_reads_nothing(repo: Path, run_artver, 
 
 
 def test_recent_files_are_hashed_every_time(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    future_mtime(write(repo / "m.bin", b"model", old=False))
+    future_mtime(place_file(repo / "m.bin", b"model", old=False))
     assert run_artver(repo, "add", "m.bin").code == 0
     for _ in range(2):
         hash_calls.clear()
@@ -108,13 +107,13 @@ def test_recent_files_are_hashed_every_time(repo: Path, run_artver, hash_calls: 
 
 
 def test_changed_mtime_or_inode_is_read_again(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    write(repo / "a.bin", b"aaaa")
-    write(repo / "b.bin", b"bbbb")
+    place_file(repo / "a.bin", b"aaaa")
+    place_file(repo / "b.bin", b"bbbb")
     assert run_artver(repo, "add", "a.bin", "b.bin").code == 0
     # a.bin: new mtime, same content -> read once, still clean, recorded again
     os.utime(repo / "a.bin", ns=(OLD + 10**9, OLD + 10**9))
     # b.bin: replaced by a new inode with the same size and mtime but other content
-    replacement = write(repo / "b.tmp", b"BBBB")
+    replacement = place_file(repo / "b.tmp", b"BBBB")
     os.replace(replacement, repo / "b.bin")
     hash_calls.clear()
     result = run_artver(repo, "status")
@@ -127,9 +126,9 @@ def test_changed_mtime_or_inode_is_read_again(repo: Path, run_artver, hash_calls
 
 
 def test_unchanged_readd_reads_nothing(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    write(repo / "m.bin", b"m" * 1000)
+    place_file(repo / "m.bin", b"m" * 1000)
     for index in range(3):
-        write(repo / "d" / str(index), bytes([index]) * 100)
+        place_file(repo / "d" / str(index), bytes([index]) * 100)
     assert run_artver(repo, "add", "m.bin", "d").code == 0
     hash_calls.clear()
     result = run_artver(repo, "add", "m.bin", "d")
@@ -139,9 +138,9 @@ def test_unchanged_readd_reads_nothing(repo: Path, run_artver, hash_calls: list[
 
 def test_only_the_changed_file_of_a_directory_is_read(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
     for index in range(10):
-        write(repo / "d" / f"{index:02}", f"content {index}".encode())
+        place_file(repo / "d" / f"{index:02}", f"content {index}".encode())
     assert run_artver(repo, "add", "d").code == 0
-    write(repo / "d" / "07", b"CONTENT 7")  # same size, new mtime and content
+    place_file(repo / "d" / "07", b"CONTENT 7")  # same size, new mtime and content
     os.utime(repo / "d" / "07", ns=(OLD + 5 * 10**9, OLD + 5 * 10**9))
     hash_calls.clear()
     result = run_artver(repo, "status")
@@ -150,7 +149,7 @@ def test_only_the_changed_file_of_a_directory_is_read(repo: Path, run_artver, ha
 
 
 def test_damaged_stat_database_is_rebuilt(repo: Path, run_artver, hash_calls: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     assert run_artver(repo, "add", "m.bin").code == 0
     for suffix in ("-wal", "-shm"):
         Path(str(repo / ".artver" / "state.db") + suffix).unlink(missing_ok=True)
@@ -160,14 +159,14 @@ def test_damaged_stat_database_is_rebuilt(repo: Path, run_artver, hash_calls: li
     assert result.code == 0, result.err
     assert [p.name for p in hash_calls] == ["m.bin"]
     assert set(rows(repo)) == {"m.bin"}
-    write(repo / "m.bin", b"MODEL", old=False)
+    place_file(repo / "m.bin", b"MODEL", old=False)
     assert run_artver(repo, "status", "--check").code == 1
 
 
 def test_stat_entries_of_another_path_are_not_trusted(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     """A row is keyed by path: renaming a file onto another artifact's path is detected."""
-    write(repo / "a.bin", b"same size A")
-    write(repo / "b.bin", b"same size B")
+    place_file(repo / "a.bin", b"same size A")
+    place_file(repo / "b.bin", b"same size B")
     assert run_artver(repo, "add", "a.bin", "b.bin").code == 0
     os.replace(repo / "a.bin", repo / "b.bin")
     result = run_artver(repo, "status")
@@ -185,7 +184,7 @@ def _set_lock_timeout(repo: Path, seconds: int) -> None:
 
 def test_add_waits_then_fails_while_the_lock_is_held(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     _set_lock_timeout(repo, 1)
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     with file_lock.locked(repo / ".artver" / "lock", timeout=1):
         start = time.monotonic()
         result = run_artver(repo, "add", "m.bin")
@@ -203,7 +202,7 @@ def test_add_waits_then_fails_while_the_lock_is_held(repo: Path, run_artver) -> 
 
 
 def test_checkout_and_remove_also_respect_the_lock(repo: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     assert run_artver(repo, "add", "m.bin").code == 0
     _set_lock_timeout(repo, 1)
     (repo / "m.bin").unlink()
@@ -242,7 +241,7 @@ def _start_holder(repo: Path, tmp_path: Path, seconds: float) -> subprocess.Pope
 
 def test_lock_of_a_sigkilled_process_does_not_block(repo: Path, tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     _set_lock_timeout(repo, 1)
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     child = _start_holder(repo, tmp_path, 120)
     try:
         result = run_artver(repo, "add", "m.bin")
@@ -263,7 +262,7 @@ def test_lock_of_a_sigkilled_process_does_not_block(repo: Path, tmp_path: Path, 
 
 def test_add_waits_for_a_short_holder_and_then_succeeds(repo: Path, tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     _set_lock_timeout(repo, 20)
-    write(repo / "m.bin", b"model")
+    place_file(repo / "m.bin", b"model")
     child = _start_holder(repo, tmp_path, 0.7)
     try:
         start = time.monotonic()
@@ -279,7 +278,7 @@ def test_add_waits_for_a_short_holder_and_then_succeeds(repo: Path, tmp_path: Pa
 def test_concurrent_adds_lose_no_gitignore_line(repo: Path) -> None:
     names = [f"m{index}.bin" for index in range(4)]
     for name in names:
-        write(repo / name, name.encode())
+        place_file(repo / name, name.encode())
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "artver", "add", name], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE

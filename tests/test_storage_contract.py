@@ -28,9 +28,9 @@ from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundErro
                            TransientRemoteError)
 from artver.remotes.base import Storage
 from artver.remotes.retry import RetryingStorage, RetryPolicy
-from tests.faultproxy import FaultPlan, Proxy
-from tests.faulty_storage import FaultyStorage
-from tests.remote_helpers import BytesSink, gcs_client, s3_client
+from tests.support.faultproxy import FaultPlan, Proxy
+from tests.support.faulty_storage import FaultyStorage
+from tests.support.remotes import BytesSink, gcs_client, s3_client
 
 KINDS = ["directory", "s3-direct", "s3-client", "gcs", "faulty"]
 NETWORK = ["s3-direct", "s3-client", "gcs"]
@@ -276,8 +276,8 @@ import resource, signal
 from pathlib import Path
 from artver.remotes.local import LocalStorage
 from artver.remotes.retry import RetryingStorage, RetryPolicy
-from tests.faulty_storage import FaultyStorage
-from tests.remote_helpers import BytesSink
+from tests.support.faulty_storage import FaultyStorage
+from tests.support.remotes import BytesSink
 limit = {file_size_limit!r}
 if limit is not None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from .storage_servers import (
+from tests.support.servers import (
     SEAWEED_GRPC_OFFSET,
     GcsServer,
     S3Server,
@@ -23,9 +23,6 @@ from .storage_servers import (
     start_fake_gcs,
     start_seaweedfs,
 )
-
-# Registers s3_server / gcs_server unless conftest already did (then a no-op).
-pytest_plugins = ["tests.server_fixtures"]
 
 
 def _s3_client(server: S3Server, *, secret_key: str | None = None, access_key: str | None = None) -> BaseClient:

@@ -340,7 +340,7 @@ def test_once_an_operation_gives_up_every_later_one_fails_at_once() -> None:
 
 
 def test_a_retried_download_rewinds_its_sink() -> None:
-    from tests.remote_helpers import BytesSink
+    from tests.support.remotes import BytesSink
 
     sink = BytesSink()
     storage = RetryingStorage(Scripted(TransientRemoteError("cut"), None), FAST)  # type: ignore[arg-type]
@@ -419,7 +419,7 @@ def test_a_full_cache_disk_during_a_download_is_reported_as_the_cache_s_problem(
     import subprocess
     import sys
 
-    from tests.conftest import commit_all, git
+    from tests.support.git import commit_all, git
 
     remote_dir = tmp_path / "remote"
     remote_dir.mkdir()

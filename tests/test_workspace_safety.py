@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from artver.tempfiles import OWNER_SUFFIX, TEMP_MARKER
-from tests.conftest import SUBPROCESS_TIMEOUT, commit_all, git
-from tests.helpers import write, xxh
+from tests.support.files import write, xxh
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 
 WORKTREE = Path(__file__).resolve().parents[1]
 TWO_DAYS_AGO = time.time() - 2 * 86400

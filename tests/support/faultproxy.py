@@ -47,7 +47,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-LOOPBACK = "127.0.0.1"
+from .servers import LOOPBACK
+
 CHUNK = 64 * 1024
 MAX_BUFFER = 256 * 1024  # stop reading a side while this much waits to be written to the other
 TICK = 0.05  # every loop wakes at least this often

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from .storage_servers import LOOPBACK, free_port
+from .servers import LOOPBACK, free_port
 
 REGISTRY_BINARY = "docker-registry"
 START_TIMEOUT = 30.0
@@ -274,7 +274,7 @@ def _wait_ready(server: RegistryServer) -> bool:
         if server.process.poll() is not None:
             return False
         try:
-            status, _, _ = request(server, "GET", "/v2/")
+            status, _, _ = registry_request(server, "GET", "/v2/")
             if status in (200, 401):
                 return True
         except OSError:
@@ -283,7 +283,7 @@ def _wait_ready(server: RegistryServer) -> bool:
     return False
 
 
-def request(
+def registry_request(
     server: RegistryServer, method: str, path: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """A request straight to the registry (not through artver): (status, headers, body)."""
@@ -303,7 +303,7 @@ MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
 
 def tags(server: RegistryServer, repository: str, auth: tuple[str, str] | None = None) -> list[str]:
-    status, _, body = request(server, "GET", f"/v2/{repository}/tags/list", auth=auth)
+    status, _, body = registry_request(server, "GET", f"/v2/{repository}/tags/list", auth=auth)
     if status == 404:
         return []
     assert status == 200, (status, body)
@@ -314,11 +314,11 @@ def assert_every_tag_complete(server: RegistryServer, repository: str, auth: tup
     """Every tag of the repository points to a manifest whose config and layers are all present; the tag count."""
     found = tags(server, repository, auth)
     for tag in found:
-        status, _, body = request(server, "GET", f"/v2/{repository}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}, auth)
+        status, _, body = registry_request(server, "GET", f"/v2/{repository}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}, auth)
         assert status == 200, (tag, status)
         manifest = json.loads(body)
         for descriptor in [manifest["config"], *manifest["layers"]]:
-            status, headers, _ = request(server, "HEAD", f"/v2/{repository}/blobs/{descriptor['digest']}", auth=auth)
+            status, headers, _ = registry_request(server, "HEAD", f"/v2/{repository}/blobs/{descriptor['digest']}", auth=auth)
             assert status == 200, f"tag {tag} points to a manifest whose blob {descriptor['digest']} is missing"
             assert int(headers["Content-Length"]) == descriptor["size"]
     return len(found)

@@ -1,6 +1,6 @@
 """pytest plugin: session-scoped real object-storage servers on loopback.
 
-Load it with ``pytest_plugins = ["tests.server_fixtures"]`` (root conftest or a
+Load it with ``pytest_plugins = ["tests.support.server_fixtures"]`` (root conftest or a
 test module). Each server starts only when a test first requests its fixture,
 once per session, and is stopped (by pid) at session end. Nothing is put in
 ``os.environ``: tests pass the endpoint to their clients explicitly.
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from .faultproxy import NO_FAULTS, Proxy, start_proxy
-from .storage_servers import LOOPBACK, GcsServer, S3Server, free_port, start_fake_gcs, start_seaweedfs
+from .servers import LOOPBACK, GcsServer, S3Server, free_port, start_fake_gcs, start_seaweedfs
 
 PROXY_TIME_LIMIT = 3600  # hard limit for a session's proxy, in case teardown never comes
 
