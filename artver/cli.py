@@ -895,7 +895,7 @@ def url_command(
     storage_url: Annotated[bool, typer.Option("--storage-url", help="Print where the object lives (s3://..., gs://..., a path) instead of a download link; no request is made.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Print a download link for an artifact that plain curl can fetch.
+    """Print a link that downloads an artifact with plain curl.
 
     An S3 presigned URL, a GCS signed URL or a file:// URL, checked to exist in the remote.
     The link alone goes to stdout (even with -q): curl -fo model.pt "$(artver url model.pt)".
