@@ -912,9 +912,13 @@ def url_command(
     signed_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     url = api.get_url(path, rev, ".", remote, seconds)
     if json_output:
-        lasting = seconds is not None and not url.startswith("file:")  # a file:// URL never expires
-        expires_at = None if not lasting else (signed_at + datetime.timedelta(seconds=seconds)).isoformat()
-        _out(ctx).json({"path": path, "rev": rev, "url": url, "expires_in": seconds, "expires_at": expires_at})
+        expires_at = None
+        if seconds is not None and not url.startswith("file:"):  # a file:// URL never expires
+            expires_at = (signed_at + datetime.timedelta(seconds=seconds)).isoformat()
+        from artver.artifacts import artifact_of_argument
+
+        relative = artifact_of_argument(_repo(), str(Path(path).absolute()))  # repository-relative, as in every --json
+        _out(ctx).json({"path": relative, "rev": rev, "url": url, "expires_in": seconds, "expires_at": expires_at})
         return
     write_line(sys.stdout, url)
 

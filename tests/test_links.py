@@ -4,13 +4,15 @@ the link is fetched with urllib, carrying no credentials of its own."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -52,7 +54,7 @@ def _track(repo: Path, push: bool = True) -> None:
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the link under test
+    with urllib.request.urlopen(url, timeout=30) as response:
         return response.read()  # type: ignore[no-any-return]
 
 
@@ -157,6 +159,8 @@ def test_cli_prints_the_link_alone(repo: Path, request: pytest.FixtureRequest, t
     shown = json.loads(run_artver(repo, "url", "model.pt", "--json").out)
     assert shown["path"] == "model.pt" and shown["expires_in"] == 3600 and shown["expires_at"]
     assert _fetch(shown["url"]) == MODEL_V2
+    inner = json.loads(run_artver(repo / "data", "url", "labels.csv", "--rev", "v1", "--json").out)
+    assert inner["path"] == "data/labels.csv" and inner["rev"] == "v1" and _fetch(inner["url"]) == LABELS
     plain = run_artver(repo, "url", "model.pt", "--storage-url")
     assert plain.code == 0 and plain.out.strip().startswith("s3://")
     stored = json.loads(run_artver(repo, "url", "model.pt", "--storage-url", "--json").out)
@@ -191,7 +195,7 @@ class _TokenHandler(BaseHTTPRequestHandler):
     """An OAuth token endpoint for the generated service account: the GCS client trades the
     signed assertion for an access token before its first request (fake-gcs-server accepts any)."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         body = json.dumps({"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
         self.send_response(200)
@@ -244,19 +248,13 @@ def test_gcs_signed_link(repo: Path, request: pytest.FixtureRequest, tmp_path: P
     assert query["X-Goog-SignedHeaders"] == ["host"] and len(query["X-Goog-Signature"][0]) == 512  # RSA-2048, hex
     bucket = remote.url.removeprefix("gs://").split("/")[0]
     assert parts.path.startswith(f"/{bucket}/models/xxh128/")
-    assert url.startswith(remote_endpoint(remote) + "/")  # the client's endpoint: here, the emulator's
+    assert url.startswith(os.environ["STORAGE_EMULATOR_HOST"].rstrip("/") + "/")  # the client's endpoint: the emulator
     # fake-gcs-server serves /BUCKET/OBJECT only under its "public host" name (by default
     # storage.googleapis.com) and never checks signatures (docs/testing.md): fetching the link
     # with that Host header proves it names the right object, not that the signature is valid.
     request_ = urllib.request.Request(url, headers={"Host": "storage.googleapis.com"})
-    with urllib.request.urlopen(request_, timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(request_, timeout=30) as response:
         assert response.read() == LABELS
-
-
-def remote_endpoint(remote: RemoteUnderTest) -> str:
-    import os
-
-    return os.environ["STORAGE_EMULATOR_HOST"].rstrip("/")
 
 
 def test_gcs_credentials_that_cannot_sign(repo: Path, request: pytest.FixtureRequest, tmp_path: Path,
