@@ -193,7 +193,7 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
         pointer = tracked.pointer
         if not inner:
             if not isinstance(pointer, FilePointer):
-                raise UsageError(f"{path}: is a tracked directory; open a file inside it")
+                raise UsageError(f"{path}: is a tracked directory; name a file inside it ({path}/FILE)")
             return pointer.hash, pointer.size
         if isinstance(pointer, DirPointer):
             for entry in entries_fetching_listing(repository, pointer, tracked.pointer_path, remote):
@@ -204,14 +204,38 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
     raise UsageError(f"{path}: not a tracked artifact, nor a file inside one{where}")
 
 
-def get_url(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: str | None = None) -> str:
-    """Where the artifact's blob lives in the remote: s3://…, gs://… or a path."""
-    from artver import transfer
+def get_url(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: str | None = None,
+            expires: int | None = None) -> str:
+    """Where the artifact's blob (or that of a file inside a tracked directory) lives at ``rev``.
 
+    ``expires=None`` (the default): the storage URL, s3://…, gs://… or a directory path,
+    for tools holding their own credentials; no request is made, so the object may be absent.
+    ``expires=SECONDS`` (1 to 604800, i.e. 7 days): a download link plain ``curl`` can fetch,
+    an S3 presigned URL, a GCS V4 signed URL or a ``file://`` URL, once the remote confirms
+    the object is there. A link is a bearer token: whoever has it can download the object
+    until it expires (docs/security.md).
+    """
+    from artver import transfer
+    from artver.errors import ObjectNotFoundError, RemoteError
+    from artver.remotes.base import expiry_problem, presigning
+
+    if expires is not None and (problem := expiry_problem(expires)) is not None:
+        raise UsageError(f"expires: {problem}")
     repository = _repo(repo)
     hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
-    session = transfer.open_session(repository, remote, 1)
-    return session.storage.url_of(transfer.key_of(hash_value))
+    storage = transfer.open_session(repository, remote, 1).storage  # opens the backend: once
+    key = transfer.key_of(hash_value)
+    if expires is None:
+        return storage.url_of(key)
+    signer = presigning(storage)
+    if signer is None:
+        raise RemoteError(f"{storage.url}: this kind of remote cannot make download links; "
+                          f"use get_url without expires for its storage URL")
+    if key not in storage.exists([key]):  # the one existence check: a link must not 404
+        where = f" at {rev}" if rev else ""
+        raise ObjectNotFoundError(f"{os.fspath(path)}{where}: its object {hash_value} is not in {storage.url}; "
+                                  f"push it first ('artver push')")
+    return signer.presigned_url(key, expires)
 
 
 @contextlib.contextmanager

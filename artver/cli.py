@@ -865,6 +865,64 @@ def verify(
         raise typer.Exit(1)
 
 
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _link_seconds(text: str) -> int:
+    """--expires as seconds: a whole number, optionally followed by s, m, h or d."""
+    from artver.errors import UsageError
+    from artver.remotes.base import expiry_problem
+
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _DURATION_UNITS else ""
+    number = value[: len(value) - len(unit)]
+    if not (number.isascii() and number.isdigit()) or len(number) > 9:
+        raise UsageError(f"--expires {text!r}: expected a duration like 3600, 30m, 12h or 7d")
+    seconds = int(number) * _DURATION_UNITS[unit]
+    problem = expiry_problem(seconds)
+    if problem is not None:
+        raise UsageError(f"--expires {text}: {problem}")
+    return seconds
+
+
+@app.command("url")
+def url_command(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="The artifact, or a file inside a tracked directory.", show_default=False)],
+    rev: Annotated[Optional[str], typer.Option("--rev", metavar="REV", help="The Git revision (default: the workspace pointers).", show_default=False)] = None,
+    remote: RemoteOpt = None,
+    expires: Annotated[Optional[str], typer.Option("--expires", metavar="DURATION", help="How long the link works: seconds, or e.g. 30m, 12h, 7d (at most 7d; default 1h).", show_default=False)] = None,
+    storage_url: Annotated[bool, typer.Option("--storage-url", help="Print where the object lives (s3://..., gs://..., a path) instead of a download link; no request is made.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print a link that downloads an artifact with plain curl.
+
+    An S3 presigned URL, a GCS signed URL or a file:// URL, checked to exist in the remote.
+    The link alone goes to stdout (even with -q): curl -fo model.pt "$(artver url model.pt)".
+    Whoever has the link can download the object until it expires.
+    """
+    import datetime
+
+    from artver import api
+    from artver.errors import UsageError
+
+    if storage_url and expires is not None:
+        raise UsageError("--expires and --storage-url exclude each other: a storage URL does not expire")
+    seconds = None if storage_url else _link_seconds(expires or "1h")
+    signed_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    url = api.get_url(path, rev, ".", remote, seconds)
+    if json_output:
+        expires_at = None
+        if seconds is not None and not url.startswith("file:"):  # a file:// URL never expires
+            expires_at = (signed_at + datetime.timedelta(seconds=seconds)).isoformat()
+        from artver.artifacts import artifact_of_argument
+
+        relative = artifact_of_argument(_repo(), str(Path(path).absolute()))  # repository-relative, as in every --json
+        _out(ctx).json({"path": relative, "rev": rev, "url": url, "expires_in": seconds, "expires_at": expires_at})
+        return
+    write_line(sys.stdout, url)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)

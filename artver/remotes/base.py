@@ -83,6 +83,18 @@ class HardLinking(Protocol):
 
 
 @runtime_checkable
+class Presigning(Protocol):
+    """An optional ability: the backend can make a URL that downloads one object with no
+    credentials of the downloader's own (an S3 presigned URL, a GCS signed URL, a file://
+    URL). Whoever holds the URL can download the object until it expires: it is a bearer
+    token, never logged."""
+
+    def presigned_url(self, key: str, expires: int) -> str:
+        """A URL that GETs the object for ``expires`` seconds (checked by expiry_problem
+        already). It does not check that the object exists: the caller does, once."""
+
+
+@runtime_checkable
 class Wrapping(Protocol):
     """A Storage that adds behaviour to another one (retries, faults in tests)."""
 
@@ -107,6 +119,25 @@ def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
 
 def hard_linking(storage: Storage) -> HardLinking | None:
     return ability(storage, HardLinking)  # type: ignore[type-abstract]
+
+
+def presigning(storage: Storage) -> Presigning | None:
+    return ability(storage, Presigning)  # type: ignore[type-abstract]
+
+
+# The longest a download link may last: both S3 SigV4 presigned URLs and GCS V4 signed URLs
+# are refused by the store beyond seven days.
+MAX_LINK_SECONDS = 7 * 24 * 3600
+
+
+def expiry_problem(seconds: object) -> str | None:
+    """What is wrong with a link lifetime in seconds, or None."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        return f"{seconds!r} must be a whole number of seconds"
+    if not 1 <= seconds <= MAX_LINK_SECONDS:
+        return (f"{seconds} seconds is out of range: a download link lasts from 1 second to 7 days "
+                f"({MAX_LINK_SECONDS} seconds), the longest S3 and GCS signatures allow")
+    return None
 
 
 def timeout_setting(settings: Mapping[str, str], url: str) -> float:

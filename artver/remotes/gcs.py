@@ -174,6 +174,30 @@ class GcsStorage:
     def url_of(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self._key(key)}"
 
+    def presigned_url(self, key: str, expires: int) -> str:
+        """A V4 signed GET of the object. Signing needs credentials holding a private key
+        (a service-account key file) or able to ask IAM to sign (impersonated credentials);
+        user and anonymous credentials cannot, and get a one-line RemoteError saying so."""
+        import datetime
+
+        from google.auth.credentials import Signing
+
+        credentials = _signing_credentials(self._settings, self.url)
+        if not isinstance(credentials, Signing):
+            raise RemoteError(
+                f"{self.url}: these Google credentials ({type(credentials).__name__}) cannot sign download links; "
+                f"use a service-account key file ('artver remote modify NAME credentials_path KEY.json --local') "
+                f"or service-account impersonation ('gcloud auth application-default login "
+                f"--impersonate-service-account SA_EMAIL'), or read the artifact with artver.api.open instead"
+            )
+        blob = self._bucket().blob(self._key(key))
+        try:
+            url = blob.generate_signed_url(version="v4", expiration=datetime.timedelta(seconds=expires), method="GET",
+                                           credentials=credentials)
+        except Exception as error:  # noqa: BLE001 - impersonated signing asks IAM over the network
+            raise _translate(error, self, key) from None
+        return str(url)
+
 
 class _Abandoned(Exception):
     """Raised in a worker the watchdog gave up on, at its next write: it unwinds and ends."""
@@ -242,6 +266,35 @@ def _make_client(settings: Mapping[str, str], url: str) -> Any:
                 f"'gcloud auth application-default login', or 'artver remote modify NAME credentials_path FILE --local'"
             ) from None
         raise RemoteError(f"{url}: cannot set up the Google Cloud Storage client ({name}: {str(error).splitlines()[0] if str(error) else ''})") from None
+
+
+def _signing_credentials(settings: Mapping[str, str], url: str) -> Any:
+    """The credentials the client of _make_client authenticates with, found the same way
+    (the key file of credentials_path, else anonymous ones for an emulator, else google-auth's
+    default chain), asked for through public functions so their ability to sign can be checked."""
+    path = settings.get("credentials_path")
+    try:
+        if path:
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_file(str(Path(path).expanduser()))
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from google.auth.credentials import AnonymousCredentials
+
+            return AnonymousCredentials()
+        import google.auth
+
+        credentials, _ = google.auth.default()
+        return credentials
+    except FileNotFoundError:
+        raise RemoteError(f"{url}: credentials file {path} does not exist") from None
+    except Exception as error:  # noqa: BLE001 - google-auth raises several unrelated types
+        if type(error).__name__ == "DefaultCredentialsError":
+            raise RemoteError(
+                f"{url}: no Google credentials found; set GOOGLE_APPLICATION_CREDENTIALS, run "
+                f"'gcloud auth application-default login', or 'artver remote modify NAME credentials_path FILE --local'"
+            ) from None
+        raise RemoteError(f"{url}: cannot load the Google credentials ({type(error).__name__})") from None
 
 
 def _status(error: BaseException) -> int:

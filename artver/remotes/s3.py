@@ -64,6 +64,7 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix
         timeout = timeout_setting(settings, url)
+        self._settings, self._timeout = dict(settings), timeout  # for the presigning client, made when asked
         self._speed = low_speed_rule(settings, url)
         self._use_direct = bool_setting(settings, "direct_requests", True, url)
         try:
@@ -349,6 +350,20 @@ class S3Storage:
     def url_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
+    def presigned_url(self, key: str, expires: int) -> str:
+        """A SigV4 presigned GET of the object, made offline by boto3 with the remote's
+        credentials, endpoint and addressing style. It works only as long as those
+        credentials do: a session token's expiry ends it early."""
+        try:
+            # botocore presigns with the legacy SigV2 unless told otherwise; SigV4 is what every
+            # region and store accepts, and what bounds a link to seven days.
+            signer = _client(self._session, self._settings, 1, self._timeout, signature_version="s3v4")
+            url = signer.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires)
+        except Exception as error:  # noqa: BLE001 - e.g. no credentials at all
+            raise _translate(error, self, key) from None
+        return str(url)
+
 
 class _PassedOn(Exception):
     """Carries an exception of the sink or callback past the translation of network errors."""
@@ -396,7 +411,8 @@ def _session(settings: Mapping[str, str]) -> boto3.session.Session:
     )
 
 
-def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: int, timeout: float) -> Any:
+def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: int, timeout: float,
+            signature_version: str | None = None) -> Any:
     # A custom endpoint (artver setting or AWS_ENDPOINT_URL[_S3]) is almost always an S3-compatible
     # store, where bucket-in-hostname addressing does not resolve.
     custom_endpoint = settings.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -412,6 +428,7 @@ def _client(session: boto3.session.Session, settings: Mapping[str, str], jobs: i
             s3={"addressing_style": "path"} if custom_endpoint else None,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            signature_version=signature_version,
         ),
     )
 
