@@ -9,7 +9,9 @@ a process that file modes bind. Root (more exactly, a process with
 CAP_DAC_OVERRIDE) writes through mode 0444, so for it hardlink and symlink are
 dropped from the order and files are copied (see ``parse_link_modes``).
 Every placement is atomic: the new file is built under a temp name beside the
-target (owned by this process, see tempfiles) and renamed over it.
+target (owned by this process, see tempfiles) and renamed over it -- except that
+a large file whose content the caller has checked is in the cache is deleted
+first (see ``materialize``), so the disk never holds both versions.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from artver.tempfiles import Owner
 from artver.errors import ConfigError
 from artver.fsutil import clone_fd, copy_fd, unlink_if_present
 
-LARGE_REPLACE = 64 * 1024 * 1024  # above this, _swap_in moves the old file aside first
+# From this size on, a file in the way is deleted first (its content saved) or moved aside
+# (see materialize and _swap_in); below it, renaming over it is as fast or faster.
+LARGE_REPLACE = 64 * 1024 * 1024
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
 SHARING_MODES = ("hardlink", "symlink")  # the workspace file is the cache object
 DEFAULT_LINK = ("reflink", "copy")
@@ -74,10 +78,21 @@ def _file_mode(executable: bool) -> int:
 
 
 def materialize(cache: Cache, hash_value: str, target: Path | str, executable: bool,
-                modes: tuple[str, ...]) -> os.stat_result:
+                modes: tuple[str, ...], saved: os.stat_result | None = None) -> os.stat_result:
     """Place the object at ``target`` atomically; return the placed file's stat (as
-    os.stat(target) would), so callers can record it without asking again."""
+    os.stat(target) would), so callers can record it without asking again.
+
+    ``saved`` is the stat of the file now at ``target`` when the caller checked that its
+    content is in the cache. If that file is still exactly the one checked (same inode,
+    size, mtime and ctime), is a large regular file and is its inode's only name (a hard
+    link or a symlink frees nothing), it is deleted before the new content is written:
+    the disk never needs room for both, nor allocates the second copy beside the first.
+    A kill between the two leaves the file missing -- its content safe in the cache,
+    ``status`` reporting it missing, the next checkout placing it -- never half-written.
+    Otherwise the new file is built beside the old one and renamed over it."""
     target = os.fspath(target)
+    if saved is not None and _frees_space_first(target, saved):
+        os.unlink(target)
     source = cache.path_of(hash_value)
     owner = cache.temp_owner()
     temp = owner.temp_beside(target)
@@ -97,12 +112,32 @@ def materialize(cache: Cache, hash_value: str, target: Path | str, executable: b
     return placed
 
 
+def _frees_space_first(target: str, saved: os.stat_result) -> bool:
+    """True if the file at ``target`` may be deleted before its replacement is written:
+    it is the very file whose content was found in the cache, and deleting it frees its
+    blocks (a large regular file with no other name)."""
+    try:
+        current = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    return (stat_module.S_ISREG(current.st_mode) and current.st_nlink == 1 and current.st_size >= LARGE_REPLACE
+            and _identity(current) == _identity(saved))
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is replaced or written to (ctime: by any write, even one
+    that restores the mtime)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def _swap_in(temp: str, target: str, owner: Owner) -> None:
-    """Rename ``temp`` to ``target``. A large regular file in the way is first renamed
-    aside (to another temp name of ``owner``) and unlinked after: renaming over it makes ext4 (auto_da_alloc) flush the
-    whole new file first, over a second for 2 GiB. Callers only replace content that is in
-    the cache (or that --force discards), and a killed run leaves the aside file under a
-    temp name of its owner, which the next cleanup deletes."""
+    """Rename ``temp`` to ``target``. A large regular file still in the way (materialize
+    did not delete it first: its content is not known to be saved, or it shares its inode)
+    is first renamed aside (to another temp name of ``owner``) and unlinked after:
+    renaming over it makes ext4 (auto_da_alloc) flush the whole new file first, over a
+    second for 2 GiB. Callers only replace content that is in the cache (or that --force
+    discards), and a killed run leaves the aside file under a temp name of its owner,
+    which the next cleanup deletes."""
     try:
         existing = os.lstat(target)
     except FileNotFoundError:

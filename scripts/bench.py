@@ -15,6 +15,9 @@ Operations (see OPERATIONS), each tool in its own fresh Git repository:
   checkout               ``git checkout`` v2 -> v1, then the timed ``checkout`` (big-file: the whole
                          file differs; many-files: 100 files differ)
   status_after_checkout  ``status`` run right after that checkout
+  checkout_cold          the same checkout v2 -> v1 with the page cache dropped first (needs root to
+                         write /proc/sys/vm/drop_caches; skipped otherwise). big-file: replacing a
+                         large workspace file whose old content is in the cache, read from disk.
 and the baseline ``cp`` of the 2 GiB file within the same filesystem, timed right before each add.
 
 Every timed command runs in its own child process; wall time is time.perf_counter() around
@@ -629,10 +632,44 @@ def op_checkout(s: Session) -> None:
         s.timed("checkout", s.tool.checkout())
         s.timed("status_after_checkout", s.tool.status(), s.tool.clean_marker)
         s.workload.verify_v1(s.repo)
-        s.learn()
-        s.git(["checkout", "-q", s.commits["v2"]])
-        s.untimed(s.tool.checkout())
-        s.learn()
+        back_to_v2(s)
+    s.git(["checkout", "-q", s.commits["v1"]])
+    s.untimed(s.tool.checkout())
+
+
+def back_to_v2(s: Session) -> None:
+    s.learn()
+    s.git(["checkout", "-q", s.commits["v2"]])
+    s.untimed(s.tool.checkout())
+    s.learn()
+
+
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_page_cache() -> bool:
+    """Write back and drop the page cache, dentries and inodes (root only); False if refused."""
+    os.sync()
+    try:
+        DROP_CACHES.write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def op_checkout_cold(s: Session) -> None:
+    """checkout v2 -> v1 as op_checkout (which made v2), every file read from the disk."""
+    assert s.repo is not None
+    if not drop_page_cache():
+        print(f"[bench] checkout_cold skipped: cannot write {DROP_CACHES} (run as root)", flush=True)
+        return
+    back_to_v2(s)
+    for _ in range(s.repeat):
+        s.git(["checkout", "-q", s.commits["v1"]])
+        drop_page_cache()
+        s.timed("checkout_cold", s.tool.checkout())
+        s.workload.verify_v1(s.repo)
+        back_to_v2(s)
     s.git(["checkout", "-q", s.commits["v1"]])
     s.untimed(s.tool.checkout())
 
@@ -652,6 +689,7 @@ OPERATIONS = (
     Operation(
         "checkout", "checkout after git checkout v2->v1", op_checkout, ("checkout", "status_after_checkout")
     ),
+    Operation("checkout_cold", "checkout v2->v1, page cache dropped", op_checkout_cold, ("checkout_cold",)),
 )
 LABELS = {
     "add": "add (fresh repo + cache)",
@@ -659,6 +697,7 @@ LABELS = {
     "status_changed": "status, one file changed",
     "checkout": "checkout v2->v1",
     "status_after_checkout": "status right after checkout",
+    "checkout_cold": "checkout v2->v1, cold page cache",
     "cp": "cp (baseline)",
 }
 
@@ -855,7 +894,7 @@ def main(argv: list[str] | None = None) -> int:
             remove_run_dir(run_dir)
 
     # Put the operations in a fixed order for the table.
-    order = ["add", "cp", "status_clean", "status_changed", "checkout", "status_after_checkout"]
+    order = ["add", "cp", "status_clean", "status_changed", "checkout", "status_after_checkout", "checkout_cold"]
     for name in results:
         results[name] = dict(sorted(results[name].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
@@ -864,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
     print()
-    print(f"Results: median of {repeat} run(s), warm page cache, wall seconds and peak RSS "
+    print(f"Results: median of {repeat} run(s), warm page cache except checkout_cold, wall seconds and peak RSS "
           f"(total {time.perf_counter() - started:.0f}s)")
     busy = max(info.get("load_average_at_start", (0,))[0], info.get("load_average_at_end", (0,))[0])
     if busy > 1.5:

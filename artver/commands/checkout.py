@@ -14,6 +14,7 @@ checked out.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ class _Wanted:
     hash: str
     size: int
     executable: bool
+    # The stat of the file it replaces, taken when that file's content was found in the
+    # cache (see workspace.materialize); None if nothing is replaced or --force skipped the check.
+    saved: os.stat_result | None = None
 
 
 def checkout(
@@ -262,9 +266,11 @@ class _Checkout:
                 return
             if not self._git_allows(wanted.path):
                 return
-            if not self.force and not self._saved(wanted.path, target, stat, None, folder):
-                self.result.unsaved.append(wanted.path)
-                return
+            if not self.force:
+                if not self._saved(wanted.path, target, stat, None, folder):
+                    self.result.unsaved.append(wanted.path)
+                    return
+                wanted = dataclasses.replace(wanted, saved=stat)
         elif target.is_dir():
             if not self._clear_folder(wanted.path, target):
                 return
@@ -294,7 +300,7 @@ class _Checkout:
                 continue
             try:
                 placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{item.path}", item.executable,
-                                               self.repo.link_modes)
+                                               self.repo.link_modes, item.saved)
             except (NotADirectoryError, FileExistsError, IsADirectoryError):
                 self.result.unsaved.append(item.path)  # a file or folder of the user's is in the way
                 continue
