@@ -318,6 +318,29 @@ def test_dropped_connections_make_the_next_request_draw_a_fault(proxies, http_se
         connection.close()
 
 
+def test_dropping_connections_while_a_new_one_is_being_started(proxies, echo_server, monkeypatch) -> None:
+    """Regression: a connection's thread was listed before it was started, so a drop_connections()
+    (or stop()) at that moment failed with "cannot join thread before it is started". The start of
+    the connection's thread is slowed down here to hold that moment open."""
+    from tests import faultproxy
+
+    proxy = proxy_to(proxies, echo_server)
+    starting = threading.Event()
+
+    class SlowToStart(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("faultproxy-conn-"):
+                starting.set()
+                time.sleep(0.5)
+            super().start()
+
+    monkeypatch.setattr(faultproxy.threading, "Thread", SlowToStart)
+    with connect(proxy):
+        assert starting.wait(5), "the proxy did not take the connection"
+        proxy.drop_connections()  # the connection's thread is listed, and not started yet unless under the lock
+    assert proxy.stats().connections == 1
+
+
 def test_latency_is_added_per_chunk(proxies, echo_server) -> None:
     proxy = proxy_to(proxies, echo_server, FaultPlan(latency=0.2))
     started = time.monotonic()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -191,11 +192,77 @@ def test_read_range(backend: Backend, tmp_path: Path) -> None:
     upload(backend.storage, KEY, source_file(tmp_path, data))
     for offset, length in [(0, 1), (0, len(data)), (12_345, 678), (len(data) - 10, 10), (len(data) - 10, 500)]:
         assert backend.storage.read_range(KEY, offset, length) == data[offset : offset + length], (offset, length)
-    assert backend.storage.read_range(KEY, len(data), 10) == b""  # the object ends before the range
-    assert backend.storage.read_range(KEY, len(data) + 5_000, 10) == b""
+    for offset in (len(data), len(data) + 5_000):  # the object ends before the range: the store answers 416
+        # fake-gcs-server drops its connection after a 416 without saying so (docs/testing.md; pinned by
+        # test_fake_gcs_server_drops_its_connection_after_a_416): a next request on that kept-alive
+        # connection races the close. So on GCS each such read has a client of its own; elsewhere they share
+        # the storage, which must still work after them.
+        reader = backend.make() if backend.kind == "gcs" else backend.storage
+        assert reader.read_range(KEY, offset, 10) == b"", offset
+    assert backend.storage.read_range(KEY, 0, 3) == data[:3]
     for offset, length in [(-1, 10), (0, 0)]:
         with pytest.raises(ValueError):
             backend.storage.read_range(KEY, offset, length)
+
+
+def test_fake_gcs_server_drops_its_connection_after_a_416(gcs_proxied: tuple[Any, Proxy]) -> None:
+    """The fake-gcs-server gap test_read_range works around (docs/testing.md). Its 416 answer
+    declares an empty body (Content-Length: 0, no "Connection: close"), its handler then writes an
+    XML error body, and Go's HTTP server, refusing bytes past the declared length, closes the
+    connection. A client has taken the answer as whole and the connection as reusable; a request it
+    sends before the close arrives is reset. If this fails, the bundled server no longer does that:
+    drop the workaround and the entry in docs/testing.md."""
+    server, _ = gcs_proxied
+    bucket = gcs_client(server).create_bucket(f"gap-{next(_numbers)}")
+    bucket.blob("object").upload_from_string(b"12345")
+    host, port = server.endpoint.removeprefix("http://").rsplit(":", 1)
+    request = (f"GET /download/storage/v1/b/{bucket.name}/o/object?alt=media HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Range: bytes=10-19\r\n\r\n").encode()
+    answer = bytearray()
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        try:
+            while chunk := connection.recv(65536):  # until the server closes the connection
+                answer += chunk
+        except TimeoutError:
+            pytest.fail(f"fake-gcs-server kept its connection open after a 416: {bytes(answer)!r}")
+    head = bytes(answer).partition(b"\r\n\r\n")[0].decode("latin-1").lower().split("\r\n")
+    assert head[0].startswith("http/1.1 416"), head
+    assert "content-length: 0" in head and not any(line.startswith("connection:") for line in head), head
+
+
+@pytest.mark.parametrize("backend", NETWORK, indirect=True)
+def test_a_kept_alive_connection_the_server_dropped_is_transient(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server may close a kept-alive connection at any moment (fake-gcs-server does after a 416), and a
+    request sent on it before the close arrives is reset. The backend calls that transient, and the
+    retrying wrapper gets through on a new connection; a backend never retries itself (docs/design.md)."""
+    assert backend.proxy is not None
+    # google-cloud-storage fetches a bucket's metadata in a thread of its own, on another connection, at a
+    # client's first request; here the first request must be the client's only one.
+    monkeypatch.setenv("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
+    backend.put_raw(KEY, b"model")
+    # The bytes one existence check sends from a new client, so as to cut its connection exactly where
+    # the next request begins.
+    backend.proxy.drop_connections()
+    before = backend.proxy.stats()
+    assert backend.make().exists([KEY]) == {KEY: 5}
+    first = backend.proxy.stats().since(before)
+    assert first.connections == 1, first
+    plan = FaultPlan(reset=1.0, reset_direction="up", reset_after=(0, 0), armed_after_up=first.bytes_up, max_faults=1)
+    backend.proxy.set_plan(plan)
+    backend.proxy.drop_connections()
+    storage = backend.make()
+    assert storage.exists([KEY]) == {KEY: 5}  # its connection carries this request whole...
+    with pytest.raises(TransientRemoteError):
+        storage.exists([KEY])  # ...and is reset as the next one arrives
+    backend.proxy.set_plan(plan)  # a new budget of one fault, on new connections
+    backend.proxy.drop_connections()
+    retries: list[str] = []
+    retrying = RetryingStorage(backend.make(), RetryPolicy(attempts=2), notify=retries.append, sleep=_no_wait)
+    assert retrying.exists([KEY]) == {KEY: 5}
+    assert retrying.exists([KEY]) == {KEY: 5}
+    assert len(retries) == 1, retries
+    assert backend.proxy.stats().since(before).faults["reset"] == 2
 
 
 def test_an_existing_object_is_never_replaced(backend: Backend, tmp_path: Path) -> None:

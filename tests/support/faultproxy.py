@@ -428,9 +428,9 @@ class Proxy:
                 target=self._serve, args=(client, fault, generation),
                 name=f"faultproxy-conn-{self.port}-{number}", daemon=True,
             )
-            with self._lock:
+            with self._lock:  # started under the lock: whoever sees it in _threads may join it
                 self._threads.add(thread)
-            thread.start()
+                thread.start()
         _close_quietly(self._listener)
 
     def _serve(self, client: socket.socket, fault: _Fault | None, generation: int) -> None:
