@@ -322,7 +322,7 @@ def test_dropping_connections_while_a_new_one_is_being_started(proxies, echo_ser
     """Regression: a connection's thread was listed before it was started, so a drop_connections()
     (or stop()) at that moment failed with "cannot join thread before it is started". The start of
     the connection's thread is slowed down here to hold that moment open."""
-    from tests import faultproxy
+    from tests.support import faultproxy
 
     proxy = proxy_to(proxies, echo_server)
     starting = threading.Event()
