@@ -32,7 +32,6 @@ def _quote(path: str) -> str:
     return shlex.quote(path)
 
 
-
 def print_capped(out: Output, emit: Callable[[str], None], lines: list[str]) -> None:
     """Print a list of paths, at most LIST_LIMIT lines unless -v: a checkout of 20,000
     missing files must not bury the one line that says what to do."""
