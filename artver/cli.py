@@ -1,19 +1,19 @@
-"""The ``artver`` command line: parse arguments, call one core function, print the result.
+"""The ``artver`` command line: parse arguments, call one artver.api function, render the result.
 
-Nothing here decides anything about artifacts; it only renders what the core
-returns. Errors travel as exceptions to error_handler.py.
+Nothing here decides anything about artifacts, nor words a result: render.py does. cli.py
+imports only api, render, console and errors (tests/test_layers.py checks it), so every
+command goes through the same door as a notebook. Errors travel as exceptions to
+error_handler.py.
 """
 
 import sys
-from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from artver import __version__, error_handler
-from artver.console import Output, printable, relative_to_cwd, write_line
-from artver.fsutil import human_size
-from artver.hashing import short
+from artver import __version__, api, error_handler, render
+from artver.console import Output, printable, write_line
+from artver.errors import UsageError
 
 app = typer.Typer(
     name="artver",
@@ -33,6 +33,15 @@ AllBranchesOpt = Annotated[bool, typer.Option("--all-branches", help="Also the p
 AllTagsOpt = Annotated[bool, typer.Option("--all-tags", help="Also the pointers of every tag.")]
 AllCommitsOpt = Annotated[bool, typer.Option("--all-commits", help="Also the pointers of every commit.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (see docs/json.md).")]
+
+
+def _transferred(out: Output, summary: Any, verb: str, json_output: bool) -> None:
+    if json_output:
+        out.json(summary)
+    else:
+        render.transfer(out, summary, verb)
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 def _version(value: bool) -> None:
@@ -55,12 +64,6 @@ def _out(ctx: typer.Context) -> Output:
     return ctx.obj if isinstance(ctx.obj, Output) else Output()
 
 
-def _repo():  # type: ignore[no-untyped-def]
-    from artver.repo import open_repo
-
-    return open_repo(Path.cwd())
-
-
 @app.command()
 def init(
     ctx: typer.Context,
@@ -71,26 +74,8 @@ def init(
 
     Creates .artver/ with a committed config and its own .gitignore, and sets up the merge driver for pointer files.
     """
-    from artver import api
-
     out = _out(ctx)
-    result = api.init(".", hash_algorithm)
-    driver = [change for change in result.merge_driver if change.action != "unchanged"]
-    if hooks:
-        from artver import hooks as hook_module
-
-        _report_hooks(out, hook_module.install(result.root))
-    elif result.created:
-        out.say("Tip: 'artver install-hooks' keeps data in step with git checkout, merge, commit and push.")
-    if result.created:
-        out.say(f"Initialised artver in {result.root} (hash: {result.algorithm}), with Git's merge driver for pointer files.")
-        staged = " ".join(relative_to_cwd(result.root, path) for path in (".artver", ".gitattributes"))
-        out.say(f"Commit its config:  git add {staged}")
-    elif driver:
-        out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}).")
-        _report_hooks(out, driver)
-    else:
-        out.say(f"artver is already initialised in {result.root} (hash: {result.algorithm}); nothing changed.")
+    render.init(out, api.init(".", hash_algorithm, hooks))
 
 
 @app.command()
@@ -105,33 +90,12 @@ def add(
 
     Commit the pointers (and the .gitignore lines) to Git; the bytes stay in the cache until pushed.
     """
-    from artver import api
-    from artver.commands.add import parse_meta
-
     out = _out(ctx)
-    repo = _repo()
-    results = api.add(paths, ".", desc, dict(parse_meta(meta or ())), out.progress())
+    results = api.add(paths, ".", desc, api.parse_meta(meta or ()), out.progress())
     if json_output:
         out.json(results)
         return
-    to_stage: list[str] = []
-    for result in results:
-        what = f"{result.files} file{'s' if result.files != 1 else ''}, " if result.kind == "dir" else ""
-        verb = "added" if result.changed else "unchanged"
-        out.say(f"{verb:9} {result.path} ({what}{human_size(result.size)}, {short(result.hash)})")
-        if result.changed:
-            to_stage.append(result.pointer_path)
-        if result.gitignore:
-            to_stage.append(result.gitignore)
-    if to_stage:
-        staged = " ".join(_quote(relative_to_cwd(repo.root, path)) for path in dict.fromkeys(to_stage))
-        out.say(f"To record this in Git:  git add {staged}")
-
-
-def _quote(path: str) -> str:
-    import shlex
-
-    return shlex.quote(path)
+    render.add(out, results, api.work_tree("."))
 
 
 @app.command()
@@ -148,38 +112,23 @@ def status(
 
     With --cloud: whether each artifact's objects are all in the remote.
     """
-    from artver import api
-    from artver.commands.status import CLEAN
-
     out = _out(ctx)
     if cloud:
-        _cloud_status(out, paths, remote, jobs, check, json_output)
+        cloud_results = api.cloud_status(paths, ".", remote, jobs)
+        incomplete = [result for result in cloud_results if result.state != "in-remote"]
+        if json_output:
+            out.json(cloud_results)
+        else:
+            render.cloud_status(out, cloud_results, incomplete)
+        if check and incomplete:
+            raise typer.Exit(1)
         return
     results = api.status(paths, ".", out.progress())
-    dirty = [result for result in results if result.state != CLEAN]
+    dirty = [result for result in results if result.state != "clean"]
     if json_output:
         out.json(results)
-    elif not results:
-        out.say("No artifacts are tracked here yet; start with 'artver add PATH'.")
-    elif not dirty:
-        out.say(f"All {len(results)} artifact{'s' if len(results) != 1 else ''} clean: the workspace matches the pointers.")
     else:
-        for result in dirty:
-            detail = f" ({result.detail})" if result.detail else ""
-            counts = ""
-            if result.added or result.modified or result.deleted:
-                counts = f" ({len(result.added)} added, {len(result.modified)} modified, {len(result.deleted)} deleted)"
-            out.say(f"{result.state:13} {result.path}{counts}{detail}")
-            shown = [f"    {label + ':':10} {item}" for label, items in
-                     (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)) for item in items]
-            _print_capped(out, out.say, shown)
-        hints = {
-            "modified": "'artver add PATH' records the change, 'artver checkout PATH' (with --force) discards it",
-            "missing": "'artver checkout' (or 'artver pull') restores the data",
-            "not-in-cache": "the data is only in the workspace: 'artver add PATH' saves it again",
-        }
-        for state in dict.fromkeys(result.state for result in dirty):
-            out.detail(f"hint: {state}: {hints[state]}")
+        render.status(out, results, dirty)
     if check and dirty:
         raise typer.Exit(1)
 
@@ -195,61 +144,14 @@ def checkout(
 
     Run it after 'git checkout' (or install the hooks, which do).
     """
-    from artver import api
-
     out = _out(ctx)
     result = api.checkout(paths, ".", force, out.progress())
     if json_output:
-        out.json({**_asdict(result), "ok": result.ok})
+        out.json(result)
     else:
-        _report_checkout(out, result)
+        render.checkout(out, result)
     if not result.ok:
         raise typer.Exit(1)
-
-
-LIST_LIMIT = 20  # lines of one list of paths shown without -v
-
-
-def _print_capped(out: Output, emit: Callable[[str], None], lines: list[str]) -> None:
-    """Print a list of paths, at most LIST_LIMIT lines unless -v: a checkout of 20,000
-    missing files must not bury the one line that says what to do."""
-    shown = lines if out.verbose else lines[:LIST_LIMIT]
-    for line in shown:
-        emit(line)
-    if len(shown) < len(lines):
-        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
-        emit(f"{indent}... and {len(lines) - len(shown)} more (-v or --json for all)")
-
-
-def _asdict(value: object) -> dict:
-    from artver.console import to_jsonable
-
-    return to_jsonable(value)
-
-
-def _report_checkout(out: Output, result, after_fetch: bool = False) -> None:  # type: ignore[no-untyped-def]
-    if result.updated or result.removed:
-        removed = f", removed {len(result.removed)}" if result.removed else ""
-        out.say(f"Checked out {len(result.updated)} file{'s' if len(result.updated) != 1 else ''}{removed}.")
-        for path in result.updated:
-            out.detail(f"    updated: {path}")
-        for path in result.removed:
-            out.detail(f"    removed: {path}")
-    elif result.ok:
-        out.say("Workspace already matches the pointers; nothing to do.")
-    if result.unsaved:
-        out.warn(f"left {len(result.unsaved)} path(s) untouched: their content is saved nowhere (use 'artver add' to keep it, or --force to discard it):")
-        _print_capped(out, out.warn, [f"    {path}" for path in result.unsaved])
-    if result.missing:
-        why = "they could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch them"
-        out.warn(f"{len(result.missing)} object(s) are not in the cache; {why}:")
-        _print_capped(out, out.warn, [f"    {path}" for path in result.missing])
-    if result.corrupt:
-        out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
-        _print_capped(out, out.warn, [f"    {path}" for path in result.corrupt])
-    if result.git_tracked:
-        out.warn(f"left {len(result.git_tracked)} path(s) untouched: Git tracks them (a path belongs to Git or to an artver pointer, not both; --force lets the pointer win):")
-        _print_capped(out, out.warn, [f"    {path}" for path in result.git_tracked])
 
 
 @app.command()
@@ -261,63 +163,9 @@ def remove(
 
     Deletes their pointers and .gitignore lines.
     """
-    from artver import api
-
     out = _out(ctx)
-    repo = _repo()
     results = api.remove(paths, ".")
-    to_stage: list[str] = []
-    for result in results:
-        out.say(f"stopped tracking {result.path}; its data stays in place")
-        to_stage.append(result.pointer_path)
-        if result.gitignore:
-            to_stage.append(result.gitignore)
-    staged = " ".join(_quote(relative_to_cwd(repo.root, path)) for path in dict.fromkeys(to_stage))
-    out.say(f"To record this in Git:  git add -A {staged}")
-
-
-def _cloud_status(out: Output, paths: list[str] | None, remote: str | None, jobs: int | None, check: bool, json_output: bool) -> None:
-    from artver import api
-    from artver.commands.status import IN_REMOTE
-
-    results = api.cloud_status(paths, ".", remote, jobs)
-    incomplete = [result for result in results if result.state != IN_REMOTE]
-    if json_output:
-        out.json(results)
-    elif not results:
-        out.say("No artifacts are tracked here yet.")
-    elif not incomplete:
-        out.say(f"All {len(results)} artifact{'s are' if len(results) != 1 else ' is'} complete in the remote.")
-    else:
-        for result in incomplete:
-            detail = f"; {result.detail}" if result.detail else ""
-            out.say(f"{result.state:17} {result.path} ({result.missing} of {result.objects} objects missing{detail})")
-        out.detail("hint: 'artver push' uploads what is missing")
-    if check and incomplete:
-        raise typer.Exit(1)
-
-
-def _revisions(rev: list[str] | None, all_branches: bool, all_tags: bool, all_commits: bool):  # type: ignore[no-untyped-def]
-    from artver.scope import Revisions
-
-    return Revisions(tuple(rev or ()), all_branches, all_tags, all_commits)
-
-
-def _report_transfer(out: Output, summary, verb: str, json_output: bool, extra: dict | None = None) -> None:  # type: ignore[no-untyped-def]
-    if json_output:
-        out.json({**_asdict(summary), "ok": summary.ok, **(extra or {})})
-        return
-    if summary.transferred == 0 and not summary.failed:
-        out.say(f"Everything is up to date: {summary.skipped} object{'s' if summary.skipped != 1 else ''} in {summary.remote}.")
-    else:
-        out.say(
-            f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({human_size(summary.bytes)}), "
-            f"{summary.skipped} already there, {len(summary.failed)} failed; {summary.remote}."
-        )
-    for failure in summary.failed[:10]:
-        out.warn(f"failed: {short(failure.object)}: {failure.error}")
-    if len(summary.failed) > 10:
-        out.warn(f"... and {len(summary.failed) - 10} more failures (--json lists them all)")
+    render.remove(out, results, api.work_tree("."))
 
 
 @app.command()
@@ -333,13 +181,9 @@ def push(
     json_output: JsonOpt = False,
 ) -> None:
     """Upload the artifacts' objects that the remote lacks."""
-    from artver import api
-
     out = _out(ctx)
-    summary = api.push(paths, ".", remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
-    _report_transfer(out, summary, "Pushed", json_output)
-    if not summary.ok:
-        raise typer.Exit(1)
+    summary = api.push(paths, ".", remote, jobs, api.Revisions(tuple(rev or ()), all_branches, all_tags, all_commits), out.progress())
+    _transferred(out, summary, "Pushed", json_output)
 
 
 @app.command()
@@ -358,13 +202,9 @@ def fetch(
 
     The workspace is not touched (see 'artver pull').
     """
-    from artver import api
-
     out = _out(ctx)
-    summary = api.fetch(paths, ".", remote, jobs, _revisions(rev, all_branches, all_tags, all_commits), out.progress())
-    _report_transfer(out, summary, "Fetched", json_output)
-    if not summary.ok:
-        raise typer.Exit(1)
+    summary = api.fetch(paths, ".", remote, jobs, api.Revisions(tuple(rev or ()), all_branches, all_tags, all_commits), out.progress())
+    _transferred(out, summary, "Fetched", json_output)
 
 
 @app.command()
@@ -380,15 +220,12 @@ def pull(
 
     Brings the workspace to the pointers' data from the remote.
     """
-    from artver import api
-
     out = _out(ctx)
     result = api.pull(paths, ".", remote, jobs, force, out.progress())
     if json_output:
-        out.json({"fetch": {**_asdict(result.fetch), "ok": result.fetch.ok}, "checkout": {**_asdict(result.checkout), "ok": result.checkout.ok}, "ok": result.ok})
+        out.json(result)
     else:
-        _report_transfer(out, result.fetch, "Fetched", False)
-        _report_checkout(out, result.checkout, after_fetch=True)
+        render.pull(out, result)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -407,51 +244,31 @@ def remote_add(
     local: LocalOpt = False,
 ) -> None:
     """Add a remote."""
-    from artver.commands import remote as remote_commands
-
-    import os
-    from urllib.parse import urlsplit
-
-    repo = _repo()
-    if url and len(urlsplit(url).scheme) <= 1 and not os.path.isabs(os.path.expanduser(url)):
-        url = os.path.relpath(os.path.abspath(url), repo.root)  # typed relative to here; stored relative to the root
-    info = remote_commands.add(repo, name, url, default, local)
-    _out(ctx).say(f"Added remote '{info.name}' -> {info.url}{' (default)' if info.default else ''}.")
+    render.remote_added(_out(ctx), api.remote_add(name, url, default, local, "."))
 
 
 @remote_app.command("list")
 def remote_list(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """List the remotes."""
-    from artver.commands import remote as remote_commands
-
     out = _out(ctx)
-    remotes = remote_commands.list_remotes(_repo())
+    remotes = api.remote_list(".")
     if json_output:
         out.json(remotes)
-        return
-    if not remotes:
-        out.say("No remotes; add one with 'artver remote add NAME URL --default'.")
-    for info in remotes:
-        extra = "".join(f" {key}={value}" for key, value in info.settings.items() if key != "url")
-        secrets = "".join(f" {key}=(set)" for key in info.secrets)
-        out.say(f"{'*' if info.default else ' '} {info.name}\t{info.url}{extra}{secrets}")
+    else:
+        render.remote_list(out, remotes)
 
 
 @remote_app.command("remove")
 def remote_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The remote to remove.")]) -> None:
     """Remove a remote (its stored objects are not touched)."""
-    from artver.commands import remote as remote_commands
-
-    remote_commands.remove(_repo(), name)
+    api.remote_remove(name, ".")
     _out(ctx).say(f"Removed remote '{name}'.")
 
 
 @remote_app.command("default")
 def remote_default(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The remote to use by default.")], local: LocalOpt = False) -> None:
     """Choose the default remote."""
-    from artver.commands import remote as remote_commands
-
-    remote_commands.set_default(_repo(), name, local)
+    api.remote_default(name, local, ".")
     _out(ctx).say(f"Default remote is now '{name}'.")
 
 
@@ -468,12 +285,9 @@ def remote_modify(
 
     Secrets, profile and credentials_path need --local.
     """
-    from artver.commands import remote as remote_commands
-    from artver.errors import UsageError
-
     if (value is None) != unset:
         raise UsageError("give either a VALUE or --unset")
-    remote_commands.modify(_repo(), name, key, None if unset else value, local)
+    api.remote_modify(name, key, None if unset else value, local, ".")
     _out(ctx).say(f"{'Unset' if unset else 'Set'} {key} of remote '{name}'{' in .artver/config.local' if local else ''}.")
 
 
@@ -498,43 +312,12 @@ def diff(
 
     For directories, also which files inside them.
     """
-    from artver import api
-    from artver.commands.diff import split_arguments
-
     out = _out(ctx)
-    revisions, paths = split_arguments(_repo(), list(arguments or []))
-    result = api.diff(revisions[0] if revisions else None, revisions[1] if len(revisions) > 1 else None, paths, ".")
+    result = api.diff_arguments(list(arguments or []), ".")
     if json_output:
         out.json(result)
-        return
-    if not result.changes:
-        out.say(f"No artifact changes between {result.old} and {result.new}.")
-        return
-    out.say(f"Artifact changes from {result.old} to {result.new}:")
-    rows = []
-    for change in result.changes:
-        name = f"{change.old_path} -> {change.path}" if change.old_path else change.path
-        size = f"{_size_text(change.old_size)} -> {_size_text(change.new_size)}"
-        hashes = f"{_hash_text(change.old_hash)} -> {_hash_text(change.new_hash)}"
-        rows.append((change.change, name, size, hashes))
-    widths = [max(len(row[index]) for row in rows) for index in range(3)]
-    for change, row in zip(result.changes, rows):
-        out.say("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
-        if change.kind == "dir" and change.change == "modified":
-            if change.detail:
-                out.say(f"    ({change.detail})")
-            else:
-                out.say(f"    {change.files_added} added, {change.files_deleted} deleted, {change.files_modified} modified")
-            marks = {"added": "+", "deleted": "-", "modified": "~"}
-            _print_capped(out, out.say, [f"    {marks[item.change]} {item.path}" for item in change.files])
-
-
-def _size_text(size: int | None) -> str:
-    return "-" if size is None else human_size(size)
-
-
-def _hash_text(value: str | None) -> str:
-    return "-" if value is None else short(value)
+    else:
+        render.diff(out, result)
 
 
 @app.command()
@@ -549,26 +332,12 @@ def log(
 
     Who, when, why, and what: one entry per commit.
     """
-    from artver import api
-
     out = _out(ctx)
     entries = api.log(path, ".", max_count, rev or "HEAD")
     if json_output:
         out.json(entries)
         return
-    if not entries:
-        out.say(f"No commits change {path} yet" + (f" in the history of {rev}." if rev else "."))
-    for entry in entries:
-        what = entry.change if entry.change != "renamed" else f"renamed from {entry.old_path}"
-        detail = f"{_size_text(entry.size)}  {_hash_text(entry.hash)}" if entry.hash else ""
-        out.say(f"{entry.short}  {entry.date[:16].replace('T', ' ')}  {entry.author.split(' <')[0]}  {entry.subject}")
-        out.say(f"          {what}  {detail}".rstrip())
-    if rev is None:
-        from artver.commands.log import detached_head
-
-        detached = detached_head(_repo())
-        if detached is not None:
-            out.say(detached.hint(path))
+    render.log(out, entries, path, rev, api.detached_head(".") if rev is None else None)
 
 
 @app.command("ls")
@@ -581,25 +350,12 @@ def ls_command(
 
     With size, file count, description and metadata.
     """
-    from artver import api
-
     out = _out(ctx)
     items = api.ls(rev, ".")
     if json_output:
         out.json(items)
-        return
-    if not items:
-        out.say("No artifacts are tracked" + (f" at {rev}." if rev else " here yet."))
-    rows = [
-        (item.path, item.kind, f"{item.files} file{'s' if item.files != 1 else ''}" if item.kind == "dir" else "",
-         human_size(item.size), short(item.hash))
-        for item in items
-    ]
-    widths = [max((len(row[index]) for row in rows), default=0) for index in range(5)]
-    for item, row in zip(items, rows):
-        meta = "".join(f" {key}={value}" for key, value in item.meta.items())
-        desc = f"  {item.desc}" if item.desc else ""
-        out.say(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"{desc}{meta}").rstrip())
+    else:
+        render.ls(out, items, rev)
 
 
 @app.command()
@@ -616,32 +372,13 @@ def publish(
 
     As one OCI artifact in the CNCF ModelPack format, traceable to the commit.
     """
-    from artver import api
-    from artver.commands.check_large_files import parse_size
-    from artver.errors import UsageError
-
     out = _out(ctx)
-    try:
-        size = parse_size(chunk_size)
-    except UsageError:
-        raise UsageError(f"--chunk-size {chunk_size!r}: expected a size like 64MiB or 16MB") from None
     *paths, reference = arguments
-    result = api.publish(reference, paths or None, rev, ".", insecure, force, size, out.progress())
+    result = api.publish(reference, paths or None, rev, ".", insecure, force, chunk_size, out.progress())
     if json_output:
         out.json(result)
-        return
-    count = f"{len(result.layers)} artifact{'s' if len(result.layers) != 1 else ''}"
-    commit = f"{result.commit[:8]} ({result.revision})"
-    if result.tag == "unchanged" and not result.uploaded_bytes:
-        out.say(f"{result.reference} already holds these {count} of {commit}; nothing to send.")
     else:
-        moved = " (tag moved)" if result.tag == "moved" else ""
-        out.say(f"Published {count} of {commit} to {result.reference}{moved}:")
-    rows = [(layer.action, layer.path, human_size(layer.size), short(layer.digest, 12)) for layer in result.layers]
-    widths = [max(len(row[index]) for row in rows) for index in range(3)]
-    for layer, row in zip(result.layers, rows):
-        out.say("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + f"  {row[3]}  {layer.media_type}")
-    out.say(f"Manifest {result.manifest}; {human_size(result.uploaded_bytes)} uploaded.")
+        render.publish(out, result)
 
 
 @app.command("install-hooks")
@@ -650,22 +387,7 @@ def install_hooks(ctx: typer.Context) -> None:
 
     Existing hooks are kept and chained. Also sets up the merge driver for pointer files.
     """
-    from artver import hooks
-
-    root = _repo().root
-    _report_hooks(_out(ctx), hooks.install(root) + hooks.install_merge_driver(root))
-
-
-def _report_hooks(out: Output, changes) -> None:  # type: ignore[no-untyped-def]
-    from artver import hooks as hook_module
-    from artver.hooks import CHAINED_SUFFIX
-
-    for change in changes:
-        note = f" (your existing hook is kept as {change.hook}{CHAINED_SUFFIX} and still runs)" if change.action == "chained" else ""
-        where = f" as {change.file}, which the {change.hook} hook of another tool runs" if change.file else ""
-        if change.hook == hook_module.ATTRIBUTES_FILE and change.action != "unchanged":
-            note = f" ({hook_module.ATTRIBUTES_LINE}: commit it, so every clone merges pointer files with artver)"
-        out.say(f"{change.action:9} {change.hook}{where}{note}")
+    render.hooks(_out(ctx), api.install_hooks("."))
 
 
 @app.command("uninstall-hooks")
@@ -674,15 +396,7 @@ def uninstall_hooks(ctx: typer.Context) -> None:
 
     Also the merge driver's config; your own hooks stay.
     """
-    from artver import hooks
-
-    out = _out(ctx)
-    root = _repo().root
-    changes = hooks.uninstall(root) + hooks.uninstall_merge_driver(root)
-    for change in changes:
-        out.say(f"{change.action:9} {change.hook}" + (f" (artver's part of {change.file})" if change.file else ""))
-    if not changes:
-        out.say("No artver hooks were installed.")
+    render.uninstalled_hooks(_out(ctx), api.uninstall_hooks("."))
 
 
 @app.command("hook", hidden=True)
@@ -691,12 +405,9 @@ def hook(
     arguments: Annotated[Optional[list[str]], typer.Argument()] = None,
 ) -> None:
     """Run one Git hook's artver part (called by the installed hooks)."""
-    from artver.commands.hook import run as run_hook
-
     stdin = sys.stdin.read() if name == "pre-push" and not sys.stdin.isatty() else ""
-    result = run_hook(_repo(), name, list(arguments or []), stdin)
-    for message in result.messages:
-        write_line(sys.stderr, message)
+    result = api.hook(name, list(arguments or []), stdin, ".")
+    render.hook(result)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -713,35 +424,14 @@ def resolve(
 
     Merges them entry by entry again, or keeps one side (--ours, --theirs).
     """
-    from artver import api
-    from artver.errors import UsageError
-
     if ours and theirs:
         raise UsageError("choose either --ours or --theirs")
     out = _out(ctx)
-    repo = _repo()
     results = api.resolve(paths or None, ".", "ours" if ours else "theirs" if theirs else None)
     if json_output:
         out.json(results)
     else:
-        for result in results:
-            if result.action == "merged":
-                out.say(f"merged    {result.path}: every change of both branches")
-            elif result.action == "conflict":
-                out.say(f"conflict  {result.path}: {result.detail}")
-            elif result.action == "deleted":
-                out.say(f"deleted   {result.pointer_path}: {result.detail}; kept the deletion")
-            else:
-                kept = f": {result.detail}; kept {result.action}" if result.detail else ""
-                out.say(f"{result.action:9} {result.path}{kept}")
-        done = [result for result in results if result.action != "conflict"]
-        if done:
-            pointers = " ".join(_quote(relative_to_cwd(repo.root, result.pointer_path)) for result in done)
-            artifacts = " ".join(_quote(relative_to_cwd(repo.root, result.path)) for result in done if result.action != "deleted")
-            verb = "git add -A" if any(result.action == "deleted" for result in done) else "git add"
-            out.say(f"Next: '{verb} {pointers}' marks {'it' if len(done) == 1 else 'them'} resolved" + (f"; 'artver checkout {artifacts}' updates the data (or 'artver pull {artifacts}' if files are missing)." if artifacts else "."))
-        if len(done) != len(results):
-            out.say("Still in conflict: rerun with --ours or --theirs to keep one side of what both branches changed.")
+        render.resolve(out, results, api.work_tree("."))
     if any(result.action == "conflict" for result in results):
         raise typer.Exit(1)
 
@@ -751,14 +441,10 @@ def merge_driver(
     arguments: Annotated[list[str], typer.Argument(help="BASE OURS THEIRS MARKER-SIZE PATH, as Git passes them.")],
 ) -> None:
     """Git's merge driver for pointer files (set up by 'artver init' and 'artver install-hooks')."""
-    from artver.commands.merge import run_driver
-    from artver.errors import UsageError
-
     if len(arguments) != 5:
         raise UsageError("merge-driver takes BASE OURS THEIRS MARKER-SIZE PATH (Git passes them; see 'git help gitattributes')")
-    result = run_driver(*arguments)
-    if result.message:
-        sys.stderr.write(f"artver: {result.message}\n")
+    result = api.merge_driver(*arguments)
+    render.merge_driver(result)
     if not result.clean:
         raise typer.Exit(1)
 
@@ -773,17 +459,9 @@ def check_large_files(
 
     Fails if files larger than --max-size are about to be committed to Git instead of artver.
     """
-    from artver.commands.check_large_files import check, parse_size
-    from artver.git import find_work_tree
-
-    limit = parse_size(max_size)
-    found = check(find_work_tree(Path.cwd()), list(files or []), limit)
-    for item in found:
-        write_line(
-            sys.stderr,
-            f"artver: {item.path} is {human_size(item.size)}, over the {human_size(limit)} limit for Git; "
-            f"track it with 'artver add {_quote(item.path)}' (and 'git rm --cached {_quote(item.path)}' if already staged)",
-        )
+    limit = api.parse_size(max_size)
+    found = api.check_large_files(list(files or []), limit, ".")
+    render.large_files(found, limit)
     if found:
         raise typer.Exit(1)
 
@@ -807,30 +485,21 @@ def gc(
 
     The scope is the workspace pointers and the revisions given; with --cloud, the remote too.
     """
-    from artver.commands import gc as gc_commands
-    from artver.errors import UsageError
-
     out = _out(ctx)
-    repo = _repo()
-    revisions = _revisions(rev, all_branches, all_tags, all_commits)
 
-    def confirm(plan: "gc_commands.GcPlan") -> bool:
+    def confirm(count: int, remote_url: str) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError(f"gc --cloud would delete {len(plan.remote)} object(s) from {plan.remote_url}; add --yes to confirm")
-        return typer.confirm(printable(f"Delete {len(plan.remote)} object(s) from {plan.remote_url}?"), default=False)
+            raise UsageError(f"gc --cloud would delete {count} object(s) from {remote_url}; add --yes to confirm")
+        return typer.confirm(printable(f"Delete {count} object(s) from {remote_url}?"), default=False)
 
-    result = gc_commands.gc(repo, workspace, revisions, cloud, remote, force, dry_run, confirm)
+    result = api.gc(workspace, api.Revisions(tuple(rev or ()), all_branches, all_tags, all_commits), cloud, remote, force,
+                    dry_run, confirm, ".")
     if json_output:
         out.json(result)
-        return
-    verb = "Would delete" if result.dry_run else "Deleted"
-    out.say(f"{verb} {result.deleted} cache object(s) ({human_size(result.bytes)}); {result.referenced} referenced object(s) kept.")
-    if result.remote:
-        out.say(f"{verb} {len(result.remote_deleted)} object(s) from {result.remote}{':' if result.remote_deleted else '.'}")
-        for hash_value in result.remote_deleted:
-            out.say(f"    {hash_value}")
+    else:
+        render.gc(out, result)
 
 
 @app.command()
@@ -846,43 +515,14 @@ def verify(
 
     With -r, also download and check the remote's copies.
     """
-    from artver import api
-
     out = _out(ctx)
     result = api.verify(paths, ".", everything, remote, jobs, out.progress())
     if json_output:
-        out.json({**_asdict(result), "ok": result.ok, "repair": result.repair})
+        out.json(result)
     else:
-        remote_part = f" and {result.remote_checked} in {result.remote}" if result.remote else ""
-        out.say(f"Checked {result.checked} cache object(s){remote_part}: {'all intact' if result.ok else str(len(result.problems)) + ' problem(s)'}.")
-        for problem in result.problems:
-            used = f" (used by {', '.join(problem.artifacts[:3])}{' ...' if len(problem.artifacts) > 3 else ''})" if problem.artifacts else ""
-            note = ", quarantined" if problem.object in result.quarantined else ""
-            out.warn(f"{problem.where} object {problem.object} is {problem.problem}{note}{used}")
-        for hint in result.repair:
-            out.warn(f"to repair: {hint}")
+        render.verify(out, result)
     if not result.ok:
         raise typer.Exit(1)
-
-
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _link_seconds(text: str) -> int:
-    """--expires as seconds: a whole number, optionally followed by s, m, h or d."""
-    from artver.errors import UsageError
-    from artver.remotes.base import expiry_problem
-
-    value = text.strip().lower()
-    unit = value[-1:] if value[-1:] in _DURATION_UNITS else ""
-    number = value[: len(value) - len(unit)]
-    if not (number.isascii() and number.isdigit()) or len(number) > 9:
-        raise UsageError(f"--expires {text!r}: expected a duration like 3600, 30m, 12h or 7d")
-    seconds = int(number) * _DURATION_UNITS[unit]
-    problem = expiry_problem(seconds)
-    if problem is not None:
-        raise UsageError(f"--expires {text}: {problem}")
-    return seconds
 
 
 @app.command("url")
@@ -908,16 +548,14 @@ def url_command(
 
     if storage_url and expires is not None:
         raise UsageError("--expires and --storage-url exclude each other: a storage URL does not expire")
-    seconds = None if storage_url else _link_seconds(expires or "1h")
+    seconds = None if storage_url else api.parse_duration(expires or "1h", "--expires")
     signed_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     url = api.get_url(path, rev, ".", remote, seconds)
     if json_output:
         expires_at = None
         if seconds is not None and not url.startswith("file:"):  # a file:// URL never expires
             expires_at = (signed_at + datetime.timedelta(seconds=seconds)).isoformat()
-        from artver.artifacts import artifact_of_argument
-
-        relative = artifact_of_argument(_repo(), str(Path(path).absolute()))  # repository-relative, as in every --json
+        relative = api.artifact_path(path)  # repository-relative, as in every --json
         _out(ctx).json({"path": relative, "rev": rev, "url": url, "expires_in": seconds, "expires_at": expires_at})
         return
     write_line(sys.stdout, url)

@@ -108,8 +108,11 @@ class Output:
 
 
 def to_jsonable(value: Any) -> Any:
+    """A result as JSON values: a dataclass becomes its fields, then its public properties (a
+    result's ``ok``), so JSON output states what the CLI's exit code is based on."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        fields = {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {**fields, **{name: to_jsonable(getattr(value, name)) for name in _properties(type(value))}}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
     if isinstance(value, dict):
@@ -117,6 +120,13 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _properties(cls: type) -> list[str]:
+    """The public properties of a class, bases first, each in the order it is defined."""
+    names = (name for klass in reversed(cls.__mro__) for name, attribute in vars(klass).items()
+             if isinstance(attribute, property) and not name.startswith("_"))
+    return list(dict.fromkeys(names))
 
 
 def relative_to_cwd(root: Path, repo_relative: str) -> str:

@@ -1,4 +1,4 @@
-"""Reading pointer files from Git history with dulwich.
+"""Reading pointer files from Git history with dulwich, and naming revisions.
 
 Nothing here touches the working tree, the index or HEAD: pointers at any
 revision are read straight from Git's object database. Revision names are
@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dulwich.objects import Blob, Commit, Tag, Tree
 from dulwich.repo import Repo as GitRepo
 
 from artver import git as git_commands
-from artver.errors import GitError
+from artver import pointer as pointer_module
+from artver.artifacts import Tracked, workspace_pointers
+from artver.errors import ArtverError, GitError
+from artver.paths import check_artifact_path
+from artver.repo import Repo
 
 SUBMODULE_MODE = 0o160000
 DIRECTORY_MODE = 0o040000
@@ -130,3 +135,42 @@ class PointerReader:
                 return None
             tree_id = sha
         return None
+
+
+def pointers_at(reader: PointerReader, commit: Commit, label: str,
+                accept: Callable[[str, bytes], bool] = lambda artifact, blob_id: True) -> list[Tracked]:
+    """The pointers in a commit: the one place that turns a committed pointer into a Tracked, so
+    every reader checks its path and parses it as the untrusted input it is. Messages name each
+    pointer ``LABEL:PATH``. ``accept(artifact, blob_id)`` chooses which to read (reading and
+    parsing is the expensive part, e.g. for --all-commits)."""
+    found = []
+    for path, blob_id in reader.pointer_blobs(commit):
+        artifact = path[: -len(pointer_module.SUFFIX)]
+        if not accept(artifact, blob_id):
+            continue
+        where = f"{label}:{path}"
+        check_artifact_path(artifact, where)
+        found.append(Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where)))
+    return found
+
+
+def snapshot(repo: Repo, revision: str | None, git: GitRepo | None = None) -> dict[str, Tracked]:
+    """Pointers at a revision by artifact path, or in the workspace when revision is None."""
+    if revision is None:
+        return workspace_pointers(repo)
+    git_repo = git or open_git(repo.root)
+    reader = PointerReader(git_repo, pointer_module.SUFFIX.encode())
+    return {tracked.path: tracked for tracked in pointers_at(reader, resolve(git_repo, revision), revision)}
+
+
+def split_revisions(repo: Repo, arguments: list[str]) -> tuple[list[str], list[str]]:
+    """The first one or two arguments that name Git revisions are revisions; the rest are paths."""
+    revisions: list[str] = []
+    git = open_git(repo.root)
+    for argument in arguments[:2]:
+        try:
+            resolve(git, argument)
+        except ArtverError:
+            break
+        revisions.append(argument)
+    return revisions, arguments[len(revisions):]

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, cli_path, select
-from artver.paths import check_artifact_path
 from artver.repo import Repo
 
 if TYPE_CHECKING:
@@ -55,18 +54,18 @@ def pointers_in_scope(repo: Repo, paths: list[str] | None, revisions: Revisions,
         for commit in history.all_commits(git):
             commits.setdefault(commit.id, (commit.id.decode()[:8], commit))
     seen_blobs: set[bytes] = set()
+
+    def accept(artifact: str, blob_id: bytes) -> bool:
+        if blob_id in seen_blobs:
+            return False
+        if wanted is not None and not any(
+            artifact == item or artifact.startswith(item + "/") or item in (".", artifact + pointer_module.SUFFIX)
+            for item in wanted
+        ):
+            return False
+        seen_blobs.add(blob_id)
+        return True
+
     for label, commit in commits.values():
-        for path, blob_id in reader.pointer_blobs(commit):
-            if blob_id in seen_blobs:
-                continue
-            artifact = path[: -len(pointer_module.SUFFIX)]
-            if wanted is not None and not any(
-                artifact == item or artifact.startswith(item + "/") or item in (".", artifact + pointer_module.SUFFIX)
-                for item in wanted
-            ):
-                continue
-            seen_blobs.add(blob_id)
-            where = f"{label}:{path}"
-            check_artifact_path(artifact, where)
-            found.append(Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where)))
+        found.extend(history.pointers_at(reader, commit, label, accept))
     return found

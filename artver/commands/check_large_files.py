@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from artver import git
+from artver import fsutil, git
 from artver.errors import UsageError
 
 DEFAULT_MAX = 10 * 1024 * 1024
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
-          "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -21,10 +18,10 @@ class LargeFile:
 
 
 def parse_size(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).lower() not in _UNITS:
+    size = fsutil.parse_size(text)
+    if size is None:
         raise UsageError(f"--max-size {text!r}: expected a size like 10MiB, 500KB or 1048576")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return size
 
 
 def check(root: Path, files: list[str] | None, max_size: int) -> list[LargeFile]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from artver import history, listing
 from artver import pointer as pointer_module
-from artver.artifacts import Tracked, content_hash_of, entries_fetching_listing, workspace_pointers
+from artver.artifacts import Tracked, content_hash_of, entries_fetching_listing
 from artver.errors import ArtverError, UsageError
+from artver.history import snapshot
 from artver.listing import Entry
-from artver.paths import check_artifact_path
 from artver.repo import Repo
 
 WORKSPACE = "workspace"
@@ -52,35 +52,6 @@ class DiffResult:
     old: str
     new: str
     changes: tuple[ArtifactChange, ...] = field(default_factory=tuple)
-
-
-def snapshot(repo: Repo, revision: str | None, git: object | None = None) -> dict[str, Tracked]:
-    """Pointers at a revision, or in the workspace when revision is None."""
-    if revision is None:
-        return workspace_pointers(repo)
-    git_repo = git or history.open_git(repo.root)
-    commit = history.resolve(git_repo, revision)  # type: ignore[arg-type]
-    reader = history.PointerReader(git_repo, pointer_module.SUFFIX.encode())  # type: ignore[arg-type]
-    found = {}
-    for path, blob_id in reader.pointer_blobs(commit):
-        artifact = path[: -len(pointer_module.SUFFIX)]
-        where = f"{revision}:{path}"
-        check_artifact_path(artifact, where)
-        found[artifact] = Tracked(artifact, where, pointer_module.parse_pointer(reader.read(blob_id), where))
-    return found
-
-
-def split_arguments(repo: Repo, arguments: list[str]) -> tuple[list[str], list[str]]:
-    """The first one or two arguments that name Git revisions are revisions; the rest are paths."""
-    revisions: list[str] = []
-    git = history.open_git(repo.root)
-    for argument in arguments[:2]:
-        try:
-            history.resolve(git, argument)
-        except ArtverError:
-            break
-        revisions.append(argument)
-    return revisions, arguments[len(revisions):]
 
 
 def diff(repo: Repo, old: str | None = None, new: str | None = None, paths: list[str] | None = None) -> DiffResult:

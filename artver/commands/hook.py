@@ -13,14 +13,17 @@ pre-commit     refuse a commit whose staged pointers do not match the workspace 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from artver import file_lock, git, hashing
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, Tracked, open_stats, walk_directory
-from artver.commands.checkout import checkout_unlocked, remove_dropped
 from artver.errors import ArtverError, UsageError
 from artver.listing import Entry
 from artver.repo import Repo
+
+if TYPE_CHECKING:
+    from artver.transfer import TransferSummary
 
 ZERO = "0" * 40
 
@@ -31,21 +34,39 @@ class HookResult:
     messages: list[str] = field(default_factory=list)
 
 
-def run(repo: Repo, name: str, arguments: list[str], stdin: str = "") -> HookResult:
+class CheckoutOutcome(Protocol):
+    updated: list[str]
+    removed: list[str]
+    unsaved: list[str]
+    missing: list[str]
+    git_tracked: list[str]
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What the hooks run of other commands, for a caller that holds the repository lock.
+    artver.api passes them in, so that no command module imports another."""
+
+    checkout: Callable[[Repo], CheckoutOutcome]  # every workspace pointer, without --force
+    remove_dropped: Callable[[Repo, list[str], Hasher], tuple[list[str], list[str]]]  # (removed, kept)
+    push: Callable[[Repo, list[Tracked]], TransferSummary]  # to the default remote
+
+
+def run(repo: Repo, name: str, arguments: list[str], stdin: str, steps: Steps) -> HookResult:
     if name == "post-checkout":
-        return post_checkout(repo, arguments)
+        return post_checkout(repo, arguments, steps)
     if name == "post-merge":
-        return _checkout(repo, HookResult())
+        return _checkout(repo, HookResult(), steps)
     if name == "pre-push":
-        return pre_push(repo, arguments, stdin)
+        return pre_push(repo, arguments, stdin, steps)
     if name == "pre-commit":
         return pre_commit(repo)
     raise UsageError(f"unknown hook {name!r}; artver provides post-checkout, post-merge, pre-push, pre-commit")
 
 
-def _checkout(repo: Repo, result: HookResult) -> HookResult:
+def _checkout(repo: Repo, result: HookResult, steps: Steps) -> HookResult:
     with file_lock.locked(repo.lock_path, repo.lock_timeout):
-        outcome = checkout_unlocked(repo, None, False, _no_progress())
+        outcome = steps.checkout(repo)
     if outcome.updated or outcome.removed:
         result.messages.append(f"artver: checked out {len(outcome.updated)} file(s), removed {len(outcome.removed)}")
     if outcome.unsaved:
@@ -67,19 +88,13 @@ def _checkout(repo: Repo, result: HookResult) -> HookResult:
     return result
 
 
-def _no_progress():  # type: ignore[no-untyped-def]
-    from artver.progress import NO_PROGRESS
-
-    return NO_PROGRESS
-
-
-def post_checkout(repo: Repo, arguments: list[str]) -> HookResult:
+def post_checkout(repo: Repo, arguments: list[str], steps: Steps) -> HookResult:
     result = HookResult()
     if len(arguments) < 3 or arguments[2] != "1":
         return result  # a checkout of files, not of a branch: nothing to do
     previous = arguments[0]
     if previous != ZERO:
-        from artver.commands.diff import snapshot
+        from artver.history import snapshot
 
         try:
             before = set(snapshot(repo, previous))
@@ -91,16 +106,15 @@ def post_checkout(repo: Repo, arguments: list[str]) -> HookResult:
         if dropped:
             with file_lock.locked(repo.lock_path, repo.lock_timeout), open_stats(repo) as stats:
                 repo.cache.remove_stale_temps()  # before the walk: a killed checkout's temp files are not data
-                removed, kept = remove_dropped(repo, dropped, Hasher(repo, stats))
+                removed, kept = steps.remove_dropped(repo, dropped, Hasher(repo, stats))
             if removed:
                 result.messages.append(f"artver: removed data of {len(removed)} file(s) no longer tracked here")
             if kept:
                 result.messages.append(f"artver: kept {len(kept)} untracked file(s) whose content is saved nowhere: {', '.join(kept[:5])}")
-    return _checkout(repo, result)
+    return _checkout(repo, result, steps)
 
 
-def pre_push(repo: Repo, arguments: list[str], stdin: str) -> HookResult:
-    from artver.commands.push import push_items
+def pre_push(repo: Repo, arguments: list[str], stdin: str, steps: Steps) -> HookResult:
     from artver.scope import Revisions, pointers_in_scope
 
     result = HookResult()
@@ -124,7 +138,7 @@ def pre_push(repo: Repo, arguments: list[str], stdin: str) -> HookResult:
         return result
     try:
         with file_lock.locked(repo.lock_path, repo.lock_timeout):
-            summary = push_items(repo, items, None, None)
+            summary = steps.push(repo, items)
     except ArtverError as error:
         result.ok = False
         result.messages.append(f"artver: pre-push: {error}")

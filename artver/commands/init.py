@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from artver import config, git, hashing, hooks
@@ -28,9 +28,15 @@ class InitResult:
     created: bool
     algorithm: str
     merge_driver: tuple[HookChange, ...] = ()  # the merge driver for pointer files (artver/hooks.py)
+    hooks: tuple[HookChange, ...] = ()  # the Git hooks, with --hooks
 
 
-def init(start: Path, algorithm: str | None = None) -> InitResult:
+def init(start: Path, algorithm: str | None = None, with_hooks: bool = False) -> InitResult:
+    result = _init(start, algorithm)
+    return replace(result, hooks=tuple(hooks.install(result.root))) if with_hooks else result
+
+
+def _init(start: Path, algorithm: str | None) -> InitResult:
     if algorithm is not None and algorithm not in hashing.ALGORITHMS:
         raise UsageError(f"--hash {algorithm}: unknown algorithm; choose one of {', '.join(hashing.ALGORITHMS)}")
     root = git.find_work_tree(start)

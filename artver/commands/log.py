@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dulwich.objects import Commit
 from dulwich.walk import ORDER_TOPO
@@ -53,18 +54,19 @@ class DetachedHead:
         )
 
 
-def detached_head(repo: Repo) -> DetachedHead | None:
-    """Where HEAD is detached, if branches go further; None on a branch (or without commits)."""
+def detached_head(root: Path) -> DetachedHead | None:
+    """Where HEAD is detached in the work tree at ``root``, if branches go further; None on a
+    branch (or without commits)."""
     from artver import git as git_commands
 
-    if git_commands.current_branch(repo.root) is not None:
+    if git_commands.current_branch(root) is not None:
         return None
     try:
-        later = git_commands.branches_after(repo.root, "HEAD")
+        later = git_commands.branches_after(root, "HEAD")
         if not later:
             return None
-        tags = git_commands.tags_at(repo.root, "HEAD")
-        at = tags[0] if tags else git_commands.commit_id(repo.root, "HEAD")[:8]
+        tags = git_commands.tags_at(root, "HEAD")
+        at = tags[0] if tags else git_commands.commit_id(root, "HEAD")[:8]
     except ArtverError:
         return None  # no commit yet, or Git cannot tell: nothing to point to
     return DetachedHead(at, tuple(later))
@@ -186,7 +188,7 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
         if limit is not None and len(entries) >= limit:
             break
     if not entries and not seen_any:
-        detached = detached_head(repo) if revision == "HEAD" else None
+        detached = detached_head(repo.root) if revision == "HEAD" else None
         later = f" ({detached.hint(path)})" if detached else ""
         if inner is not None:
             raise UsageError(f"{path}: not a file of the tracked folder {artifact} in the history of {revision}{later}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from artver.pointer import FilePointer, Kind
 from artver.artifacts import content_hash_of
-from artver.commands.diff import snapshot
+from artver.history import snapshot
 from artver.repo import Repo
 
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from artver import file_lock, hashing, history, verification
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, artifact_of_argument, content_hash_of, entries_of, open_stats
-from artver.commands.diff import snapshot
+from artver.history import snapshot
 from artver.errors import IntegrityError, ObjectMissingError, UsageError
 from artver.modelpack import (
     CONFIG_MEDIA_TYPE,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from artver import config
 from artver.errors import ConfigError, RemoteError, UsageError
-from artver.remotes import LINK_CHOICES, check_url_setting, missing_remote_message, parse_url
+from artver.remotes import LINK_CHOICES, check_url_setting, is_directory, missing_remote_message, parse_url
 from artver.remotes.base import TRANSFER_SETTINGS, check_transfer_setting, timeout_setting
 from artver.repo import Repo
 
@@ -38,6 +40,14 @@ def _require(repo: Repo, name: str, url: bool = True) -> None:
     section = _section(name)
     if repo.config.values.get((section, "url")) is None and (url or not repo.config.raw_section(section)):
         raise UsageError(missing_remote_message(repo.config, name))
+
+
+def stored_url(repo: Repo, url: str, typed_in: Path) -> str:
+    """A remote URL as 'remote add' stores it: a relative directory, typed relative to
+    ``typed_in``, becomes relative to the repository root, which is what it is read against."""
+    if url and is_directory(url) and not os.path.isabs(os.path.expanduser(url)):
+        return os.path.relpath(os.path.join(typed_in, url), repo.root)
+    return url
 
 
 def add(repo: Repo, name: str, url: str, default: bool = False, local: bool = False) -> RemoteInfo:

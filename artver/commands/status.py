@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError
@@ -11,17 +12,21 @@ from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
 
-CLEAN = "clean"
-MODIFIED = "modified"
-MISSING = "missing"
-NOT_IN_CACHE = "not-in-cache"
+class State(StrEnum):
+    """What ``artver status`` says of an artifact. A StrEnum: results compare equal to, format
+    as and serialise to JSON as the plain strings."""
+
+    CLEAN = "clean"
+    MODIFIED = "modified"
+    MISSING = "missing"  # not in the workspace
+    NOT_IN_CACHE = "not-in-cache"  # the workspace matches, but the cache lacks an object
 
 
 @dataclass(frozen=True)
 class ArtifactStatus:
     path: str
     kind: str
-    state: str
+    state: State
     added: tuple[str, ...] = ()
     modified: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
@@ -42,29 +47,29 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     if isinstance(pointer, FilePointer):
         in_cache = cache.has(pointer.hash)
         if not absolute.exists():
-            return ArtifactStatus(tracked.path, "file", MISSING, detail="" if in_cache else "not in the cache either")
+            return ArtifactStatus(tracked.path, "file", State.MISSING, detail="" if in_cache else "not in the cache either")
         if absolute.is_dir():
-            return ArtifactStatus(tracked.path, "file", MODIFIED, detail="a folder is where the file should be")
+            return ArtifactStatus(tracked.path, "file", State.MODIFIED, detail="a folder is where the file should be")
         if hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
-            return ArtifactStatus(tracked.path, "file", MODIFIED)
-        return ArtifactStatus(tracked.path, "file", CLEAN if in_cache else NOT_IN_CACHE)
+            return ArtifactStatus(tracked.path, "file", State.MODIFIED)
+        return ArtifactStatus(tracked.path, "file", State.CLEAN if in_cache else State.NOT_IN_CACHE)
     if absolute.is_dir() and not absolute.is_symlink():
         present = walk_directory(absolute, tracked.path)
         identity = content_hash_of(tracked, repo)
         signature = directory_signature((item.relative, item.stat) for item in present)
         if signature is not None and hasher.stats.directory_matches(tracked.path, identity, signature):
-            return ArtifactStatus(tracked.path, "dir", CLEAN)  # nothing below it changed since it was last clean
+            return ArtifactStatus(tracked.path, "dir", State.CLEAN)  # nothing below it changed since it was last clean
     try:
         entries = entries_of(repo, pointer, tracked.pointer_path)
     except ObjectMissingError:
-        state = MISSING if not absolute.exists() else NOT_IN_CACHE
+        state = State.MISSING if not absolute.exists() else State.NOT_IN_CACHE
         return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache")
     if not absolute.exists():
         hashes = {entry.hash for entry in entries}
         detail = "" if len(cache.present(hashes)) == len(hashes) else "not in the cache either"
-        return ArtifactStatus(tracked.path, "dir", MISSING, detail=detail)
+        return ArtifactStatus(tracked.path, "dir", State.MISSING, detail=detail)
     if not absolute.is_dir():
-        return ArtifactStatus(tracked.path, "dir", MODIFIED, detail="a file is where the folder should be")
+        return ArtifactStatus(tracked.path, "dir", State.MODIFIED, detail="a file is where the folder should be")
     expected = {entry.path: entry for entry in entries}
     preloaded = hasher.stats.under(tracked.path)
     added, modified = [], []
@@ -81,24 +86,27 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     seen = {item.relative for item in present}
     deleted = [path for path in expected if path not in seen]
     if added or modified or deleted:
-        return ArtifactStatus(tracked.path, "dir", MODIFIED, tuple(added), tuple(modified), tuple(deleted))
+        return ArtifactStatus(tracked.path, "dir", State.MODIFIED, tuple(added), tuple(modified), tuple(deleted))
     hashes = {entry.hash for entry in entries}
     if len(cache.present(hashes)) != len(hashes):
-        return ArtifactStatus(tracked.path, "dir", NOT_IN_CACHE)
+        return ArtifactStatus(tracked.path, "dir", State.NOT_IN_CACHE)
     hasher.stats.record_directory(tracked.path, identity, signature)
-    return ArtifactStatus(tracked.path, "dir", CLEAN)
+    return ArtifactStatus(tracked.path, "dir", State.CLEAN)
 
 
-IN_REMOTE = "in-remote"
-PARTLY_IN_REMOTE = "partly-in-remote"
-NOT_IN_REMOTE = "not-in-remote"
+class CloudState(StrEnum):
+    """What ``artver status --cloud`` says of an artifact (see State)."""
+
+    IN_REMOTE = "in-remote"
+    PARTLY_IN_REMOTE = "partly-in-remote"
+    NOT_IN_REMOTE = "not-in-remote"
 
 
 @dataclass(frozen=True)
 class CloudStatus:
     path: str
     kind: str
-    state: str
+    state: CloudState
     objects: int
     missing: int
     detail: str = ""
@@ -132,6 +140,6 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
     results = []
     for item, needed, detail in needs:
         missing = len(needed - present)
-        state = IN_REMOTE if not missing and not detail else NOT_IN_REMOTE if missing == len(needed) else PARTLY_IN_REMOTE
+        state = CloudState.IN_REMOTE if not missing and not detail else CloudState.NOT_IN_REMOTE if missing == len(needed) else CloudState.PARTLY_IN_REMOTE
         results.append(CloudStatus(item.path, item.pointer.kind, state, len(needed), missing, detail))
     return results

@@ -41,6 +41,12 @@ def _printable(value: str) -> bool:
     return value.isprintable() and not any(character.isspace() for character in value)
 
 
+def is_directory(url: str) -> bool:
+    """Whether a remote URL is a directory path rather than SCHEME://... (a one-letter scheme
+    is a Windows drive letter)."""
+    return len(urlsplit(url).scheme) <= 1
+
+
 def _url_problem(name: str, url: str) -> str | tuple[str, str, str]:
     """(scheme, bucket or directory, prefix) of a remote URL, or what is wrong with it. A
     problem never quotes a part of the URL that could be a credential."""
@@ -49,7 +55,7 @@ def _url_problem(name: str, url: str) -> str | tuple[str, str, str]:
     if not url.isprintable():
         return "the URL contains a control character"
     parts = urlsplit(url)
-    if len(parts.scheme) <= 1:  # a directory path (or a Windows drive letter)
+    if is_directory(url):
         return "file", os.path.expanduser(url), ""
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
