@@ -605,7 +605,10 @@ class Outcome:
     exit_after_signal: float | None = None
 
 
-def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, python_flags: tuple[str, ...] = ()) -> Outcome:
+def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, python_flags: tuple[str, ...] = (),
+              after_signal: Callable[[World], None] | None = None) -> Outcome:
+    """Run the scenario's command and send ``sig`` to its group when ``trigger`` says;
+    ``after_signal`` looks at the world right after the signal was sent."""
     running = processes.start(world.repo, *world.scenario.args, python_flags=python_flags)
     fired_at = None
     signalled = 0.0
@@ -617,6 +620,8 @@ def run_until(processes: Processes, world: World, trigger: Trigger, sig: int, py
             fired_at = elapsed
             signalled = time.monotonic()
             kill_group(running.process, sig)
+            if after_signal is not None:
+                after_signal(world)
             break
         time.sleep(0.002)
     code = processes.wait(running)
@@ -643,7 +648,7 @@ TriggerFor = Callable[[float | None], Trigger]  # the trigger of one run, given 
 
 
 def signal_until_it_lands(processes: Processes, new_world: Callable[[], World], trigger_for: TriggerFor, sig: int,
-                          context: str) -> tuple[World, Outcome, int]:
+                          context: str, after_signal: Callable[[World], None] | None = None) -> tuple[World, Outcome, int]:
     """Run the command in a fresh world and signal it when the trigger says; if the signal did
     not land (see signal_landed), a test of that run would check a state nothing interrupted, so
     run again with the trigger made for the duration that run showed, up to KILL_ATTEMPTS runs,
@@ -653,7 +658,7 @@ def signal_until_it_lands(processes: Processes, new_world: Callable[[], World], 
     observed: float | None = None
     for _ in range(KILL_ATTEMPTS):
         world = new_world()
-        outcome = run_until(processes, world, trigger_for(observed), sig)
+        outcome = run_until(processes, world, trigger_for(observed), sig, after_signal=after_signal)
         if signal_landed(outcome, sig):
             return world, outcome, len(misses)
         sent = "never sent" if outcome.fired_at is None else f"sent at {outcome.fired_at:.2f}s, after it had finished"
@@ -843,7 +848,6 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
     duration, locked_at = durations(scenario_name)
     working = max(duration - locked_at, 0.05)
     holders: list[list[float]] = []  # per run: when it was seen holding the lock
-    at_signal: list[int] = []  # objects transferred when the signal was sent (in the run that is kept)
 
     def trigger_for(observed: float | None) -> Trigger:
         work = working
@@ -852,7 +856,6 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
             work = min(working, max(observed - previous, 0.01))
         holder: list[float] = []
         holders.append(holder)
-        at_signal.clear()
         initial: list[int] = []
 
         def trigger(world: World, elapsed: float, pid: int) -> bool:
@@ -867,26 +870,24 @@ def _interrupt_test(scenario_name: str, point: str, tmp_path: Path, template: Te
                 return False
             if point == "transfer-under-way":
                 count = len(transferred(world)) - initial[0]
-                if count >= 30:
-                    at_signal.append(count + initial[0])
-                    return True
-                return False
-            if elapsed >= holder[0] + float(point) * work:
-                at_signal.append(len(transferred(world)))
-                return True
-            return False
+                return count >= 30
+            return elapsed >= holder[0] + float(point) * work
 
         return trigger
 
     moment = "once 30 objects were transferred" if point == "transfer-under-way" else f"at {point} of the work after the lock"
     how = f"SIGINT {moment}"
-    world, outcome, missed = signal_until_it_lands(processes, fresh_world(tmp_path, template, dataset, scenario),
-                                                   trigger_for, signal.SIGINT, f"[{scenario.name}: {how}]")
+    delivered: list[int] = []  # objects there right after the signal was sent, per run (the last one is kept)
+    world, outcome, missed = signal_until_it_lands(
+        processes, fresh_world(tmp_path, template, dataset, scenario), trigger_for, signal.SIGINT,
+        f"[{scenario.name}: {how}]", after_signal=lambda signalled: delivered.append(len(transferred(signalled))))
     context = describe(scenario, how, outcome, duration, missed)
     problems = check_interrupt_outcome(outcome, scenario)
-    if at_signal and outcome.code != 0 and scenario.name in ("push", "fetch", "pull"):
-        # Ctrl-C should stop a transfer: the uploads/downloads in flight may end, no new one may start.
-        after = len(transferred(world)) - at_signal[0]
+    if delivered and outcome.code != 0 and scenario.name in ("push", "fetch", "pull"):
+        # Ctrl-C should stop a transfer: the uploads/downloads in flight may end, no new one may
+        # start. Counted from right after the signal was sent: objects that arrived while the
+        # harness was still deciding to send it are not the command's to stop.
+        after = len(transferred(world)) - delivered[-1]
         jobs = max(2, default_jobs("disk"))
         # The harness counts by polling, so objects finishing while the signal is delivered also
         # count: allow two batches. Before the fix, almost every queued object still arrived.
