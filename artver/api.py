@@ -16,9 +16,10 @@ import builtins
 import contextlib
 import io
 import os
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from artver.errors import UsageError
 from artver.progress import NO_PROGRESS, Progress
@@ -328,7 +329,7 @@ def resolve(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike =
 
     if side not in (None, "ours", "theirs"):
         raise UsageError(f"side {side!r}: expected 'ours', 'theirs' or None")
-    return run(_repo(repo), _paths(repo, paths), side)  # type: ignore[arg-type]
+    return run(_repo(repo), _paths(repo, paths), side)  # type: ignore[arg-type]  # side is checked against 'ours'/'theirs' by the command itself
 
 
 def ls(rev: str | None = None, repo: PathLike = ".") -> list[ArtifactInfo]:
@@ -338,7 +339,7 @@ def ls(rev: str | None = None, repo: PathLike = ".") -> list[ArtifactInfo]:
 
 
 def verify(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = ".", everything: bool = False,
-           remote: str | None = None, jobs: int | None = None, progress: Progress = NO_PROGRESS) -> "VerifyResult":
+           remote: str | None = None, jobs: int | None = None, progress: Progress = NO_PROGRESS) -> VerifyResult:
     """Re-hash cache objects the workspace references (all with ``everything``), and the remote's with ``remote``."""
     from artver.commands.verify import verify as run
 
@@ -445,7 +446,7 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     mode: str = "rb",
     encoding: str | None = None,
     cache: bool = True,
-) -> Iterator[IO]:  # type: ignore[type-arg]
+) -> Iterator[IO]:
     """A read-only file object for an artifact (or a file in a tracked directory) at any revision.
 
     Served from the cache when present (verified), else downloaded from the remote,
@@ -489,4 +490,4 @@ def read(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: s
          mode: str = "rb", encoding: str | None = None) -> bytes | str:
     """The whole content of an artifact at ``rev`` (see ``open``)."""
     with open(path, rev=rev, repo=repo, remote=remote, mode=mode, encoding=encoding) as handle:
-        return handle.read()  # type: ignore[no-any-return]
+        return handle.read()

@@ -20,9 +20,9 @@ import re
 import secrets
 import stat as stat_module
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from artver import hashing, tempfiles
 from artver import source as source_module

@@ -7,7 +7,7 @@ error_handler.py.
 """
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -25,10 +25,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-PathsArg = Annotated[Optional[list[str]], typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
-RemoteOpt = Annotated[Optional[str], typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
-JobsOpt = Annotated[Optional[int], typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
-RevOpt = Annotated[Optional[list[str]], typer.Option("--rev", help="Also the pointers of this Git revision.", show_default=False)]
+PathsArg = Annotated[list[str] | None, typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
+RemoteOpt = Annotated[str | None, typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
+JobsOpt = Annotated[int | None, typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
+RevOpt = Annotated[list[str] | None, typer.Option("--rev", help="Also the pointers of this Git revision.", show_default=False)]
 AllBranchesOpt = Annotated[bool, typer.Option("--all-branches", help="Also the pointers of every branch head.")]
 AllTagsOpt = Annotated[bool, typer.Option("--all-tags", help="Also the pointers of every tag.")]
 AllCommitsOpt = Annotated[bool, typer.Option("--all-commits", help="Also the pointers of every commit.")]
@@ -67,7 +67,7 @@ def _out(ctx: typer.Context) -> Output:
 @app.command()
 def init(
     ctx: typer.Context,
-    hash_algorithm: Annotated[Optional[str], typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
+    hash_algorithm: Annotated[str | None, typer.Option("--hash", help="Hash algorithm for the whole repository: xxh128 (default, fastest) or sha256 (cryptographic).", show_default=False)] = None,
     hooks: Annotated[bool, typer.Option("--hooks", help="Also install the Git hooks (see 'artver install-hooks').")] = False,
 ) -> None:
     """Set up artver in this Git repository.
@@ -82,8 +82,8 @@ def init(
 def add(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Files and folders to track.", show_default=False)],
-    desc: Annotated[Optional[str], typer.Option("--desc", help="A description stored in the pointer.", show_default=False)] = None,
-    meta: Annotated[Optional[list[str]], typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer.", show_default=False)] = None,
+    desc: Annotated[str | None, typer.Option("--desc", help="A description stored in the pointer.", show_default=False)] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="KEY=VALUE metadata stored in the pointer.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Cache files or folders and write their .art pointers.
@@ -277,7 +277,7 @@ def remote_modify(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The remote to change.")],
     key: Annotated[str, typer.Argument(help="url, endpoint_url, region, profile, project, credentials_path, jobs, retries, timeout, speed_limit, speed_time, link, direct_requests, or a secret: access_key_id, secret_access_key, session_token.")],
-    value: Annotated[Optional[str], typer.Argument(help="The new value (omit with --unset).", show_default=False)] = None,
+    value: Annotated[str | None, typer.Argument(help="The new value (omit with --unset).", show_default=False)] = None,
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
 ) -> None:
@@ -305,7 +305,7 @@ def _hoist_global_flags(args: list[str]) -> list[str]:
 @app.command()
 def diff(
     ctx: typer.Context,
-    arguments: Annotated[Optional[list[str]], typer.Argument(metavar="[REV_A [REV_B]] [PATH...]", help="No revision: HEAD against the workspace pointers; one: REV_A against the workspace; two: REV_A against REV_B. Then optional artifact paths.", show_default=False)] = None,
+    arguments: Annotated[list[str] | None, typer.Argument(metavar="[REV_A [REV_B]] [PATH...]", help="No revision: HEAD against the workspace pointers; one: REV_A against the workspace; two: REV_A against REV_B. Then optional artifact paths.", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Show which artifacts changed between revisions.
@@ -324,8 +324,8 @@ def diff(
 def log(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="A tracked artifact, or a file inside a tracked directory.")],
-    max_count: Annotated[Optional[int], typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
-    rev: Annotated[Optional[str], typer.Option("--rev", help="Start from this Git revision instead of HEAD (e.g. a branch, when HEAD is detached at an old tag).", show_default=False)] = None,
+    max_count: Annotated[int | None, typer.Option("-n", "--max-count", help="Show at most N entries.", min=1, show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", help="Start from this Git revision instead of HEAD (e.g. a branch, when HEAD is detached at an old tag).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Show the commits that changed an artifact.
@@ -343,7 +343,7 @@ def log(
 @app.command("ls")
 def ls_command(
     ctx: typer.Context,
-    rev: Annotated[Optional[str], typer.Option("--rev", help="List at this Git revision (default: the workspace pointers).", show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", help="List at this Git revision (default: the workspace pointers).", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """List the tracked artifacts.
@@ -362,7 +362,7 @@ def ls_command(
 def publish(
     ctx: typer.Context,
     arguments: Annotated[list[str], typer.Argument(metavar="[PATH...] REGISTRY/REPO:TAG", help="Artifacts to publish (default: every artifact of the revision), then the registry, repository and tag to publish them to.", show_default=False)],
-    rev: Annotated[Optional[str], typer.Option("--rev", metavar="REV", help="The Git revision whose artifacts to publish (default: HEAD).", show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", metavar="REV", help="The Git revision whose artifacts to publish (default: HEAD).", show_default=False)] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Talk plain HTTP to the registry (for a local test registry; credentials travel in the clear).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Move the tag if it already points to another manifest.")] = False,
     chunk_size: Annotated[str, typer.Option("--chunk-size", metavar="SIZE", help="Bytes per upload request, e.g. 16MiB (lower it behind a proxy that limits request bodies).")] = "64MiB",
@@ -402,7 +402,7 @@ def uninstall_hooks(ctx: typer.Context) -> None:
 @app.command("hook", hidden=True)
 def hook(
     name: Annotated[str, typer.Argument()],
-    arguments: Annotated[Optional[list[str]], typer.Argument()] = None,
+    arguments: Annotated[list[str] | None, typer.Argument()] = None,
 ) -> None:
     """Run one Git hook's artver part (called by the installed hooks)."""
     stdin = sys.stdin.read() if name == "pre-push" and not sys.stdin.isatty() else ""
@@ -415,7 +415,7 @@ def hook(
 @app.command()
 def resolve(
     ctx: typer.Context,
-    paths: Annotated[Optional[list[str]], typer.Argument(help="Conflicted artifacts (or their .art pointers); default: every pointer Git holds in conflict.", show_default=False)] = None,
+    paths: Annotated[list[str] | None, typer.Argument(help="Conflicted artifacts (or their .art pointers); default: every pointer Git holds in conflict.", show_default=False)] = None,
     ours: Annotated[bool, typer.Option("--ours", help="Where both branches changed the same thing, keep our version (every other change of both is kept).")] = False,
     theirs: Annotated[bool, typer.Option("--theirs", help="Where both branches changed the same thing, keep their version.")] = False,
     json_output: JsonOpt = False,
@@ -452,7 +452,7 @@ def merge_driver(
 @app.command("check-large-files")
 def check_large_files(
     ctx: typer.Context,
-    files: Annotated[Optional[list[str]], typer.Argument(help="Files to check (default: the staged files).", show_default=False)] = None,
+    files: Annotated[list[str] | None, typer.Argument(help="Files to check (default: the staged files).", show_default=False)] = None,
     max_size: Annotated[str, typer.Option("--max-size", help="Largest size allowed in Git, e.g. 10MiB.")] = "10MiB",
 ) -> None:
     """Refuse files too large for Git (a pre-commit check).
@@ -507,7 +507,7 @@ def verify(
     ctx: typer.Context,
     paths: PathsArg = None,
     everything: Annotated[bool, typer.Option("--all", help="Check every object in the cache, not only those the workspace references.")] = False,
-    remote: Annotated[Optional[str], typer.Option("-r", "--remote", help="Also download and check the objects in this remote.", show_default=False)] = None,
+    remote: Annotated[str | None, typer.Option("-r", "--remote", help="Also download and check the objects in this remote.", show_default=False)] = None,
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -529,9 +529,9 @@ def verify(
 def url_command(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="The artifact, or a file inside a tracked directory.", show_default=False)],
-    rev: Annotated[Optional[str], typer.Option("--rev", metavar="REV", help="The Git revision (default: the workspace pointers).", show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", metavar="REV", help="The Git revision (default: the workspace pointers).", show_default=False)] = None,
     remote: RemoteOpt = None,
-    expires: Annotated[Optional[str], typer.Option("--expires", metavar="DURATION", help="How long the link works: seconds, or e.g. 30m, 12h, 7d (at most 7d; default 1h).", show_default=False)] = None,
+    expires: Annotated[str | None, typer.Option("--expires", metavar="DURATION", help="How long the link works: seconds, or e.g. 30m, 12h, 7d (at most 7d; default 1h).", show_default=False)] = None,
     storage_url: Annotated[bool, typer.Option("--storage-url", help="Print where the object lives (s3://..., gs://..., a path) instead of a download link; no request is made.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -549,7 +549,7 @@ def url_command(
     if storage_url and expires is not None:
         raise UsageError("--expires and --storage-url exclude each other: a storage URL does not expire")
     seconds = None if storage_url else api.parse_duration(expires or "1h", "--expires")
-    signed_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    signed_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     url = api.get_url(path, rev, ".", remote, seconds)
     if json_output:
         expires_at = None

@@ -21,9 +21,10 @@ import configparser
 import io
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from artver.errors import ConfigError
 from artver.fsutil import atomic_write_bytes
@@ -191,7 +192,7 @@ def user_config_path() -> Path | None:
 
 def _parser() -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(default_section="\0none")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # configparser's stub types optionxform as a method; assigning str keeps keys case-sensitive
     return parser
 
 

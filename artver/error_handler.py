@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import typer
 

@@ -27,19 +27,26 @@ def find_work_tree(start: Path) -> Path:
     raise NotARepositoryError(f"{start} is not inside a Git work tree; run 'git init' first (or cd into your repository)")
 
 
-def run(root: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
+def _completed(root: Path, args: tuple[str, ...], timeout: float, what: str,
+               input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """One 'git' process in ``root`` (never through a shell), whatever its exit code;
+    GitError if Git is missing or ``what`` did not finish within ``timeout``."""
     try:
-        completed = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(root), *args],
             input=input_bytes,
             capture_output=True,
-            timeout=GIT_TIMEOUT,
+            timeout=timeout,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
     except FileNotFoundError:
         raise GitError("the 'git' command was not found; install Git and try again") from None
     except subprocess.TimeoutExpired:
-        raise GitError(f"'git {' '.join(args)}' did not finish within {GIT_TIMEOUT}s") from None
+        raise GitError(f"{what} did not finish within {timeout}s") from None
+
+
+def run(root: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
+    completed = _completed(root, args, GIT_TIMEOUT, f"'git {' '.join(args)}'", input_bytes)
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"'git {args[0]}' failed: {message[-1] if message else completed.returncode}")
@@ -92,17 +99,8 @@ def commit_id(root: Path, revision: str) -> str:
     # '^{commit}' peels tags and makes Git prefer a commit when a short SHA could name several
     # objects; ':/TEXT' (the newest commit whose message matches) would read it as part of TEXT.
     peeled = revision if revision.startswith(":/") else revision + "^{commit}"
-    try:
-        completed = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--end-of-options", peeled],
-            capture_output=True,
-            timeout=REV_PARSE_TIMEOUT,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except FileNotFoundError:
-        raise GitError("the 'git' command was not found; install Git and try again") from None
-    except subprocess.TimeoutExpired:
-        raise GitError(f"resolving revision '{revision}' did not finish within {REV_PARSE_TIMEOUT}s") from None
+    completed = _completed(root, ("rev-parse", "--verify", "--end-of-options", peeled), REV_PARSE_TIMEOUT,
+                           f"resolving revision '{revision}'")
     if completed.returncode != 0:
         if b"is ambiguous" in completed.stderr:
             raise GitError(f"ambiguous revision '{revision}': several objects start with it; give more characters of the SHA")

@@ -9,9 +9,9 @@ reuses the work done for subtrees that did not change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from dulwich.objects import Blob, Commit, Tag, Tree
 from dulwich.repo import Repo as GitRepo

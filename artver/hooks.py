@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artver import git
-from artver.pointer import SUFFIX
 from artver.errors import UsageError
 from artver.fsutil import atomic_write_bytes
+from artver.pointer import SUFFIX
 
 HOOKS = ("post-checkout", "post-merge", "pre-push", "pre-commit")
 BEGIN = "# >>> artver hook (managed by 'artver install-hooks'; edit outside this block) >>>"

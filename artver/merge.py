@@ -20,8 +20,9 @@ pointers (inline or as a listing object) are the caller's, passed in as function
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from artver import listing
 from artver import pointer as pointer_module

@@ -34,9 +34,9 @@ import bisect
 import json
 import posixpath
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from artver import hashing
 from artver.artifacts import Tracked
@@ -155,7 +155,7 @@ class PartsReader:
             return data
         return b""
 
-    def _file(self, part: FilePart):  # type: ignore[no-untyped-def]
+    def _file(self, part: FilePart):
         if self.handle is None:
             try:
                 handle = open(part.path, "rb", buffering=0)  # noqa: SIM115 - closed in _next/close
@@ -172,7 +172,7 @@ class PartsReader:
 
     def close(self) -> None:
         if self.handle is not None:
-            self.handle.close()  # type: ignore[attr-defined]
+            self.handle.close()  # type: ignore[attr-defined]  # the handle is a file object or None until opened; closed only once opened
             self.handle = None
 
 
@@ -244,7 +244,7 @@ def tar_parts(root: str, entries: Iterable[Entry], object_path: object) -> tuple
         folder(posixpath.dirname(name))
         parts.append(HeaderPart(name, entry.size, 0o755 if entry.executable else 0o644, False))
         if entry.size:
-            parts.append(FilePart(object_path(entry.hash), entry.size, entry.hash))  # type: ignore[operator]
+            parts.append(FilePart(object_path(entry.hash), entry.size, entry.hash))  # type: ignore[operator]  # object_path is set for every plan that has directory entries
             padding = -entry.size % TAR_BLOCK
             if padding:
                 parts.append(BytesPart(b"\0" * padding))
@@ -272,7 +272,7 @@ class Descriptor:
 
 def timestamp(seconds: int) -> str:
     """RFC 3339, UTC, whole seconds: how commit times appear in configs and annotations."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def config_bytes(name: str, commit: str, created: str, source: str | None, diff_ids: list[str]) -> bytes:

@@ -28,8 +28,8 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -69,7 +69,7 @@ class BlobSource(Protocol):
 
     size: int
 
-    def open_at(self, offset: int) -> "BlobReader": ...
+    def open_at(self, offset: int) -> BlobReader: ...
 
 
 class BlobReader(Protocol):
@@ -159,7 +159,7 @@ class Registry:
             maxsize=4,
         )
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,7 +179,7 @@ class Registry:
         method: str,
         url: str,
         headers: dict[str, str] | None = None,
-        body: "Callable[[], bytes | _Reading] | None" = None,
+        body: Callable[[], bytes | _Reading] | None = None,
         what: str = "",
         limit: int = MAX_RESPONSE_BYTES,
     ) -> Response:
@@ -394,7 +394,7 @@ class Registry:
                 hasher = body.hasher_after()
                 location = self._location(response)
                 offset += length
-            digest = expected if expected is not None else "sha256:" + hasher.hexdigest()  # type: ignore[union-attr]
+            digest = expected if expected is not None else "sha256:" + hasher.hexdigest()  # type: ignore[union-attr]  # hasher is None only when expected is given
             self._commit(location, digest, None, what)
             return digest
         except BaseException:
@@ -407,7 +407,7 @@ class Registry:
             raise self._fail(response, f"upload {what}")
         return self._location(response)
 
-    def _commit(self, location: str, digest: str, body: "_Body | None", what: str) -> None:
+    def _commit(self, location: str, digest: str, body: _Body | None, what: str) -> None:
         """The last request of an upload: PUT ?digest=, with the last bytes (or all of them) if any."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(body.length if body else 0)}
         url = location + ("&" if urlsplit(location).query else "?") + "digest=" + quote(digest, safe="")
@@ -476,7 +476,7 @@ class _Body:
     hashed, when the digest is not known) as they are read. Each send reads a fresh copy: a
     request sent again after a renewed token must not be hashed twice."""
 
-    def __init__(self, source: BlobSource, offset: int, length: int, hasher: "hashlib._Hash | None",
+    def __init__(self, source: BlobSource, offset: int, length: int, hasher: hashlib._Hash | None,
                  progress: Progress, what: str) -> None:
         self.source = source
         self.offset = offset
@@ -486,12 +486,12 @@ class _Body:
         self.what = what
         self.last: _Reading | None = None
 
-    def open(self) -> "_Reading":
+    def open(self) -> _Reading:
         state = self.start_state.copy() if self.start_state is not None else None
         self.last = _Reading(self.source.open_at(self.offset), self.length, state, self.progress, self.what)
         return self.last
 
-    def hasher_after(self) -> "hashlib._Hash | None":
+    def hasher_after(self) -> hashlib._Hash | None:
         """The hash state after the bytes of the last send, once the registry accepted them all."""
         assert self.last is not None
         if self.last.remaining:
@@ -500,7 +500,7 @@ class _Body:
 
 
 class _Reading:
-    def __init__(self, reader: BlobReader, count: int, hasher: "hashlib._Hash | None", progress: Progress, what: str) -> None:
+    def __init__(self, reader: BlobReader, count: int, hasher: hashlib._Hash | None, progress: Progress, what: str) -> None:
         self.reader = reader
         self.remaining = count
         self.hasher = hasher

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from artver.errors import UnsafePathError
 
-
 MAX_PATH_CHARS = 4096  # PATH_MAX of Linux: no longer path can be created, and it bounds the work per path
 
 # A path a Git repository or artver itself gives meaning to must never come out of a pointer:
@@ -84,7 +83,7 @@ def git_file_of(name: str) -> str | None:
             return "." + long_name
         # the fallback short name: up to six characters of Windows' hash of the name, '~', then digits
         for kept in range(7):
-            if re.fullmatch(re.escape(hashed[:kept]) + "~[1-9][0-9]{%d}" % (6 - kept), folded):
+            if re.fullmatch(re.escape(hashed[:kept]) + f"~[1-9][0-9]{{{6 - kept}}}", folded):
                 return "." + long_name
     return None
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from artver import hooks as hook_module
 from artver.console import Output, relative_to_cwd, write_line

@@ -17,8 +17,9 @@ import os
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 FINE_WINDOW_NS = 50_000_000  # > one kernel tick: the clock file timestamps come from is coarse
 COARSE_WINDOW_NS = 2_000_000_000  # filesystems with whole-second (or 2 s) timestamps
@@ -55,7 +56,7 @@ class StatKey(NamedTuple):
     mtime_ns: int
 
     @classmethod
-    def of(cls, stat: os.stat_result) -> "StatKey":
+    def of(cls, stat: os.stat_result) -> StatKey:
         return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
@@ -67,7 +68,7 @@ class StatCache:
         self._connection = _connect(path)
         self._pending: dict[str, tuple[StatKey, str]] = {}
 
-    def __enter__(self) -> "StatCache":
+    def __enter__(self) -> StatCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -93,7 +94,7 @@ class StatCache:
             return None
         return row[3]
 
-    def _rows(self, query: str, parameters: tuple[str, ...]) -> list[tuple]:  # type: ignore[type-arg]
+    def _rows(self, query: str, parameters: tuple[str, ...]) -> list[tuple]:
         try:
             return self._connection.execute(query, parameters).fetchall()
         except sqlite3.DatabaseError:
@@ -157,7 +158,7 @@ class StatCache:
         self._connection.close()
 
 
-def directory_signature(files: "Iterable[tuple[str, os.stat_result]]") -> str | None:
+def directory_signature(files: Iterable[tuple[str, os.stat_result]]) -> str | None:
     """A digest of every file's name, inode, size, mtime and exec bit below a tracked folder;
     None if any file is too recent to trust (see ``trusted``)."""
     import xxhash

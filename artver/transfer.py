@@ -20,15 +20,25 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from artver import hashing
 from artver.cache import Cache
-from artver.errors import (AccessDeniedError, ArtverError, CacheError, ContainerNotFoundError, IntegrityError, ObjectMissingError,
-                           ObjectNotFoundError, RemoteError, RemoteGaveUpError)
+from artver.errors import (
+    AccessDeniedError,
+    ArtverError,
+    CacheError,
+    ContainerNotFoundError,
+    IntegrityError,
+    ObjectMissingError,
+    ObjectNotFoundError,
+    RemoteError,
+    RemoteGaveUpError,
+)
 from artver.fsutil import unlink_if_present
 from artver.progress import NO_PROGRESS, Progress
 from artver.remotes.base import Size, Storage, hard_linking
@@ -493,7 +503,7 @@ class Session:
         return RetryingStorage(self.open_storage(), self.policy, self.notify)
 
 
-def open_session(repo: "Repo", remote: str | None, jobs: int | None,
+def open_session(repo: Repo, remote: str | None, jobs: int | None,
                  notify: Callable[[str], None] | None = None) -> Session:
     from artver.remotes import open_storage, spec_of
 
@@ -508,7 +518,7 @@ def open_session(repo: "Repo", remote: str | None, jobs: int | None,
     return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify)
 
 
-def _kind_of(spec: "RemoteSpec") -> str:
+def _kind_of(spec: RemoteSpec) -> str:
     if spec.scheme != "file":
         return "cloud"
     from artver.remotes.local import is_network_filesystem

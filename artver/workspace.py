@@ -22,9 +22,9 @@ import stat as stat_module
 from pathlib import Path
 
 from artver.cache import Cache
-from artver.tempfiles import Owner
 from artver.errors import ConfigError
 from artver.fsutil import clone_fd, copy_fd, unlink_if_present
+from artver.tempfiles import Owner
 
 # From this size on, a file in the way is deleted first (its content saved) or moved aside
 # (see materialize and _swap_in); below it, renaming over it is as fast or faster.

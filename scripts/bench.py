@@ -50,9 +50,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench"
@@ -877,7 +877,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"[bench] {name}: {tool.name} {operation.name} "
                               f"({time.perf_counter() - started:.0f}s elapsed)", flush=True)
                         operation.run(session)
-                except Exception as error:  # report, and go on with the next tool
+                except Exception as error:  # noqa: BLE001 - a benchmark reports any failure and goes on with the next tool
                     failed = True
                     print(f"[bench] {name}: {tool.name} FAILED: {error}\n  (log: {session.log})", flush=True)
                 finally:
@@ -952,7 +952,7 @@ def remove_run_dir(run_dir: Path) -> None:
         pass
 
 
-def measurement_json(m: "Measurement", **extra: object) -> dict:
+def measurement_json(m: Measurement, **extra: object) -> dict:
     """A measurement with its derived figures, for --json (shared with bench_remote.py)."""
     return asdict(m) | {"median_s": m.median_s, "min_s": m.min_s, "median_cpu_s": m.median_cpu_s,
                         "peak_mib": m.peak_mib} | extra

@@ -49,9 +49,9 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -733,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
                             shutil.rmtree(path, ignore_errors=True)
                 elif phase == "log" and "artver" in tools:
                     phase_log(runner, tools["artver"], envs["artver"], log_commits, quick_repeat)
-            except Exception as error:  # report, go on with the next phase
+            except Exception as error:  # noqa: BLE001 - a benchmark reports any failure and goes on with the next phase
                 failures.append(f"{phase}: {error}")
                 log(f"{phase} FAILED: {error}")
             phase_times[phase] = time.perf_counter() - phase_start

@@ -36,4 +36,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# The checks that keep the code as docs/design.md describes it (rules in pyproject.toml).
+echo "ruff check artver tests scripts" && .venv/bin/ruff check --quiet artver tests scripts
+echo "mypy (artver/)" && .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

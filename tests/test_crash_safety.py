@@ -45,9 +45,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import xxhash
@@ -61,7 +61,6 @@ from tests.support.files import ALGO, TEMP_MARKER, MiB, hash_file, object_files,
 from tests.support.git import git
 from tests.support.processes import PROCESS_TIMEOUT, Processes, kill_group, run_artver_to_end
 from tests.support.remotes import make_remote, s3_client
-
 
 BIG_SIZE = 150 * MiB
 SMALL_COUNT = 300

@@ -5,8 +5,8 @@ default it keeps copies of its own."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

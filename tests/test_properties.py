@@ -5,11 +5,11 @@ CLI prints can never carry a terminal control sequence; writers round-trip."""
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import time
+from collections.abc import Callable
 from contextlib import redirect_stdout
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tarfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import xxhash
@@ -24,8 +24,8 @@ from tests.support.cli import Result, assert_one_line_error
 from tests.support.files import object_path, write
 from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.support.registry import (
-    Relay,
     RegistryServer,
+    Relay,
     assert_every_tag_complete,
     registry_request,
     require,
@@ -47,7 +47,7 @@ DATASET = {
     "test/labels.csv": b"id,label\n1,cat\n2,dog\n",
     "empty.txt": b"",
     "run.sh": b"#!/bin/sh\necho hello\n",
-    "ünïcode/名前.txt": "non-ASCII names need PAX headers\n".encode(),
+    "ünïcode/名前.txt": b"non-ASCII names need PAX headers\n",
     "deep/" + "/".join(["a-rather-long-folder-name"] * 5) + "/file.bin": os.urandom(600),
 }
 EXECUTABLE = {"run.sh"}

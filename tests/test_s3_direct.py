@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import secrets
 import tomllib
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

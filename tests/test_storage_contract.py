@@ -18,15 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError,
-                           TransientRemoteError)
+from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, TransientRemoteError
 from artver.remotes.base import Storage
 from artver.remotes.retry import RetryingStorage, RetryPolicy
 from tests.support.faultproxy import FaultPlan, Proxy

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import file_lock, git, verification, workspace
-from artver.statcache import directory_signature
 from artver.artifacts import (
     Hasher,
     Tracked,
@@ -37,6 +36,7 @@ from artver.paths import check_no_symlink_escape
 from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
+from artver.statcache import directory_signature
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from artver import history, listing
+from artver import history
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, content_hash_of, entries_fetching_listing
 from artver.errors import ArtverError, UsageError
@@ -116,7 +116,7 @@ def _one_sided(repo: Repo, item: Tracked, change: str) -> ArtifactChange:
     counts: dict[str, int] = {}
     if isinstance(item.pointer, pointer_module.DirPointer):
         counts["files_added" if change == "added" else "files_deleted"] = item.pointer.content.count
-    return ArtifactChange(item.path, change, item.pointer.kind, None, old, new, old_size, new_size, **counts)  # type: ignore[arg-type]
+    return ArtifactChange(item.path, change, item.pointer.kind, None, old, new, old_size, new_size, **counts)  # type: ignore[arg-type]  # counts is a dict of the int fields, which mypy cannot match to keywords
 
 
 def _modified(repo: Repo, before: Tracked, after: Tracked) -> ArtifactChange:
@@ -125,15 +125,15 @@ def _modified(repo: Repo, before: Tracked, after: Tracked) -> ArtifactChange:
                 new_hash=new_hash, old_size=_size(repo, before), new_size=_size(repo, after))
     old_pointer, new_pointer = before.pointer, after.pointer
     if not isinstance(old_pointer, pointer_module.DirPointer) or not isinstance(new_pointer, pointer_module.DirPointer):
-        return ArtifactChange(**base)  # type: ignore[arg-type]
+        return ArtifactChange(**base)  # type: ignore[arg-type]  # base holds the common fields with their types, which mypy cannot see through a dict
     try:
         old_entries = entries_fetching_listing(repo, old_pointer, before.pointer_path)
         new_entries = entries_fetching_listing(repo, new_pointer, after.pointer_path)
     except ArtverError as error:
-        return ArtifactChange(**base, detail=f"file list unavailable: {error}")  # type: ignore[arg-type]
+        return ArtifactChange(**base, detail=f"file list unavailable: {error}")  # type: ignore[arg-type]  # base holds the common fields with their types, which mypy cannot see through a dict
     files = diff_entries(old_entries, new_entries)
     return ArtifactChange(
-        **base,  # type: ignore[arg-type]
+        **base,  # type: ignore[arg-type]  # base holds the common fields with their types, which mypy cannot see through a dict
         files_added=sum(1 for item in files if item.change == "added"),
         files_deleted=sum(1 for item in files if item.change == "deleted"),
         files_modified=sum(1 for item in files if item.change == "modified"),

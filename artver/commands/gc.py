@@ -8,13 +8,13 @@ Remote deletion is a separate, confirmed step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from artver import file_lock, hashing, listing, transfer
 from artver.artifacts import required_objects
-from artver.fsutil import unlink_if_present
 from artver.errors import UsageError
+from artver.fsutil import unlink_if_present
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
 

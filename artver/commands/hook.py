@@ -12,8 +12,9 @@ pre-commit     refuse a commit whose staged pointers do not match the workspace 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from artver import file_lock, git, hashing
 from artver import pointer as pointer_module

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from artver import config, git, hashing, hooks
-from artver.hooks import HookChange
 from artver.errors import UsageError
 from artver.fsutil import atomic_write_bytes
+from artver.hooks import HookChange
 from artver.repo import ARTVER_DIR
 
 ARTVER_GITIGNORE = """\

@@ -15,7 +15,7 @@ from pathlib import Path
 from dulwich.objects import Commit
 from dulwich.walk import ORDER_TOPO
 
-from artver import history, listing
+from artver import history
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, artifact_of_argument, content_hash_of, entries_fetching_listing
 from artver.errors import ArtverError, UsageError
@@ -169,7 +169,7 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
         commit = walk_entry.commit
         now = reader.state(commit, follow)
         parents = [git[parent] for parent in commit.parents]
-        before = [reader.state(parent, follow) for parent in parents]  # type: ignore[arg-type]
+        before = [reader.state(parent, follow) for parent in parents]  # type: ignore[arg-type]  # dulwich types parents as bytes ids, which is what state() takes
         if now is not None:
             seen_any = True
         if any(_same(now, other) for other in before) or (not parents and now is None):
@@ -177,7 +177,7 @@ def log(repo: Repo, path: str, limit: int | None = None, revision: str = "HEAD")
         if now is None:
             change, old_path = "deleted", None
         elif all(other is None for other in before):
-            old_path = reader.renamed_from(commit, parents[0], now) if parents else None  # type: ignore[arg-type]
+            old_path = reader.renamed_from(commit, parents[0], now) if parents else None  # type: ignore[arg-type]  # dulwich types parents as bytes ids, which is what renamed_from() takes
             change = "renamed" if old_path else "added"
         else:
             change, old_path = "modified", None

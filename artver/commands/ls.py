@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artver.pointer import FilePointer, Kind
 from artver.artifacts import content_hash_of
 from artver.history import snapshot
+from artver.pointer import FilePointer, Kind
 from artver.repo import Repo
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from artver import file_lock, git, listing
 from artver import merge as merging
 from artver import pointer as pointer_module
-from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
+from artver.artifacts import artifact_of_argument, entries_fetching_listing
 from artver.errors import ArtverError, PointerError, UsageError
 from artver.fsutil import atomic_write_bytes
 from artver.listing import Entry

@@ -21,15 +21,15 @@ Order of work, so that nothing half-written is ever visible under the tag:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from artver import file_lock, hashing, history, verification
 from artver import pointer as pointer_module
 from artver.artifacts import Tracked, artifact_of_argument, content_hash_of, entries_of, open_stats
-from artver.history import snapshot
 from artver.errors import IntegrityError, ObjectMissingError, UsageError
+from artver.history import snapshot
 from artver.modelpack import (
     CONFIG_MEDIA_TYPE,
     BytesPart,
@@ -176,7 +176,7 @@ def _select(repo: Repo, pointers: dict[str, Tracked], paths: list[str] | None, r
 
 def _origin_url(git: object) -> str | None:
     try:
-        value = git.get_config().get((b"remote", b"origin"), b"url")  # type: ignore[attr-defined]
+        value = git.get_config().get((b"remote", b"origin"), b"url")  # type: ignore[attr-defined]  # dulwich's config stub lacks the tuple-section get
     except KeyError:
         return None
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer
-from artver import verification
+from artver import file_lock, transfer, verification
 from artver.artifacts import Tracked, listing_members, open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo

@@ -12,6 +12,7 @@ from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
 
+
 class State(StrEnum):
     """What ``artver status`` says of an artifact. A StrEnum: results compare equal to, format
     as and serialise to JSON as the plain strings."""

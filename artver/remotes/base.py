@@ -26,7 +26,8 @@ Retrying is not a backend's business: remotes/retry.py wraps any Storage.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from artver.errors import RemoteError
 from artver.hashing import ByteCallback
@@ -118,11 +119,11 @@ def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
 
 
 def hard_linking(storage: Storage) -> HardLinking | None:
-    return ability(storage, HardLinking)  # type: ignore[type-abstract]
+    return ability(storage, HardLinking)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
 
 
 def presigning(storage: Storage) -> Presigning | None:
-    return ability(storage, Presigning)  # type: ignore[type-abstract]
+    return ability(storage, Presigning)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
 
 
 # The longest a download link may last: both S3 SigV4 presigned URLs and GCS V4 signed URLs
@@ -180,7 +181,6 @@ TRANSFER_SETTINGS = ("direct_requests", "speed_limit", "speed_time")
 def check_transfer_setting(remote: str, key: str, value: str) -> None:
     """Refuse a value the storage layer would refuse when opening the remote (ConfigError)."""
     from artver.errors import ConfigError
-
     from artver.remotes.speed import low_speed_rule
 
     try:

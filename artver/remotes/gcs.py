@@ -23,11 +23,11 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
-from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
-                           TransientRemoteError)
+from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError, TransientRemoteError
 from artver.hashing import ByteCallback
 from artver.remotes.base import Sink, check_range, join_key, timeout_setting
 from artver.remotes.speed import low_speed_rule
@@ -65,7 +65,7 @@ class GcsStorage:
         for key in keys:
             try:
                 blob = self._bucket().get_blob(self._key(key), timeout=self._timeout, retry=None)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
                 raise _translate(error, self, key) from None
             if blob is not None:
                 present[key] = None if blob.size is None else int(blob.size)
@@ -77,7 +77,7 @@ class GcsStorage:
         """Raise ContainerNotFoundError if the bucket does not exist."""
         try:
             found = self._bucket().exists(timeout=self._timeout, retry=None)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, "") from None
         if not found:
             raise ContainerNotFoundError(_no_bucket(self))
@@ -88,7 +88,7 @@ class GcsStorage:
             client = self._bucket().client
             for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=self._page, timeout=self._timeout, retry=None):
                 yield blob.name[strip:], None if blob.size is None else int(blob.size)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, "") from None
 
     def upload(self, key: str, source: str, on_bytes: ByteCallback) -> None:
@@ -96,7 +96,7 @@ class GcsStorage:
         blob = self._bucket().blob(self._key(key), chunk_size=RESUMABLE_CHUNK if size >= RESUMABLE_THRESHOLD else None)
         try:
             blob.upload_from_filename(str(source), if_generation_match=0, timeout=self._timeout, checksum=None, retry=None)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             if _status(error) == 412:
                 on_bytes(size)  # already there: content-addressed, so the same content
                 return
@@ -126,7 +126,7 @@ class GcsStorage:
             self._watched(f"{self.url}: {key}", transfer)
         except _PassedOn as passed:
             raise passed.error from None
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             if start is not None and _status(error) == 416:
                 return  # a range that starts after the object's end: nothing to read
             raise _translate(error, self, key) from None
@@ -159,13 +159,13 @@ class GcsStorage:
                 raise
         succeeded, value = outcome[0]
         if succeeded:
-            return value  # type: ignore[no-any-return]
+            return value
         raise value
 
     def delete(self, key: str) -> None:
         try:
             self._bucket().blob(self._key(key)).delete(timeout=self._timeout, retry=None)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             if _status(error) == 404:
                 self._check_bucket()  # a missing key is no error, a missing bucket is
                 return

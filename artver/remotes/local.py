@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import re
-from stat import S_ISREG
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
+from stat import S_ISREG
 
 from artver.errors import AccessDeniedError, ContainerNotFoundError, ObjectNotFoundError, RemoteError
 from artver.fsutil import TEMP_MARKER, publish_new

@@ -20,8 +20,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from artver.errors import RemoteGaveUpError, TransientRemoteError
 from artver.hashing import ByteCallback

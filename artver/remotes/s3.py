@@ -26,16 +26,16 @@ import hashlib
 import http.client
 import os
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import boto3
 import botocore.exceptions
 import urllib3
 from botocore.config import Config as BotoConfig
 
-from artver.errors import (AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError,
-                           TransientRemoteError)
+from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError, TransientRemoteError
 from artver.hashing import ByteCallback
 from artver.remotes import s3_direct
 from artver.remotes.base import Sink, bool_setting, check_range, join_key, timeout_setting
@@ -173,7 +173,7 @@ class S3Storage:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), PaginationConfig={"PageSize": self._page}):
                 for item in page.get("Contents", ()):
                     yield item["Key"][strip:], _listed_size(item.get("Size"))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, "") from None
 
     def _list_direct(self, route: s3_direct.Route, full_prefix: str) -> Iterator[tuple[str, int | None]]:
@@ -229,7 +229,7 @@ class S3Storage:
             # Someone stored it first; content-addressed, so it is the same content.
             if multipart:
                 return  # its parts were counted as they went up
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             # The meter's error, raised while botocore read the body, comes back wrapped.
             raise meter.error or _translate(error, self, key) from None
         on_bytes(size)
@@ -311,7 +311,7 @@ class S3Storage:
         meter = self._speed.meter(f"{self.url}: {key}")
         try:
             raw, headers, _ = self._get(key, None)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
 
         def write(chunk: bytes) -> None:
@@ -322,7 +322,7 @@ class S3Storage:
             read_body(raw, headers, _Passing(write), f"{self.url}: {key}", meter.moved)
         except _PassedOn as passed:
             raise passed.error from None
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
@@ -336,7 +336,7 @@ class S3Storage:
             if _code(error) in ("InvalidRange", "416"):
                 return b""  # the object ends before ``offset``
             raise _translate(error, self, key) from None
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
         data = b"".join(parts)
         return data[offset : offset + length] if status == 200 else data[:length]  # 200: the store ignored Range
@@ -344,7 +344,7 @@ class S3Storage:
     def delete(self, key: str) -> None:
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
 
     def url_of(self, key: str) -> str:
@@ -394,7 +394,7 @@ def _server_time(headers: Mapping[str, str]) -> datetime.datetime:
     except (TypeError, ValueError):
         stated = None
     if stated is None or stated.tzinfo is None:
-        return datetime.datetime.now(datetime.timezone.utc)
+        return datetime.datetime.now(datetime.UTC)
     return stated
 
 
@@ -474,7 +474,7 @@ def _bucket_exists(storage: S3Storage) -> bool:
         return True
     except botocore.exceptions.ClientError as error:
         return _code(error) not in ("404", "NoSuchBucket", "NotFound")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any other failure is not proof that the bucket is missing
         return True
 
 

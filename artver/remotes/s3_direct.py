@@ -111,7 +111,7 @@ def send(route: Route, credentials: Any, method: str, full_key: str, query: str 
     S3SigV4Auth(credentials.get_frozen_credentials(), route.service, route.region).add_auth(request)
     prepared = request.prepare()
     prepared.stream_output = stream
-    return route.http.send(prepared)  # type: ignore[no-any-return]
+    return route.http.send(prepared)
 
 
 def quote_query(value: str) -> str:

@@ -13,8 +13,9 @@ plain non-negative integer is "not stated", never 0 and never an exception.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import botocore.exceptions
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from artver.errors import RemoteError, TransientRemoteError
 

@@ -402,7 +402,7 @@ class Proxy:
         while not self._should_stop():
             try:
                 client, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 if self._should_stop():
@@ -473,7 +473,7 @@ def _answer(client: socket.socket, response: bytes, stopping: threading.Event) -
     while b"\r\n\r\n" not in received and time.monotonic() < deadline and not stopping.is_set():
         try:
             data = client.recv(CHUNK)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return

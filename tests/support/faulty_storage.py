@@ -10,7 +10,8 @@ sink rewound before a download starts again, a listing never half-counted.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from artver.errors import TransientRemoteError
 from artver.hashing import ByteCallback
