@@ -25,6 +25,7 @@ from artver.errors import UsageError
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo, open_repo
 from artver.scope import Revisions
+from artver.status_states import CloudState, State
 
 if TYPE_CHECKING:  # the result types; each function imports its implementation when called, so that
     # 'import artver.api' (and every CLI command) loads only what it uses.
@@ -51,7 +52,7 @@ __all__ = [
     "pull", "diff", "diff_arguments", "log", "detached_head", "ls", "verify", "resolve", "publish", "gc",
     "remote_add", "remote_list", "remote_remove", "remote_default", "remote_modify",
     "install_hooks", "uninstall_hooks", "hook", "merge_driver", "check_large_files", "parse_size", "work_tree", "artifact_path", "parse_duration", "parse_meta",
-    "PullResult", "Revisions",
+    "PullResult", "Revisions", "State", "CloudState",
 ]
 
 PathLike = str | os.PathLike[str]

@@ -115,7 +115,7 @@ def status(
     out = _out(ctx)
     if cloud:
         cloud_results = api.cloud_status(paths, ".", remote, jobs)
-        incomplete = [result for result in cloud_results if result.state != "in-remote"]
+        incomplete = [result for result in cloud_results if result.state != api.CloudState.IN_REMOTE]
         if json_output:
             out.json(cloud_results)
         else:
@@ -124,7 +124,7 @@ def status(
             raise typer.Exit(1)
         return
     results = api.status(paths, ".", out.progress())
-    dirty = [result for result in results if result.state != "clean"]
+    dirty = [result for result in results if result.state != api.State.CLEAN]
     if json_output:
         out.json(results)
     else:

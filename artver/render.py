@@ -20,7 +20,7 @@ from artver.hashing import short
 
 LIST_LIMIT = 20  # lines of one list of paths shown without -v
 
-# What to do about each state 'artver status' reports (the keys are commands.status.State's
+# What to do about each state 'artver status' reports (the keys are status_states.State's
 # values; tests/test_layers.py checks that every state but "clean" has one).
 STATUS_HINTS = {
     "modified": "'artver add PATH' records the change, 'artver checkout PATH' (with --force) discards it",

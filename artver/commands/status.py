@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
 from artver.errors import ObjectMissingError
@@ -11,16 +10,7 @@ from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
-
-
-class State(StrEnum):
-    """What ``artver status`` says of an artifact. A StrEnum: results compare equal to, format
-    as and serialise to JSON as the plain strings."""
-
-    CLEAN = "clean"
-    MODIFIED = "modified"
-    MISSING = "missing"  # not in the workspace
-    NOT_IN_CACHE = "not-in-cache"  # the workspace matches, but the cache lacks an object
+from artver.status_states import CloudState, State
 
 
 @dataclass(frozen=True)
@@ -93,14 +83,6 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
         return ArtifactStatus(tracked.path, "dir", State.NOT_IN_CACHE)
     hasher.stats.record_directory(tracked.path, identity, signature)
     return ArtifactStatus(tracked.path, "dir", State.CLEAN)
-
-
-class CloudState(StrEnum):
-    """What ``artver status --cloud`` says of an artifact (see State)."""
-
-    IN_REMOTE = "in-remote"
-    PARTLY_IN_REMOTE = "partly-in-remote"
-    NOT_IN_REMOTE = "not-in-remote"
 
 
 @dataclass(frozen=True)
