@@ -342,8 +342,22 @@ def _translate(error: BaseException, storage: GcsStorage, key: str) -> ArtverErr
     name = type(error).__name__
     if name in ("DataCorruption", "InvalidResponse", "ChunkedEncodingError", "RetryError"):
         return TransientRemoteError(f"{where}: {name} during transfer")
+    if isinstance(error, (AttributeError, TypeError, KeyError)) and _raised_in_client_library(error):
+        # The library parses a JSON answer whose headers were cut (so it was not recognised as
+        # JSON and came back as bytes): a damaged response, worth another request.
+        return TransientRemoteError(f"{where}: a response arrived incomplete ({name} in the client library)")
     if isinstance(error, OSError):
         return RemoteError(f"{where}: {error.strerror or error}")
     if status:
         return RemoteError(f"{where}: {status}: {message}")
     raise error
+
+
+def _raised_in_client_library(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error`` is in the Google client libraries (not artver)."""
+    trace = error.__traceback__
+    if trace is None:
+        return False
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    return str(trace.tb_frame.f_globals.get("__name__", "")).startswith("google.")
