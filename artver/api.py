@@ -423,8 +423,13 @@ def get_url(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote
         raise UsageError(f"expires: {problem}")
     repository = _repo(repo)
     hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
-    storage = transfer.open_session(repository, remote, 1).storage  # opens the backend: once
+    session = transfer.open_session(repository, remote, 1)
+    storage = session.storage  # opens the backend: once
     key = transfer.key_of(hash_value)
+    if session.packed is not None and session.packed.locate([hash_value]):
+        raise UsageError(f"{os.fspath(path)}: its object is stored inside a pack in {storage.url} (objects under "
+                         f"remote.NAME.pack_threshold bytes are), so it has no URL of its own; read it with "
+                         f"artver.api.open or 'artver pull', or set 'artver remote modify NAME pack false' before pushing")
     if expires is None:
         return storage.url_of(key)
     signer = presigning(storage)
@@ -464,9 +469,9 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     if not repository.cache.has(hash_value):
         session = transfer.open_session(repository, remote, 1)
         if cache:
-            transfer.download_verified(repository.cache, session.storage, hash_value)
+            transfer.download_verified(repository.cache, session.storage, hash_value, packed=session.packed)
         else:
-            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value)
+            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value, session.packed)
     source = temp or repository.cache.path_of(hash_value)
     try:
         if temp is None:

@@ -275,7 +275,7 @@ def entries_fetching_listing(
                 f"{where}: listing {hashing.short(content.hash)} is not in the cache "
                 f"and no remote is configured to fetch it from"
             ) from None
-        transfer.download_verified(repo.cache, session.storage, content.hash)
+        transfer.download_verified(repo.cache, session.storage, content.hash, packed=session.packed)
         return entries_of(repo, pointer, where)
 
 

@@ -56,6 +56,9 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "direct_requests",
             "speed_limit",
             "speed_time",
+            "pack",
+            "pack_threshold",
+            "pack_size",
         }
     )
     | SECRET_KEYS,
@@ -88,6 +91,9 @@ NUMBERS: Mapping[tuple[str, str], WholeNumber] = {
     ("core", "lock_timeout"): WholeNumber(0, 86_400),
     ("remote", "jobs"): WholeNumber(1, 256),
     ("remote", "retries"): WholeNumber(0, 100),
+    # Bytes. Below the threshold an object goes into a pack (0: none do); packs.MAX_MEMBER bounds it.
+    ("remote", "pack_threshold"): WholeNumber(0, 64 * 1024 * 1024),
+    ("remote", "pack_size"): WholeNumber(1024 * 1024, 1024 * 1024 * 1024),
 }
 
 Scope = Literal["committed", "user", "local"]

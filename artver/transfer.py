@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from artver import hashing
+from artver import hashing, packs
 from artver.cache import Cache
 from artver.errors import (
     AccessDeniedError,
@@ -40,7 +40,10 @@ from artver.errors import (
     RemoteGaveUpError,
 )
 from artver.fsutil import unlink_if_present
+from artver.packs import Location, Member
 from artver.progress import NO_PROGRESS, Progress
+from artver.remote_index import database_path
+from artver.remote_packs import PackedRemote, open_packed, pack_settings
 from artver.remotes.base import Size, Storage, hard_linking
 from artver.remotes.retry import DEFAULT_RETRIES, RetryingStorage, RetryPolicy
 from artver.statcache import StatKey
@@ -196,9 +199,10 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int) -> dict[str
     return {keys[key]: size for key, size in found_keys.items()}
 
 
-def remote_has(storage: Storage, hashes: Sequence[str], jobs: int) -> set[str]:
-    """Which of ``hashes`` the remote holds (whatever their size)."""
-    return set(remote_sizes(storage, hashes, jobs))
+def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, packed: PackedRemote | None = None) -> set[str]:
+    """Which of ``hashes`` the remote holds (whatever their size), in its packs or whole."""
+    in_packs = set(packed.locate(hashes)) if packed is not None and hashes else set()
+    return in_packs | set(remote_sizes(storage, [hash_value for hash_value in hashes if hash_value not in in_packs], jobs))
 
 
 def _transfer_each(
@@ -249,15 +253,21 @@ def push(
     progress: Progress = NO_PROGRESS,
     validate: Callable[[list[str]], set[str]] | None = None,
     listings: dict[str, frozenset[str]] | None = None,
+    packed: PackedRemote | None = None,
 ) -> TransferSummary:
     """Upload every object in ``objects`` (hash -> size) that the remote lacks.
+    ``objects`` comes in artifact-path order: that is the order of members in packs, so
+    one folder is one contiguous range of a pack.
     ``validate`` returns the hashes among those to upload whose cache object is corrupt.
 
     ``listings`` maps each directory listing object among ``objects`` to the file objects
     it lists. A listing is uploaded only after every one of its files is in the remote, so
     a listing found in the remote vouches for its files, which are then not checked one by
     one: a push with nothing new costs one request per large directory, not a listing of
-    the whole remote (docs/design.md, "Write ordering")."""
+    the whole remote (docs/design.md, "Write ordering").
+
+    With ``packed`` (a remote that may hold packs), objects its packs hold are known
+    without a request, and small objects go up in packs (remote_packs.py)."""
     listings = listings or {}
     summary = TransferSummary(storage.url)
     in_cache = cache.present(objects)
@@ -272,7 +282,9 @@ def push(
         stated = found.get(listing)
         if stated is not None and stated >= sizes[listing]:  # an unknown size vouches for nothing
             vouched.update(files)
-    found.update(remote_sizes(storage, sorted(set(objects) - set(known) - vouched), jobs))
+    unvouched = set(objects) - set(known) - vouched
+    in_packs = set(packed.locate(sorted(unvouched))) if packed is not None and unvouched else set()
+    found.update(remote_sizes(storage, sorted(unvouched - in_packs), jobs))
     # An object the store states to be shorter than it should be is what some stores keep of
     # an interrupted upload (SeaweedFS keeps a cut PUT as an empty object): it is replaced.
     # An object of unknown size is left alone, like any other object under its key ('artver
@@ -280,7 +292,7 @@ def push(
     # own word that it is short.
     damaged = {hash_value for hash_value, size in found.items()
                if hash_value in in_cache and size is not None and size < sizes[hash_value]}
-    present = (set(found) - damaged) | (vouched & set(objects))
+    present = (set(found) - damaged) | (vouched & set(objects)) | in_packs
     summary.skipped = len(present)
     for hash_value in sorted(set(objects) - present - in_cache):
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
@@ -296,7 +308,15 @@ def push(
         summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))
     todo = [hash_value for hash_value in todo if hash_value not in corrupt]
     files_first = [hash_value for hash_value in todo if hash_value not in known]
-    uploaded = set(_transfer_each(summary, files_first, sizes, upload, jobs, progress, f"Pushing to {storage.url}"))
+    to_pack: list[str] = []
+    if packed is not None:
+        packable = {hash_value for hash_value in files_first if packed.settings.packs(sizes[hash_value])}
+        to_pack = [hash_value for hash_value in objects if hash_value in packable]  # artifact-path order
+        files_first = [hash_value for hash_value in files_first if hash_value not in packable]
+    uploaded: set[str] = set()
+    if to_pack and packed is not None:
+        uploaded |= _push_packs(summary, packed, to_pack, sizes, jobs, progress)
+    uploaded |= set(_transfer_each(summary, files_first, sizes, upload, jobs, progress, f"Pushing to {storage.url}"))
     in_remote = present | uploaded
     listings_last = []
     for listing in (hash_value for hash_value in todo if hash_value in known):
@@ -307,8 +327,45 @@ def push(
         else:
             listings_last.append(listing)
     _transfer_each(summary, listings_last, sizes, upload, jobs, progress, f"Pushing to {storage.url}")
+    if packed is not None and to_pack:
+        packed.consolidate()
     summary.failed.sort(key=lambda failure: failure.object)
     return summary
+
+
+def _push_packs(summary: TransferSummary, packed: PackedRemote, to_pack: list[str], sizes: dict[str, int],
+                jobs: int, progress: Progress) -> set[str]:
+    """Upload ``to_pack`` (in path order) in packs, each pack then its index, several
+    packs at once. A pack that fails fails its members, which the next push packs again
+    (a pack no index lists is garbage that gc deletes)."""
+    packed.mark_packed()
+    groups = packed.groups([(hash_value, sizes[hash_value]) for hash_value in to_pack])
+    done: set[str] = set()
+    lock = threading.Lock()
+    progress.start(f"Pushing to {packed.storage.url}", sum(sizes[hash_value] for hash_value in to_pack))
+
+    def one(group: list[tuple[str, int]]) -> None:
+        try:
+            packed.write_pack(group, progress.advance)
+        except ArtverError as error:
+            if stops_the_command(error):
+                raise
+            with lock:
+                summary.failed.extend(Failure(hash_value, str(error)) for hash_value, _ in group)
+            return
+        with lock:
+            summary.transferred += len(group)
+            summary.bytes += sum(size for _, size in group)
+            done.update(hash_value for hash_value, _ in group)
+
+    try:
+        parallel(min(jobs, PACK_JOBS), one, groups)
+    finally:
+        progress.finish()
+    return done
+
+
+PACK_JOBS = 4  # packs built and uploaded at once: each is a temp file of pack_size in the cache
 
 
 def fetch(
@@ -318,22 +375,105 @@ def fetch(
     jobs: int,
     progress: Progress = NO_PROGRESS,
     installed: list[tuple[str, StatKey]] | None = None,
+    packed: PackedRemote | None = None,
 ) -> TransferSummary:
     """Download every object in ``objects`` that the cache lacks, verifying each one.
-    The objects installed are appended to ``installed`` with the stat of their cache file."""
+    The objects installed are appended to ``installed`` with the stat of their cache file.
+    With ``packed``, objects its packs hold are read as ranges of their packs (members
+    close together in one request); the others, and members of a pack that is gone, are
+    downloaded whole."""
     summary = TransferSummary(storage.url)
     present = cache.present(objects)
     todo = sorted(hash_value for hash_value in objects if hash_value not in present)
     summary.skipped = len(objects) - len(todo)
     keys: dict[str, StatKey] = {}
+    located = _packed_locations(packed, todo, objects)
 
     def download(hash_value: str) -> None:
         keys[hash_value] = download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
-    done = _transfer_each(summary, todo, objects, download, jobs, progress, f"Fetching from {storage.url}")
+    done: list[str] = []
+    if located and packed is not None:
+        done += _fetch_members(summary, packed, located, keys, jobs, progress, download)
+    whole = [hash_value for hash_value in todo if hash_value not in located]
+    done += _transfer_each(summary, whole, objects, download, jobs, progress, f"Fetching from {storage.url}")
     if installed is not None:
         installed.extend((hash_value, keys[hash_value]) for hash_value in done)
+    summary.failed.sort(key=lambda failure: failure.object)
     return summary
+
+
+def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dict[str, int]) -> dict[str, Location]:
+    """Where the packs hold the wanted objects; a place whose length is not the object's
+    known size is a lie of the index, not used (the object is then looked for whole)."""
+    if packed is None or not todo:
+        return {}
+    return {hash_value: location for hash_value, location in packed.locate(todo).items()
+            if not objects.get(hash_value) or objects[hash_value] == location.length}
+
+
+READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
+
+
+def _fetch_members(summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],
+                   keys: dict[str, StatKey], jobs: int, progress: Progress,
+                   download_whole: Callable[[str], None]) -> list[str]:
+    """Read the located members by coalesced ranged reads, several at once, install each
+    verified member; record each outcome in ``summary``; return the hashes installed."""
+    from artver.remote_packs import MAX_GAP, MAX_SPAN
+
+    members = [Member(hash_value, location) for hash_value, location in located.items()]
+    done: list[str] = []
+    lock = threading.Lock()
+    progress.start(f"Fetching from {packed.storage.url}", sum(location.length for location in located.values()))
+
+    def record(hash_value: str, outcome: StatKey | ArtverError) -> None:
+        with lock:
+            if isinstance(outcome, ArtverError):
+                summary.failed.append(Failure(hash_value, str(outcome)))
+            else:
+                keys[hash_value] = outcome
+                summary.transferred += 1
+                summary.bytes += located[hash_value].length
+                done.append(hash_value)
+
+    def whole(hash_value: str) -> None:
+        try:
+            download_whole(hash_value)
+        except ArtverError as error:
+            if stops_the_command(error):
+                raise
+            if isinstance(error, ObjectNotFoundError):
+                error = ObjectNotFoundError(f"{packed.storage.url}: object {hash_value} is missing: its pack "
+                                            f"{packs.pack_key(located[hash_value].pack)} is gone and it is not stored whole")
+            record(hash_value, error)
+            return
+        record(hash_value, keys[hash_value])
+
+    def one(span: packs.Span) -> None:
+        try:
+            outcomes = packed.read_span(span, progress.advance)
+        except ObjectNotFoundError:
+            for member in span.members:  # the pack is gone (repacked by another clone's gc?): whole objects
+                whole(member.hash)
+            return
+        except ArtverError as error:
+            if stops_the_command(error):
+                raise
+            for member in span.members:
+                record(member.hash, error)
+            return
+        for hash_value, outcome in outcomes.items():
+            if isinstance(outcome, bytes):
+                record(hash_value, packed.install(hash_value, outcome))
+            else:
+                record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
+
+    try:
+        parallel(min(jobs, READ_JOBS), one, packs.spans(members, MAX_GAP, MAX_SPAN))
+    finally:
+        progress.finish()
+    return done
 
 
 class _HashingWriter:
@@ -456,9 +596,13 @@ def _raise_if_damaged(storage: Storage, hash_value: str, outcome: tuple[int, str
 
 
 def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS,
-                      size: int | None = None) -> StatKey:
+                      size: int | None = None, packed: PackedRemote | None = None) -> StatKey:
     """Download one object and install it in the cache, only if it matches its hash;
-    return the stat of the installed object (it was hashed on the way in)."""
+    return the stat of the installed object (it was hashed on the way in). With
+    ``packed``, an object a pack holds is read as its range of the pack."""
+    member = _packed_member(packed, hash_value, size)
+    if member is not None and packed is not None:
+        return packed.install(hash_value, _read_member(packed, member, progress))
     downloaded = _download_checked(cache, storage, hash_value, progress, size)
     try:
         cache.install_trusted(downloaded.temp, hash_value, read_only=True)
@@ -468,14 +612,51 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     return downloaded.stat
 
 
-def download_to_temp(cache: Cache, storage: Storage, hash_value: str) -> str:
+def _packed_member(packed: PackedRemote | None, hash_value: str, size: int | None) -> Member | None:
+    located = _packed_locations(packed, [hash_value], {hash_value: size or 0})
+    return Member(hash_value, located[hash_value]) if hash_value in located else None
+
+
+def _read_member(packed: PackedRemote, member: Member, progress: Progress = NO_PROGRESS) -> bytes:
+    """The verified bytes of one packed object; IntegrityError or RemoteError if they
+    cannot be had; ObjectNotFoundError if its pack is gone."""
+    location = member.location
+    span = packs.Span(location.pack, location.offset, location.length, (member,))
+    outcome = packed.read_span(span, progress.advance)[member.hash]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None) -> str:
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
+    member = _packed_member(packed, hash_value, None)
+    if member is not None and packed is not None:
+        data = _read_member(packed, member)
+        temp = cache.new_temp()
+        try:
+            with open(temp, "xb") as handle:
+                handle.write(data)
+        except BaseException:
+            unlink_if_present(temp)
+            raise
+        return temp
     return _download_checked(cache, storage, hash_value, NO_PROGRESS).temp
 
 
-def check_remote_object(cache: Cache, storage: Storage, hash_value: str) -> str | None:
+def check_remote_object(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None) -> str | None:
     """None if the remote holds the object intact, else 'missing' or 'corrupt'. A missing
-    bucket or directory is not a missing object: ContainerNotFoundError is raised."""
+    bucket or directory is not a missing object: ContainerNotFoundError is raised. A
+    packed object is checked in its pack; if its pack is gone, it may still be whole."""
+    member = _packed_member(packed, hash_value, None)
+    if member is not None and packed is not None:
+        try:
+            _read_member(packed, member)
+            return None
+        except IntegrityError:
+            return "corrupt"
+        except ObjectNotFoundError:
+            pass
     try:
         temp = download_to_temp(cache, storage, hash_value)
     except IntegrityError:
@@ -497,10 +678,17 @@ class Session:
     policy: RetryPolicy
     open_storage: Callable[[], Storage]
     notify: Callable[[str], None] | None = None  # details for -v (see Progress.note)
+    open_packed: Callable[[Storage], PackedRemote] | None = None
 
     @functools.cached_property
     def storage(self) -> Storage:
         return RetryingStorage(self.open_storage(), self.policy, self.notify)
+
+    @functools.cached_property
+    def packed(self) -> PackedRemote | None:
+        """The remote's packs (its format marker is read and its indexes refreshed on first
+        use of them), or None for a Session opened without them."""
+        return self.open_packed(self.storage) if self.open_packed is not None else None
 
 
 def open_session(repo: Repo, remote: str | None, jobs: int | None,
@@ -515,7 +703,15 @@ def open_session(repo: Repo, remote: str | None, jobs: int | None,
     if jobs < 1:
         raise ArtverError(f"-j/--jobs must be at least 1, not {jobs}")
     policy = RetryPolicy.from_retries(repo.config.get_int(section, "retries", DEFAULT_RETRIES))
-    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify)
+    settings = pack_settings(repo.config.section(section), lambda key, default: repo.config.get_int(section, key, default),
+                             spec.describe())
+    identity = f"{spec.scheme}://{spec.bucket}/{spec.prefix} {repo.config.get(section, 'endpoint_url') or ''}"
+    database = database_path(repo.artver_dir, identity)
+
+    def packed(storage: Storage) -> PackedRemote:
+        return open_packed(storage, repo.cache, database, settings)
+
+    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify, packed)
 
 
 def _kind_of(spec: RemoteSpec) -> str:

@@ -10,12 +10,14 @@ import pytest
 import artver.api as av
 from artver.errors import ArtverError, IntegrityError, UsageError
 from tests.support.git import commit_all, git
-from tests.support.remotes import RemoteUnderTest, make_remote
+from tests.support.remotes import RemoteUnderTest, make_remote, stored_objects, tamper
 
 
-@pytest.fixture(params=["local", "s3", "gcs"])
+# Both remote layouts: small objects packed (the default) and every object whole (pack = false).
+@pytest.fixture(params=[("local", True), ("s3", False), ("gcs", True)], ids=["local", "s3-whole", "gcs"])
 def remote(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteUnderTest:
-    return make_remote(request.param, request, tmp_path, monkeypatch)
+    kind, packed = request.param
+    return make_remote(kind, request, tmp_path, monkeypatch, packed=packed)
 
 
 @pytest.fixture
@@ -93,7 +95,7 @@ def test_corrupt_remote_object_never_reaches_the_caller(history, remote: RemoteU
     from artver.hashing import hash_bytes
 
     algorithm, digest = hash_bytes(versions["v1"], "xxh128").split(":")
-    remote.put_raw(f"{algorithm}/{digest[:2]}/{digest[2:]}", b"not the model")
+    tamper(remote, f"{algorithm}:{digest}", lambda data: b"not the model".ljust(len(data)))
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     with pytest.raises(IntegrityError, match="corrupt"):
@@ -119,6 +121,10 @@ def test_get_url_points_at_the_blob(history, remote: RemoteUnderTest) -> None:
     from artver.hashing import hash_bytes
 
     _, digest = hash_bytes(versions["v2"], "xxh128").split(":")
+    if stored_objects(remote)[f"xxh128:{digest}"].packed:
+        with pytest.raises(UsageError, match="stored inside a pack"):
+            av.get_url("model.pt", rev="v2", repo=repo)
+        return
     url = av.get_url("model.pt", rev="v2", repo=repo)
     assert url.endswith(f"xxh128/{digest[:2]}/{digest[2:]}")
     assert url.startswith({"local": "/", "s3": "s3://", "gcs": "gs://"}[remote.kind])

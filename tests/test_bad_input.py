@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.cli import Result, run_artver_process
 from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
+from tests.support.remotes import directory_remote, tamper
 
 CORPUS = Path(__file__).parent / "corpus" / "pointers"
 EXPECTED: dict[str, str] = json.loads((CORPUS / "expected.json").read_text())
@@ -209,9 +210,7 @@ def test_sha256_repository_detects_a_tampered_remote_object(tmp_path: Path, run_
     commit_all(root, "model")
     assert run_artver(root, "push").code == 0
     digest = hashlib.sha256(model).hexdigest()
-    stored = remote / "sha256" / digest[:2] / digest[2:]
-    stored.chmod(0o644)
-    stored.write_bytes(b"substituted weights")
+    tamper(directory_remote(remote), f"sha256:{digest}", lambda data: b"substituted weights".ljust(len(data)))
     verified = run_artver(root, "verify", "-r", "origin")
     assert verified.code == 1 and f"remote object sha256:{digest} is corrupt" in verified.err
     clone = tmp_path / "clone"

@@ -25,6 +25,7 @@ from tests.support.environment import isolated_env
 from tests.support.files import MiB, hash_file, object_files, object_path, xxh
 from tests.support.git import commit_all, git
 from tests.support.processes import Processes, Running, run_artver_to_end, wait_for_lock_holder
+from tests.support.remotes import directory_remote, stored_objects
 
 LOCK_MESSAGE = "another artver process"
 
@@ -133,9 +134,13 @@ def check_verify(run_artver, repo: Path, *extra: str) -> list[str]:  # type: ign
 
 def check_remote(remote: Path, payload: Payload) -> list[str]:
     problems = []
-    found = object_files(remote)
-    for value, path in found.items():
-        if hash_file(path) != value:
+    store = directory_remote(remote)
+    found = stored_objects(store)  # whole and packed
+    for value, where in found.items():
+        data = store.get_raw(where.key)
+        if where.length is not None:
+            data = data[where.offset:where.offset + where.length]
+        if xxh(data) != value:
             problems.append(f"remote object {value} is corrupt")
     lacking = set(payload.files.values()) - set(found)
     if lacking:

@@ -25,13 +25,15 @@ def model_object_in(store: Path) -> Path:
 
 @pytest.fixture
 def project(repo: Path, tmp_path: Path, run_artver: Callable[..., Result]) -> tuple[Path, Path]:
-    """A model and a directory remote with link = hardlink (committed, so clones share it)."""
+    """A model and a directory remote with link = hardlink (committed, so clones share it), every
+    object whole (pack = false: hard links are for objects stored whole; packed ones are copied)."""
     (repo / "model.pt").write_bytes(MODEL)
     assert run_artver(repo, "add", "model.pt").code == 0
     remote = tmp_path / "remote"
     remote.mkdir()
     assert run_artver(repo, "remote", "add", "origin", str(remote), "--default").code == 0
     assert run_artver(repo, "remote", "modify", "origin", "link", "hardlink").code == 0
+    assert run_artver(repo, "remote", "modify", "origin", "pack", "false").code == 0
     commit_all(repo, "model")
     return repo, remote
 

@@ -19,6 +19,7 @@ from artver.transfer import hash_of_key, key_of
 from tests.support.cli import Result
 from tests.support.files import write
 from tests.support.git import commit_all, git
+from tests.support.remotes import directory_remote, stored_objects
 
 TIMEOUT = 60
 
@@ -29,10 +30,11 @@ def ok(result: Result) -> Result:
 
 
 def objects_under(root: Path) -> set[str]:
-    """Hashes stored under a cache or a directory remote (<algorithm>/<2 hex>/<rest>)."""
+    """Hashes stored under a cache or a directory remote (<algorithm>/<2 hex>/<rest>, or in
+    the remote's packs)."""
     if not root.exists():
         return set()
-    found = set()
+    found = set(stored_objects(directory_remote(root))) if (root / "index").is_dir() else set()
     for path in root.rglob("*"):
         if path.is_file():
             value = hash_of_key(path.relative_to(root).as_posix())

@@ -22,6 +22,7 @@ from artver.transfer import key_of
 from tests.support.cli import Result
 from tests.support.files import write
 from tests.support.git import commit_all, git
+from tests.support.remotes import holds
 
 HOOK_TIMEOUT = 60  # a hook that loops would hang; this turns that into a failure
 BARE_PATH = "/usr/bin:/bin"
@@ -426,7 +427,7 @@ def test_pre_push_uploads_the_artifacts_of_every_pushed_commit(repo: Path, run_a
     pushed = hooked_git(repo, "push", "origin", "main")
     assert "artver: pushed 2 object(s)" in pushed.stderr
     for hash_value in hashes:  # hashes[0] is only in a commit below the tip
-        assert (store / key_of(hash_value)).is_file(), hash_value
+        assert holds(store, hash_value), hash_value
     assert _bare_has(bare, "refs/heads/main") == git(repo, "rev-parse", "HEAD").strip()
 
     # An update of the branch: only the new commits' objects (again not only the tip's).
@@ -437,7 +438,7 @@ def test_pre_push_uploads_the_artifacts_of_every_pushed_commit(repo: Path, run_a
         hashes.append(_file_hash(repo))
     pushed = hooked_git(repo, "push", "origin", "main")
     assert "artver: pushed 2 object(s)" in pushed.stderr
-    assert all((store / key_of(hash_value)).is_file() for hash_value in hashes)
+    assert all(holds(store, hash_value) for hash_value in hashes)
 
     # A new branch whose commits the remote has partly seen.
     hooked_git(repo, "checkout", "-q", "-b", "topic")
@@ -445,7 +446,7 @@ def test_pre_push_uploads_the_artifacts_of_every_pushed_commit(repo: Path, run_a
     ok(run_artver(repo, "add", "model.bin"))
     hooked_commit(repo, "model 5")
     hooked_git(repo, "push", "origin", "topic")
-    assert (store / key_of(_file_hash(repo))).is_file()
+    assert holds(store, _file_hash(repo))
     assert _bare_has(bare, "refs/heads/topic") == git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -467,7 +468,7 @@ def test_pre_push_failure_stops_the_git_push(repo: Path, run_artver, tmp_path: P
     store.mkdir()
     hooked_git(repo, "push", "origin", "main")
     assert _bare_has(bare, "refs/heads/main") == git(repo, "rev-parse", "HEAD").strip()
-    assert (store / key_of(_file_hash(repo))).is_file()
+    assert holds(store, _file_hash(repo))
 
 
 def test_pre_push_with_a_misconfigured_remote_url_stops_the_push(repo: Path, run_artver, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def _fetch(url: str) -> bytes:
 
 @pytest.fixture(params=["local", "s3"])
 def remote(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteUnderTest:
-    return make_remote(request.param, request, tmp_path, monkeypatch)
+    return make_remote(request.param, request, tmp_path, monkeypatch, packed=False)
 
 
 def test_link_downloads_the_artifact_without_credentials(repo: Path, remote: RemoteUnderTest,
@@ -92,7 +92,7 @@ def test_s3_refuses_a_tampered_or_unsigned_link(repo: Path, request: pytest.Fixt
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The link works because of its signature (the bucket is not public): without it, or
     with another object's name under the same signature, the store answers 403."""
-    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    remote = make_remote("s3", request, tmp_path, monkeypatch, packed=False)
     _configure(repo, remote)
     _track(repo)
     url = av.get_url("model.pt", repo=repo, expires=600)
@@ -114,7 +114,7 @@ def test_expiry_out_of_range_is_refused_before_any_request(repo: Path, seconds: 
 
 def test_seven_days_is_the_longest_link(repo: Path, request: pytest.FixtureRequest, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    remote = make_remote("s3", request, tmp_path, monkeypatch, packed=False)
     _configure(repo, remote)
     _track(repo)
     url = av.get_url("model.pt", repo=repo, expires=7 * 24 * 3600)
@@ -133,10 +133,23 @@ def test_bad_paths_and_missing_objects(repo: Path, remote: RemoteUnderTest) -> N
         av.get_url("data/missing.csv", rev="v1", repo=repo, expires=60)
 
 
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_packed_object_has_no_link_and_the_error_says_what_to_do(kind: str, repo: Path, request: pytest.FixtureRequest,
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small object pushed into a pack has no key of its own: a clear refusal, not a dead link."""
+    _configure(repo, make_remote(kind, request, tmp_path, monkeypatch))
+    _track(repo)
+    for expires in (None, 600):
+        with pytest.raises(UsageError, match=r"model\.pt: its object is stored inside a pack .* artver\.api\.open"):
+            av.get_url("model.pt", repo=repo, expires=expires)
+    with av.open("model.pt", repo=repo) as handle:  # what the message suggests works
+        assert handle.read() == MODEL_V2
+
+
 def test_file_url_quotes_the_path(tmp_path: Path, repo: Path) -> None:
     root = tmp_path / "remote dir #1 %20?"
     root.mkdir()
-    _configure(repo, RemoteUnderTest("local", str(root), {}, None, None, None))  # type: ignore[arg-type]
+    _configure(repo, RemoteUnderTest("local", str(root), {"pack": "false"}, None, None, None))  # type: ignore[arg-type]
     _track(repo)
     url = av.get_url("model.pt", repo=repo, expires=60)
     assert " " not in url and "#" not in url and "?" not in url
@@ -147,7 +160,7 @@ def test_file_url_quotes_the_path(tmp_path: Path, repo: Path) -> None:
 
 def test_cli_prints_the_link_alone(repo: Path, request: pytest.FixtureRequest, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, run_artver) -> None:  # type: ignore[no-untyped-def]
-    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    remote = make_remote("s3", request, tmp_path, monkeypatch, packed=False)
     _configure(repo, remote)
     _track(repo)
     result = run_artver(repo, "-q", "url", "model.pt", "--rev", "v1", "--expires", "2h")
@@ -182,7 +195,7 @@ def test_cli_bad_expiry_is_one_line(repo: Path, run_artver, arguments: list[str]
 def test_cli_missing_object_is_one_line(repo: Path, tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "remote"
     root.mkdir()
-    _configure(repo, RemoteUnderTest("local", str(root), {}, None, None, None))  # type: ignore[arg-type]
+    _configure(repo, RemoteUnderTest("local", str(root), {"pack": "false"}, None, None, None))  # type: ignore[arg-type]
     _track(repo, push=False)
     result = run_artver(repo, "url", "model.pt")
     assert_one_line_error(result, "model.pt", "is not in remote 'origin'")
@@ -236,7 +249,7 @@ def _service_account_key(path: Path, token_uri: str) -> Path:
 
 def test_gcs_signed_link(repo: Path, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                          token_endpoint: str) -> None:
-    remote = make_remote("gcs", request, tmp_path, monkeypatch)
+    remote = make_remote("gcs", request, tmp_path, monkeypatch, packed=False)
     key_file = _service_account_key(tmp_path / "key.json", token_endpoint)
     _configure(repo, remote, {"credentials_path": str(key_file)})
     _track(repo)
@@ -259,7 +272,7 @@ def test_gcs_signed_link(repo: Path, request: pytest.FixtureRequest, tmp_path: P
 
 def test_gcs_credentials_that_cannot_sign(repo: Path, request: pytest.FixtureRequest, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    remote = make_remote("gcs", request, tmp_path, monkeypatch)  # the emulator: anonymous credentials
+    remote = make_remote("gcs", request, tmp_path, monkeypatch, packed=False)  # the emulator: anonymous credentials
     _configure(repo, remote)
     _track(repo)
     with pytest.raises(RemoteError, match=r"cannot sign download links; use a service-account key file "

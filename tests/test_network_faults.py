@@ -27,6 +27,7 @@ to each test's report (shown on failure, or with -rA).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import re
@@ -51,9 +52,11 @@ SEEDS = [int(seed) for seed in os.environ.get("ARTVER_FAULT_SEEDS", "11,22").spl
 RUN_TIMEOUT = 60  # seconds for one artver command; more is a hang as far as these tests go
 MODEL_SIZE = 3_000_000
 SMALL_FILES = 30
+PACKED_FILES = 200  # ~2 MB of small files: more than one pack of 1 MiB
 RETRIES = "8"
 TIMEOUT = "5"
 OBJECT_KEY = re.compile(r"xxh128/([0-9a-f]{2})/([0-9a-f]{30})")
+PACKED_KEY = re.compile(r"(packs|index)/([0-9a-f]{32})")
 
 # Byte thresholds are log-uniform, so faults land in headers, small bodies and the 3 MB
 # model alike. Uploads: resets cut request bodies; responses to PUT/HEAD are a few
@@ -76,6 +79,16 @@ PULL_FAULTS = FaultPlan(
     latency=0.001, spread="log",
     max_faults=12,
 )
+
+# Packs move the same bytes over very few connections (a connection carries many requests),
+# so with the per-connection odds above a run could see no fault at all: nearly every
+# connection gets one here.
+PACKED_PUSH_FAULTS = dataclasses.replace(PUSH_FAULTS, refuse=0.1, reset=0.45, stall=0.1, truncate=0.3)
+PACKED_PULL_FAULTS = dataclasses.replace(PULL_FAULTS, refuse=0.1, reset=0.45, stall=0.1, truncate=0.3)
+
+# A pull from packs opens a connection or two: seeds whose first draws are faults (the
+# same seeds always draw the same, so this is stable; "no fault fired" fails a seed that does not).
+PACKED_SEEDS = [int(seed) for seed in os.environ.get("ARTVER_PACKED_FAULT_SEEDS", "12,23").split(",") if seed.strip()]
 
 # One precise fault (a few times at most) at a time, with a small project.
 SMALL_MODEL = 300_000
@@ -269,19 +282,43 @@ def xxh128(data: bytes) -> str:
 
 
 def assert_remote_intact(target: Target) -> set[str]:
-    """Every object in the bucket sits under the key its content hashes to; returns the keys (without prefix)."""
+    """Every object in the bucket sits under the key its content hashes to (whole objects, packs,
+    indexes), and every member an index lists is intact in its pack; returns the keys (without
+    prefix) of the objects held, whole or packed, in the cache's layout."""
     before = target.proxy.stats()
     keys = set()
+    contents: dict[str, bytes] = {}
     for full_key in target.list_all():
         assert full_key.startswith(target.prefix + "/"), f"stray object {full_key!r} in the bucket"
         key = full_key[len(target.prefix) + 1 :]
+        data = target.get(full_key)
+        if key == "artver-format":
+            assert data == b"artver remote format 2\n", f"partial format marker: {data!r}"
+            continue
+        packed = PACKED_KEY.fullmatch(key)
+        if packed:
+            assert xxh128(data) == packed[2], f"partial or corrupt {key} visible under its final key ({len(data)} bytes)"
+            contents[key] = data
+            continue
         match = OBJECT_KEY.fullmatch(key)
         assert match, f"object {full_key!r} does not follow the layout <prefix>/xxh128/<2 hex>/<30 hex>"
-        data = target.get(full_key)
         assert xxh128(data) == match[1] + match[2], (
             f"partial or corrupt object visible under its final key: {full_key} ({len(data)} bytes)"
         )
         keys.add(key)
+    for key, data in contents.items():
+        if not key.startswith("index/"):
+            continue
+        pack = b""
+        for line in data.decode().splitlines()[1:]:
+            if line.startswith("pack "):
+                assert f"packs/{line[5:]}" in contents, f"{key} lists a pack the remote lacks"
+                pack = contents[f"packs/{line[5:]}"]
+                continue
+            hash_value, offset, length = line.split(" ")
+            digest = hash_value.split(":")[1]
+            assert xxh128(pack[int(offset):int(offset) + int(length)]) == digest, f"{key}: member {hash_value} is damaged"
+            keys.add(f"xxh128/{digest[:2]}/{digest[2:]}")
     after = target.proxy.stats()
     # Requests are what matters: a response the proxy stalled earlier may still drain downstream.
     assert after.bytes_up == before.bytes_up, "the check went through the proxy"
@@ -366,9 +403,35 @@ def check_pull(repo: Path, other: Path, target: Target, files: dict[str, bytes],
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_push_under_random_faults(repo: Path, target: Target, seed: int, run_artver: Callable[..., Result]) -> None:
-    tracked_repo(repo, target, seed, run_artver)
-    result, stats = under_faults(target, PUSH_FAULTS, seed, repo, "push")
+    """Small files go up in packs of at most 1 MiB (several packs, then their indexes)."""
+    tracked_repo(repo, target, seed, run_artver, small_files=PACKED_FILES)
+    assert run_artver(repo, "remote", "modify", "origin", "pack_size", str(1024 * 1024)).code == 0
+    result, stats = under_faults(target, PACKED_PUSH_FAULTS, seed, repo, "push")
     check_push(repo, target, result, stats, f"{target.kind} push under faults (seed {seed})")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_push_of_whole_objects_under_random_faults(repo: Path, target: Target, seed: int, run_artver: Callable[..., Result]) -> None:
+    tracked_repo(repo, target, seed, run_artver)
+    assert run_artver(repo, "remote", "modify", "origin", "pack", "false").code == 0
+    result, stats = under_faults(target, PUSH_FAULTS, seed, repo, "push")
+    check_push(repo, target, result, stats, f"{target.kind} push of whole objects under faults (seed {seed})")
+
+
+@pytest.mark.parametrize("seed", PACKED_SEEDS)
+def test_pull_from_packs_under_random_faults(
+    repo: Path, target: Target, seed: int, tmp_path: Path, run_artver: Callable[..., Result]
+) -> None:
+    """Ranged reads of packs cut, reset, stalled: every member verified or retried, never half-installed."""
+    files = tracked_repo(repo, target, seed, run_artver, small_files=PACKED_FILES)
+    pushed = artver(repo, target, "push")
+    assert pushed.code == 0, pushed.err
+    assert any(key.startswith("packs/") for key in assert_remote_intact(target) | {
+        full[len(target.prefix) + 1:] for full in target.list_all()})
+    other = clone(repo, tmp_path)
+    result, stats = under_faults(target, PACKED_PULL_FAULTS, seed, other, "pull")
+    check_pull(repo, other, target, files, result, stats, f"{target.kind} pull from packs under faults (seed {seed})",
+               run_artver)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.git import commit_all, git
-from tests.support.remotes import make_remote
+from tests.support.remotes import make_remote, stored_objects
 
 FAKE_SECRET = "SECRETabc123DoNotLeak"
 
@@ -115,7 +115,7 @@ def test_environment_endpoint_works_with_no_artver_setting(repo: Path, request, 
     run_artver(repo, "add", "m.bin")
     result = run_artver(repo, "push")
     assert result.code == 0, result.err
-    assert len(remote.keys()) == 1
+    assert len(stored_objects(remote)) == 1
 
 
 @pytest.mark.parametrize("url", ["s3://bucket/x", "gs://bucket/x"])

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.cli import Result, assert_one_line_error
 from tests.support.git import commit_all, git
-from tests.support.remotes import RemoteUnderTest, make_remote
+from tests.support.remotes import RemoteUnderTest, make_remote, stored_objects, tamper
 
 KINDS = ["local", "s3", "gcs"]
 
@@ -69,7 +69,7 @@ def clone(source: Path, tmp_path: Path, name: str = "clone") -> Path:
 
 def test_push_then_pull_into_a_fresh_clone(pushed, tmp_path: Path, run_artver) -> None:
     repo, remote, files = pushed
-    assert len(remote.keys()) == len(files)  # one object per distinct content
+    assert len(stored_objects(remote)) == len(files)  # one object per distinct content
     other = clone(repo, tmp_path)
     result = run_artver(other, "pull")
     assert result.code == 0, result.err
@@ -98,13 +98,36 @@ def test_pull_with_everything_cached_does_not_contact_the_remote(pushed, tmp_pat
     assert result.code != 0 and ("cannot connect" in result.err or "no credentials" in result.err), result.err
 
 
-def test_remote_layout_is_the_cache_layout(pushed) -> None:
-    repo, remote, _ = pushed
+@pytest.mark.parametrize("kind", KINDS)
+def test_remote_layout_is_the_cache_layout(kind: str, repo: Path, request, tmp_path: Path, monkeypatch, run_artver) -> None:
+    """With pack = false, the remote is a copy of the cache, for ordinary tools to use."""
+    remote = make_remote(kind, request, tmp_path, monkeypatch, packed=False)
+    make_project(repo)
+    assert run_artver(repo, "add", "model.pt", "data").code == 0
+    configure(run_artver, repo, remote)
+    assert run_artver(repo, "push").code == 0
     cache = repo / ".artver" / "cache"
     local = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file() and p.relative_to(cache).parts[0] != "tmp")
     assert remote.keys() == local
     for key in local:
         assert remote.get_raw(key) == (cache / key).read_bytes()
+
+
+def test_packed_remote_holds_every_object_once(pushed) -> None:
+    """Small objects in a pack, listed by an index; larger ones whole; a format marker."""
+    repo, remote, files = pushed
+    cache = repo / ".artver" / "cache"
+    local = {f"{p.parent.parent.name}:{p.parent.name}{p.name}": p.read_bytes()
+             for p in cache.rglob("*") if p.is_file() and p.relative_to(cache).parts[0] != "tmp"}
+    stored = stored_objects(remote)
+    assert set(stored) == set(local)
+    for hash_value, where in stored.items():
+        data = remote.get_raw(where.key)
+        if where.length is not None:
+            data = data[where.offset:where.offset + where.length]
+        assert data == local[hash_value]
+    assert any(where.packed for where in stored.values())
+    assert remote.get_raw("artver-format") == b"artver remote format 2\n"
 
 
 def test_second_push_moves_nothing(pushed, run_artver) -> None:
@@ -118,7 +141,7 @@ def test_second_push_moves_nothing(pushed, run_artver) -> None:
 
 def test_push_never_overwrites_an_existing_object(pushed, run_artver) -> None:
     repo, remote, _ = pushed
-    key = remote.keys()[0]
+    key = [key for key in remote.keys() if key.startswith(("packs/", "xxh128/"))][0]
     remote.put_raw(key, b"something else")
     (repo / "model.pt").write_bytes(b"new model")
     assert run_artver(repo, "add", "model.pt").code == 0
@@ -194,7 +217,7 @@ def test_corrupted_remote_object_is_an_integrity_error(pushed, tmp_path: Path, r
     model_hash = hash_bytes(files["model.pt"], "xxh128")
     algorithm, digest = model_hash.split(":")
     key = f"{algorithm}/{digest[:2]}/{digest[2:]}"
-    remote.put_raw(key, b"tampered" + files["model.pt"][8:])
+    tamper(remote, model_hash, lambda data: b"tampered" + data[8:])
     other = clone(repo, tmp_path)
     result = run_artver(other, "pull")
     assert result.code == 1

@@ -41,14 +41,15 @@ def fetch_unlocked(
         return summary  # everything is here: the remote is not even opened
     if unknown_listings:
         # Listings first: only they say which file objects a large directory needs.
-        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs)
+        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs,
+                                 packed=session.packed)
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
     installed: list[tuple[str, StatKey]] = []
     summary = transfer.merge(
         summary,
-        transfer.fetch(repo.cache, session.storage, objects, session.jobs, progress, installed),
+        transfer.fetch(repo.cache, session.storage, objects, session.jobs, progress, installed, session.packed),
     )
     with open_stats(repo) as stats:
         stats.mark_verified(installed)  # hashed while downloading: no need to read them again

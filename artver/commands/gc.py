@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, listing, transfer
+from artver import file_lock, hashing, listing, packs, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
+from artver.remote_packs import RepackPlan, plan_repack, repack
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
 
@@ -25,8 +26,10 @@ QUARANTINE_KEEP = 3600.0  # seconds a corrupt object stays in cache/quarantine/ 
 class GcPlan:
     referenced: int
     local: list[tuple[str, int]] = field(default_factory=list)  # (hash, size) to delete from the cache
-    remote: list[str] = field(default_factory=list)  # hashes to delete from the remote
+    remote: list[str] = field(default_factory=list)  # hashes to delete from the remote, whole or packed
     remote_url: str | None = None
+    remote_whole: list[str] = field(default_factory=list)  # of ``remote``: those stored whole
+    repack: RepackPlan | None = None  # what happens to the remote's packs
 
     @property
     def local_bytes(self) -> int:
@@ -70,12 +73,18 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
     if cloud:
         session = transfer.open_session(repo, remote, None)
         result.remote_url = session.url
-        keys = list(session.storage.list(""))
-        for key, _ in keys:
+        pack_sizes: dict[str, int | None] = {}
+        for key, stored_size in session.storage.list(""):
             remote_hash = transfer.hash_of_key(key)
             if remote_hash is not None and remote_hash not in referenced:
-                result.remote.append(remote_hash)
-        result.remote.sort()
+                result.remote_whole.append(remote_hash)
+            name = packs.name_in_key(key, packs.PACKS_PREFIX)
+            if name is not None:
+                pack_sizes[name] = stored_size
+        result.remote_whole.sort()
+        if session.packed is not None:
+            result.repack = plan_repack(session.packed, referenced, pack_sizes)
+        result.remote = sorted(set(result.remote_whole) | (result.repack.dead if result.repack else set()))
     return result
 
 
@@ -97,21 +106,24 @@ def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, r
 
 def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
     """Delete what the plan lists; the caller holds the repository lock."""
-    remote_phases = remote_deletion_order(repo, gc_plan.remote)  # reads the cache: before it is pruned
+    remote_phases = remote_deletion_order(repo, gc_plan.remote_whole)  # reads the cache: before it is pruned
     for hash_value, _ in gc_plan.local:
         unlink_if_present(repo.cache.path_of(hash_value))
     repo.cache.remove_stale_temps()
     repo.cache.remove_quarantined(QUARANTINE_KEEP)
-    deleted_remote: list[str] = []
-    if gc_plan.remote:
+    deleted_remote: set[str] = set()
+    if gc_plan.remote or (gc_plan.repack is not None and gc_plan.repack.changes):
         session = transfer.open_session(repo, remote, None)
 
         def delete(hash_value: str) -> None:
             session.storage.delete(transfer.key_of(hash_value))
-            deleted_remote.append(hash_value)
+            deleted_remote.add(hash_value)
 
         for phase in remote_phases:
             transfer.parallel(session.jobs, delete, phase)
+        if gc_plan.repack is not None and session.packed is not None:
+            repack(session.packed, gc_plan.repack)
+            deleted_remote |= gc_plan.repack.dead
     return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
                     tuple(sorted(deleted_remote)))
 

@@ -35,7 +35,7 @@ def push_items(
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
         summary = transfer.push(repo.cache, session.storage, objects, session.jobs, progress, corrupt,
-                                listing_members(repo, items))
+                                listing_members(repo, items), session.packed)
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
     return summary

@@ -110,7 +110,7 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
         objects, unknown = required_objects(repo, [item])
         for listing_hash in unknown:
             try:
-                transfer.download_verified(repo.cache, session.storage, listing_hash)
+                transfer.download_verified(repo.cache, session.storage, listing_hash, packed=session.packed)
             except ArtverError as error:
                 if transfer.stops_the_command(error):  # e.g. no such bucket: not "not in the remote"
                     raise
@@ -119,7 +119,7 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
             objects, _ = required_objects(repo, [item])
         needs.append((item, set(objects), detail))
         everything.update(objects)
-    present = transfer.remote_has(session.storage, sorted(everything), session.jobs)
+    present = transfer.remote_has(session.storage, sorted(everything), session.jobs, session.packed)
     results = []
     for item, needed, detail in needs:
         missing = len(needed - present)

@@ -61,7 +61,17 @@ def gcs_client(server: Any) -> Any:
     return storage.Client(project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": server.endpoint})
 
 
-def make_remote(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteUnderTest:
+def make_remote(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                packed: bool = True) -> RemoteUnderTest:
+    """A fresh remote of ``kind``; ``packed=False`` sets ``pack = false`` (every object whole)."""
+    remote = _make_remote(kind, request, tmp_path, monkeypatch)
+    if packed:
+        return remote
+    return RemoteUnderTest(remote.kind, remote.url, {**remote.settings, "pack": "false"}, remote.put_raw,
+                           remote.get_raw, remote.keys)
+
+
+def _make_remote(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteUnderTest:
     number = next(_counter)
     if kind == "local":
         root = tmp_path / f"remote-{number}"
@@ -110,3 +120,61 @@ def make_remote(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monke
         lambda key: bucket.blob(f"{prefix}/{key}").download_as_bytes(),
         lambda: sorted(blob.name[len(prefix) + 1 :] for blob in client.list_blobs(bucket_name, prefix=prefix + "/")),
     )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where a remote holds an object: ``key`` whole (offset 0, its whole length) or a range
+    of the pack ``key``."""
+
+    key: str
+    offset: int
+    length: int | None  # None: the whole object
+    packed: bool
+
+
+def stored_objects(remote: RemoteUnderTest) -> dict[str, Stored]:
+    """Every object the remote holds, read with the test's own client and parser of the
+    documented layout (docs/pointer-format.md), not with artver's."""
+    found: dict[str, Stored] = {}
+    for key in remote.keys():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] in ("xxh128", "sha256"):
+            found[f"{parts[0]}:{parts[1]}{parts[2]}"] = Stored(key, 0, None, False)
+        elif parts[0] == "index":
+            lines = remote.get_raw(key).decode().splitlines()
+            assert lines[0] == "artver pack index 1"
+            pack = ""
+            for line in lines[1:]:
+                if line.startswith("pack "):
+                    pack = "packs/" + line[5:]
+                else:
+                    hash_value, offset, length = line.split(" ")
+                    found.setdefault(hash_value, Stored(pack, int(offset), int(length), True))
+    return found
+
+
+def tamper(remote: RemoteUnderTest, hash_value: str, replace: Callable[[bytes], bytes]) -> Stored:
+    """Replace the stored bytes of one object, whole or inside its pack, bypassing artver."""
+    where = stored_objects(remote)[hash_value]
+    data = remote.get_raw(where.key)
+    if where.length is None:
+        remote.put_raw(where.key, replace(data))
+    else:
+        member = data[where.offset:where.offset + where.length]
+        changed = replace(member)
+        assert len(changed) == len(member), "a packed member is tampered in place"
+        remote.put_raw(where.key, data[:where.offset] + changed + data[where.offset + where.length:])
+    return where
+
+
+def directory_remote(root: Path) -> RemoteUnderTest:
+    """An existing directory remote, to inspect with stored_objects."""
+    return RemoteUnderTest("local", str(root), {}, lambda key, data: (root / key).write_bytes(data),
+                           lambda key: (root / key).read_bytes(),
+                           lambda: sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))
+
+
+def holds(root: Path, hash_value: str) -> bool:
+    """Whether the directory remote at ``root`` holds the object, whole or in a pack."""
+    return hash_value in stored_objects(directory_remote(root))

@@ -1,0 +1,171 @@
+"""Pack and index objects: the byte formats, and parsing them as untrusted input.
+
+A *pack* holds many small objects ("members") back to back after a one-line header;
+an *index* object says, for one or more packs, where each member lies. Both are
+named by the XXH3-128 of their own bytes (``packs/<32 hex>``, ``index/<32 hex>``)
+and never rewritten. A name is an identity, not a proof: every member is checked
+against its own hash (the repository's algorithm) before it gets a cache name, so a
+pack or index that lies can make a read fail, never make it return wrong bytes.
+docs/pointer-format.md ("Remote layout") is the specification; docs/design.md says
+in which order they are written.
+
+This module does no I/O on remotes; remote_packs.py moves these objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import xxhash
+
+from artver import hashing
+from artver.errors import RemoteError
+
+PACK_HEADER = b"artver pack 1\n"
+INDEX_HEADER = b"artver pack index 1\n"
+PACKS_PREFIX = "packs/"
+INDEX_PREFIX = "index/"
+
+# A member is read whole into memory (a few at a time per reading thread), so an index
+# that claims a longer one is refused rather than believed: packing stops far below this.
+MAX_MEMBER = 64 * 1024 * 1024
+MAX_OFFSET = 1 << 40  # a pack is never near a terabyte; a larger figure is a lie
+MAX_INDEX_LINE = 200  # bytes: '<sha256 hash> <offset> <length>' is under 100
+
+_NAME = re.compile(r"[0-9a-f]{32}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,12}")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a member lies: bytes ``offset`` to ``offset + length`` of pack ``pack``."""
+
+    pack: str  # the pack's name (32 hex), not its key
+    offset: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+@dataclass(frozen=True)
+class Member:
+    hash: str
+    location: Location
+
+
+def pack_key(name: str) -> str:
+    return f"{PACKS_PREFIX}{name}"
+
+
+def index_key(name: str) -> str:
+    return f"{INDEX_PREFIX}{name}"
+
+
+def name_in_key(key: str, prefix: str) -> str | None:
+    """The name of a pack or index key listed under ``prefix`` (a key that is not one of
+    ours, such as a stray file a person copied there, is None and ignored)."""
+    if not key.startswith(prefix):
+        return None
+    name = key[len(prefix):]
+    return name if _NAME.fullmatch(name) else None
+
+
+def is_name(value: str) -> bool:
+    return _NAME.fullmatch(value) is not None
+
+
+def index_bytes(members: Iterable[Member]) -> bytes:
+    """The index object describing ``members``."""
+    return b"".join(index_lines(sorted(members, key=lambda each: (each.location.pack, each.location.offset, each.hash))))
+
+
+def index_lines(ordered: Iterable[Member]) -> Iterator[bytes]:
+    """The lines of the index object describing ``ordered``, which come sorted by pack name,
+    then offset, then hash (so one set of members always gives the same bytes and name)."""
+    yield INDEX_HEADER
+    pack: str | None = None
+    for member in ordered:
+        if member.location.pack != pack:
+            pack = member.location.pack
+            yield f"pack {pack}\n".encode()
+        yield f"{member.hash} {member.location.offset} {member.location.length}\n".encode()
+
+
+def name_of_bytes(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def parse_index(lines: Iterable[bytes], where: str) -> Iterator[Member]:
+    """The members an index object lists, from its lines (with their newlines), refusing
+    anything that is not exactly the format: a hostile index must not reach the local
+    database, and an index that is wrong anywhere is not trusted anywhere (the caller
+    consumes the whole iterator before using any member)."""
+    iterator = iter(lines)
+    first = next(iterator, b"")
+    if first != INDEX_HEADER:
+        if first.startswith(b"artver pack index "):
+            raise RemoteError(f"{where} is in a newer index format than this artver reads; upgrade artver")
+        raise RemoteError(f"{where} is not an artver pack index; it was not used")
+    pack: str | None = None
+    for number, raw in enumerate(iterator, start=2):
+        problem = f"{where}, line {number}, is damaged; the index was not used ('artver verify -r' checks the remote)"
+        if len(raw) > MAX_INDEX_LINE or not raw.endswith(b"\n"):
+            raise RemoteError(problem)
+        try:
+            line = raw[:-1].decode("ascii")
+        except UnicodeDecodeError:
+            raise RemoteError(problem) from None
+        if line.startswith("pack "):
+            pack = line[5:]
+            if not is_name(pack):
+                raise RemoteError(problem)
+            continue
+        fields = line.split(" ")
+        if pack is None or len(fields) != 3 or not hashing.is_valid_hash(fields[0]) \
+                or not _NUMBER.fullmatch(fields[1]) or not _NUMBER.fullmatch(fields[2]):
+            raise RemoteError(problem)
+        offset, length = int(fields[1]), int(fields[2])
+        if offset < len(PACK_HEADER) or offset > MAX_OFFSET or not 1 <= length <= MAX_MEMBER:
+            raise RemoteError(problem)
+        yield Member(fields[0], Location(pack, offset, length))
+
+
+@dataclass(frozen=True)
+class Span:
+    """One ranged read of a pack, covering several members that lie close together."""
+
+    pack: str
+    offset: int
+    length: int
+    members: tuple[Member, ...]
+
+
+def spans(members: Iterable[Member], max_gap: int, max_span: int) -> list[Span]:
+    """Group the wanted members into ranged reads: members of one pack, in offset order,
+    share a read while the bytes between them are at most ``max_gap`` and the read stays
+    within ``max_span`` bytes (a read is held in memory). Reading a few unwanted bytes
+    costs less than another request."""
+    by_pack: dict[str, list[Member]] = {}
+    for member in members:
+        by_pack.setdefault(member.location.pack, []).append(member)
+    result: list[Span] = []
+    for pack in sorted(by_pack):
+        current: list[Member] = []
+        start = end = 0
+        for member in sorted(by_pack[pack], key=lambda each: each.location.offset):
+            location = member.location
+            if current and (location.offset - end > max_gap or max(end, location.end) - start > max_span
+                            or location.offset < end):
+                result.append(Span(pack, start, end - start, tuple(current)))
+                current = []
+            if not current:
+                start, end = location.offset, location.end
+            current.append(member)
+            end = max(end, location.end)
+        if current:
+            result.append(Span(pack, start, end - start, tuple(current)))
+    return result

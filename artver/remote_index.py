@@ -1,0 +1,175 @@
+"""What a packed remote holds, learnt from its index objects and kept in a local database.
+
+Index objects never change once written (their name is the hash of their bytes), so
+the database only ever needs the names it has not seen: a refresh lists ``index/``
+(one request per thousand indexes), downloads the new ones, checks each against its
+name, parses it as untrusted input (packs.parse_index) and records its members;
+names no longer listed (consolidated or removed by gc) lose their rows. A lookup is
+then a database query: no request, and memory that does not grow with the remote.
+
+The database is only a cache of the remote: ``.artver/remotes/<id>.db`` (a folder that git-ignores itself), deleted and
+rebuilt when damaged, replaced by one in memory where ``.artver`` cannot be written.
+What it says is never trusted for content: every member read is checked against its
+own hash (remote_packs.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from artver import packs
+from artver.packs import Location, Member
+
+SCHEMA_VERSION = 1
+_LOOKUP_BATCH = 500  # hashes per query (SQLite's limit on bound parameters is far above)
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    # One row per member per index that lists it: two indexes may list the same member (a
+    # consolidated index and the ones it replaces, until they are deleted).
+    "CREATE TABLE IF NOT EXISTS members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
+    " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS members_by_index ON members (idx)",
+)
+
+
+class RemoteIndex:
+    """The members of one remote's packs. Use as a context manager. Safe to share between
+    threads: one lock orders every use of the connection."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._connection = _connect(path)
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> RemoteIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def index_names(self) -> set[str]:
+        with self._lock:
+            return {name for (name,) in self._connection.execute("SELECT name FROM indexes")}
+
+    def add_index(self, name: str, members: Iterable[Member]) -> None:
+        """Record index ``name`` with its members, all or nothing: ``members`` may raise
+        half-way (a damaged index), and then nothing of it is recorded."""
+        with self._lock, self._connection as connection:
+            cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
+            if not cursor.rowcount:
+                return  # known already
+            index_id = cursor.lastrowid
+            pack_ids: dict[str, int] = {}
+
+            def rows() -> Iterator[tuple[str, int | None, int, int, int]]:
+                for member in members:
+                    pack = member.location.pack
+                    if pack not in pack_ids:
+                        connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
+                        (pack_ids[pack],) = connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
+                    yield member.hash, index_id, pack_ids[pack], member.location.offset, member.location.length
+
+            connection.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?, ?, ?)", rows())
+
+    def remove_indexes(self, names: Iterable[str]) -> None:
+        with self._lock, self._connection as connection:
+            for name in names:
+                row = connection.execute("SELECT id FROM indexes WHERE name = ?", (name,)).fetchone()
+                if row is not None:
+                    connection.execute("DELETE FROM members WHERE idx = ?", row)
+                    connection.execute("DELETE FROM indexes WHERE id = ?", row)
+            connection.execute("DELETE FROM packs WHERE id NOT IN (SELECT DISTINCT pack FROM members)")
+
+    def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
+        """Where each of ``hashes`` that a pack holds lies (one of its places if several)."""
+        found: dict[str, Location] = {}
+        with self._lock:
+            for start in range(0, len(hashes), _LOOKUP_BATCH):
+                batch = list(hashes[start:start + _LOOKUP_BATCH])
+                marks = ",".join("?" * len(batch))
+                for hash_value, pack, offset, length in self._connection.execute(
+                        f"SELECT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
+                        f" WHERE m.hash IN ({marks})", batch):
+                    found.setdefault(hash_value, Location(pack, offset, length))
+        return found
+
+    def members(self) -> Iterator[Member]:
+        """Every member of every pack (each place once), pack by pack in offset order: the
+        order of packs.index_bytes. Streamed, so memory does not grow with the remote; not
+        for use while other threads change the database."""
+        query = ("SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
+                 " ORDER BY p.name, m.offset, m.hash")
+        with self._lock:
+            cursor = self._connection.execute(query)
+        for hash_value, pack, offset, length in cursor:
+            yield Member(hash_value, Location(pack, offset, length))
+
+    def packs_of_index(self, name: str) -> set[str]:
+        query = ("SELECT DISTINCT p.name FROM members m JOIN packs p ON p.id = m.pack JOIN indexes i ON i.id = m.idx"
+                 " WHERE i.name = ?")
+        with self._lock:
+            return {pack for (pack,) in self._connection.execute(query, (name,))}
+
+
+
+def database_path(artver_dir: Path, remote_identity: str) -> Path:
+    """Where the database of the remote ``remote_identity`` (its URL and endpoint) lives."""
+    return artver_dir / "remotes" / f"{packs.name_of_bytes(remote_identity.encode())}.db"
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """The database at ``path``; one in memory when there is none to write (a read-only
+    ``.artver``): the command then reads every index again, and works."""
+    if path is not None:
+        with contextlib.suppress(sqlite3.OperationalError, OSError):
+            return _connect_writable(path)
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    _create(connection)
+    return connection
+
+
+def _connect_writable(path: Path) -> sqlite3.Connection:
+    if not path.parent.is_dir():
+        path.parent.mkdir()
+        # Machine-local state, never committed, even in a repository whose .artver/.gitignore
+        # predates this folder.
+        (path.parent / ".gitignore").write_text("# artver: what this clone knows of its remotes' packs\n*\n")
+    for attempt in range(2):
+        connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        try:
+            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                with connection:
+                    for table in ("members", "packs", "indexes"):
+                        connection.execute(f"DROP TABLE IF EXISTS {table}")
+                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # The default rollback journal, not WAL: a command that only reads the database
+            # leaves its files as they were (WAL would leave -wal and -shm files behind).
+            _create(connection)
+            return connection
+        except sqlite3.OperationalError:
+            connection.close()
+            raise
+        except sqlite3.DatabaseError:
+            connection.close()
+            if attempt:
+                raise
+            # Not a database any more: it is only a cache of the remote, start afresh.
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(str(path) + suffix)
+    raise AssertionError("unreachable")
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    with connection:
+        for statement in _TABLES:
+            connection.execute(statement)
+
