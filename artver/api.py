@@ -378,7 +378,10 @@ def publish(reference: str, paths: PathLike | Sequence[PathLike] | None = None, 
 
 def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) -> tuple[str, int]:
     """(object hash, size) of an artifact, or of a file inside a tracked directory, at ``rev``."""
-    from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
+    from dataclasses import replace
+
+    from artver import listing
+    from artver.artifacts import Part, Tracked, artifact_of_argument, entries_fetching_listing, not_in_directory
     from artver.history import snapshot
     from artver.pointer import DirPointer, FilePointer
 
@@ -396,9 +399,13 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
                 raise UsageError(f"{path}: is a tracked directory; name a file inside it ({path}/FILE)")
             return pointer.hash, pointer.size
         if isinstance(pointer, DirPointer):
-            for entry in entries_fetching_listing(repository, pointer, tracked.pointer_path, remote):
-                if entry.path == inner:
-                    return entry.hash, entry.size
+            entries = entries_fetching_listing(repository, pointer, tracked.pointer_path, remote)
+            chosen = listing.under(entries, inner)  # the one rule for parts of a directory
+            if len(chosen) == 1 and chosen[0].path == inner:
+                return chosen[0].hash, chosen[0].size
+            if chosen:
+                raise UsageError(f"{path}: a folder inside the tracked directory {tracked.path}; name a file in it")
+            raise UsageError(not_in_directory(replace(tracked, part=Part(inner)), entries, rev or ""))
         break
     where = f" at {rev}" if rev else ""
     raise UsageError(f"{path}: not a tracked artifact, nor a file inside one{where}")
