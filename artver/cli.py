@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-PathsArg = Annotated[list[str] | None, typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
+PathsArg = Annotated[list[str] | None, typer.Argument(help="Artifacts (or their .art pointers, or folders containing them), or files or folders inside a tracked directory; default: all.", show_default=False)]
 RemoteOpt = Annotated[str | None, typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
 JobsOpt = Annotated[int | None, typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
 RevOpt = Annotated[list[str] | None, typer.Option("--rev", help="Also the pointers of this Git revision.", show_default=False)]

@@ -402,3 +402,19 @@ def test_push_of_a_part_whose_file_fails_does_not_upload_the_listing(repo: Path,
     assert damaged not in remote_objects(remote)
     assert project.listing not in remote_objects(remote)
     assert os.path.exists(repo / "data" / "images" / "cats" / "c2.jpg")
+
+
+def test_verify_of_a_part_checks_only_its_objects(repo: Path, run_artver, directory_remote) -> None:
+    project = new_project(repo, directory_remote, "object", run_artver)
+    result = run_artver(repo, "verify", "data/images/dogs", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["checked"] == len(DOGS) + 1  # and the listing
+    damaged = object_of("cats/c1.jpg")
+    cached = repo / ".artver" / "cache" / "xxh128" / damaged[7:9] / damaged[9:]
+    cached.chmod(0o644)
+    cached.write_bytes(b"rotten\n")
+    assert run_artver(repo, "verify", "data/images/dogs").code == 0
+    report = json.loads(run_artver(repo, "verify", "data/images/cats/c1.jpg", "--json").out)
+    assert [(problem["object"], problem["artifacts"]) for problem in report["problems"]] == [
+        (damaged, ["data/images/cats/c1.jpg"])]
+    assert report["checked"] == 2 and project.listing is not None
