@@ -116,10 +116,11 @@ def select(repo: Repo, user_paths: list[str] | None) -> list[Tracked]:
         if matches:
             chosen.update(matches)
             continue
-        holder = _holder_of(wanted, pointer_paths)
+        inside = cli_path(repo, user_path)  # as typed: a file inside a directory may end in .art
+        holder = _holder_of(inside, pointer_paths)
         if holder is None:
             raise UsageError(f"{user_path}: not a tracked artifact (no {wanted}{pointer_module.SUFFIX}); see 'artver add'")
-        parts.setdefault(holder, []).append(part_of(holder[: -len(pointer_module.SUFFIX)], wanted) or "")
+        parts.setdefault(holder, []).append(part_of(holder[: -len(pointer_module.SUFFIX)], inside) or "")
     found = [load(repo, path) for path in sorted(chosen)]
     for pointer_path, inner_paths in sorted(parts.items()):
         if pointer_path in chosen:
@@ -194,6 +195,7 @@ def part_as_artifact(tracked: Tracked, entries: tuple[Entry, ...]) -> Tracked:
 
 
 _NAMES_SHOWN = 6
+_NAME_CHARS = 80  # a listing is untrusted: a name shown in a message is cut short
 
 
 def not_in_directory(tracked: Tracked, entries: tuple[Entry, ...], at: str = "") -> str:
@@ -205,7 +207,7 @@ def not_in_directory(tracked: Tracked, entries: tuple[Entry, ...], at: str = "")
         inside = listing.under(entries, folder) if folder else ()
         if not folder or (inside and inside[0].path != folder):  # a folder the listing has (not a file)
             break
-    names = listing.names_in(entries, folder)
+    names = [name if len(name) <= _NAME_CHARS else name[:_NAME_CHARS] + "..." for name in listing.names_in(entries, folder)]
     shown = ", ".join(names[:_NAMES_SHOWN]) + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
     where = f"{tracked.path}/{folder}" if folder else "it"
     holds = f"{where} holds: {shown}" if names else "it is empty"

@@ -418,3 +418,15 @@ def test_verify_of_a_part_checks_only_its_objects(repo: Path, run_artver, direct
     assert [(problem["object"], problem["artifacts"]) for problem in report["problems"]] == [
         (damaged, ["data/images/cats/c1.jpg"])]
     assert report["checked"] == 2 and project.listing is not None
+
+
+def test_the_error_for_a_missing_part_stays_short(repo: Path, run_artver) -> None:
+    folder = repo / "many"
+    folder.mkdir()
+    long_name = "a" * 200 + ".bin"  # sorts first, so it is among the names shown
+    for name in [long_name, *(f"f{index}.bin" for index in range(9))]:
+        (folder / name).write_bytes(name.encode())
+    assert run_artver(repo, "add", "many").code == 0
+    line = assert_one_line_error(run_artver(repo, "checkout", "many/f9.bin.art"),
+                                 "many/f9.bin.art: not in the tracked directory many (it holds: a", "f0.bin, ", "and 4 more)")
+    assert "a" * 80 + "..." in line and "a" * 81 not in line
