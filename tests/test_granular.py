@@ -430,3 +430,18 @@ def test_the_error_for_a_missing_part_stays_short(repo: Path, run_artver) -> Non
     line = assert_one_line_error(run_artver(repo, "checkout", "many/f9.bin.art"),
                                  "many/f9.bin.art: not in the tracked directory many (it holds: a", "f0.bin, ", "and 4 more)")
     assert "a" * 80 + "..." in line and "a" * 81 not in line
+
+
+def test_push_of_a_part_at_a_revision(repo: Path, run_artver, directory_remote) -> None:
+    project = new_project(repo, directory_remote, "object", run_artver)
+    git(repo, "tag", "v1")
+    write_files(repo, {"cats/c1.jpg": b"cat one, retouched\n", "dogs/d1.jpg": b"dog one, retouched\n"})
+    assert run_artver(repo, "add", "data/images").code == 0
+    commit_all(repo, "retouched")
+    result = run_artver(repo, "push", "data/images/cats", "--rev", "v1")
+    assert result.code == 0, result.err
+    # Both versions of the part, and neither listing: the remote lacks the dogs of either.
+    assert remote_objects(directory_remote) == objects_of(CATS) | {hash_bytes(b"cat one, retouched\n", "xxh128")}
+    result = run_artver(repo, "push", "--rev", "v1", "data/images/dogs", "data/images/README.md", "data/images/cats-notes.txt")
+    assert result.code == 0, result.err
+    assert {project.listing, listing_of(repo)} <= remote_objects(directory_remote)  # each version complete: both go up
