@@ -445,3 +445,22 @@ def test_push_of_a_part_at_a_revision(repo: Path, run_artver, directory_remote) 
     result = run_artver(repo, "push", "--rev", "v1", "data/images/dogs", "data/images/README.md", "data/images/cats-notes.txt")
     assert result.code == 0, result.err
     assert {project.listing, listing_of(repo)} <= remote_objects(directory_remote)  # each version complete: both go up
+
+
+def test_listing_under_selects_exactly_the_paths_at_or_below_a_part() -> None:
+    import random
+
+    from artver.listing import Entry, check_entries, names_in, under
+
+    rng = random.Random(10)
+    alphabet = ["a", "b", "a-b", "a.b", "a0", "a b", "é", "a/"]  # neighbours of "/" in sort order, and a separator
+    for _ in range(300):
+        paths = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))).strip("/").replace("//", "/")
+                 for _ in range(rng.randint(1, 12))}
+        paths = {path for path in paths if path and not any(other.startswith(path + "/") for other in paths)}
+        entries = check_entries((Entry(path, "xxh128:" + "0" * 32, 1) for path in paths), "test")
+        for inner in {"a", "a-b", "a/a", "b", "é", "a/b/a", *paths}:
+            expected = [entry for entry in entries if entry.path == inner or entry.path.startswith(inner + "/")]
+            assert list(under(entries, inner)) == expected, (inner, paths)
+        assert names_in(entries, "") == list(dict.fromkeys(
+            path.split("/")[0] + ("/" if "/" in path else "") for path in sorted(paths)))

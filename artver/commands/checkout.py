@@ -79,7 +79,7 @@ def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress
     result = CheckoutResult()
     tracked = select(repo, paths)
     repo.cache.remove_stale_temps()
-    git_paths = GitTracked.of(repo, [item.path for item in tracked])
+    git_paths = GitTracked.of(repo, [item.selected_path for item in tracked])
     with open_stats(repo) as stats:
         plan = _Checkout(repo, Hasher(repo, stats), force, result, git_paths)
         for item in tracked:
