@@ -358,7 +358,8 @@ def test_push_of_parts_keeps_the_listing_last(project: Project, run_artver) -> N
     if project.listing:
         cloud = json.loads(run_artver(root, "status", "--cloud", "data/images/cats", "--json").out)
         assert cloud == [{"path": "data/images/cats", "kind": "dir", "state": "partly-in-remote",
-                          "objects": len(CATS) + 1, "missing": 1, "detail": ""}]
+                          "objects": len(CATS) + 1, "missing": 1,
+                          "detail": "its directory's listing goes up once the remote has all the directory's files"}]
     result = run_artver(root, "push", "data/images/dogs/d1.jpg", "data/images/README.md")
     assert result.code == 0, result.err
     assert remote_objects(remote) == objects_of([*CATS, "dogs/d1.jpg", "README.md"])

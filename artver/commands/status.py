@@ -16,7 +16,7 @@ from artver.artifacts import (
     walk_directory,
 )
 from artver.errors import ObjectMissingError
-from artver.pointer import FilePointer
+from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
@@ -148,6 +148,8 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
     results = []
     for item, needed, detail in needs:
         missing = len(needed - present)
+        if not detail and _listing_of_part(item) in needed - present:
+            detail = "its directory's listing goes up once the remote has all the directory's files"
         state = CloudState.IN_REMOTE if not missing and not detail else CloudState.NOT_IN_REMOTE if missing == len(needed) else CloudState.PARTLY_IN_REMOTE
         results.append(CloudStatus(item.selected_path, _kind(repo, item), state, len(needed), missing, detail))
     return results
@@ -161,3 +163,11 @@ def _kind(repo: Repo, item: Tracked) -> str:
         return part_as_artifact(item, selected_entries(repo, item)).pointer.kind
     except ObjectMissingError:
         return "dir"
+
+
+def _listing_of_part(item: Tracked) -> str | None:
+    """The listing object of the directory a part belongs to (None: not a part, or an inline listing)."""
+    pointer = item.pointer
+    if item.part is None or not isinstance(pointer, DirPointer) or not isinstance(pointer.content, ListingRef):
+        return None
+    return pointer.content.hash
