@@ -17,7 +17,7 @@ from artver import git, gitignore, imports, listing
 from artver import pointer as pointer_module
 from artver.artifacts import all_pointer_paths, cli_path, open_stats
 from artver.errors import PointerError, UsageError
-from artver.paths import check_artifact_path
+from artver.paths import check_artifact_path, check_no_symlink_escape
 from artver.pointer import FilePointer, Pointer, Source
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -87,6 +87,7 @@ def import_unlocked(repo: Repo, source_text: str, path: str, output: str | None,
     if relative == ".":
         raise UsageError(f"{shown}: cannot import onto the whole repository; name a file or folder inside it")
     ignore_file, pattern = _check_target(repo, relative, shown)
+    check_no_symlink_escape(repo.root, relative, shown)
     repo.cache.remove_stale_temps()
     with imports.opened(source_text, cwd) as source:
         commit = imports.resolve(source, rev)
@@ -97,7 +98,9 @@ def import_unlocked(repo: Repo, source_text: str, path: str, output: str | None,
         imports.check_algorithm(repo, new, entries, f"{source.shown}:{wanted}")
     with open_stats(repo) as stats:
         stats.mark_verified(installed)
-    pointer_module.write_pointer(repo.root / (relative + pointer_module.SUFFIX), new)
+    pointer_path = check_no_symlink_escape(repo.root, relative + pointer_module.SUFFIX, shown)
+    pointer_path.parent.mkdir(parents=True, exist_ok=True)
+    pointer_module.write_pointer(pointer_path, new)
     changed_ignore = gitignore.add(repo.root, ignore_file, pattern)
     files = 1 if isinstance(new, FilePointer) else len(entries or ())
     size = new.size if isinstance(new, FilePointer) else listing.total_size(entries or ())
