@@ -588,9 +588,9 @@ def get_command(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Download an artifact of another artver repository, without a pointer.
+    """Copy an artifact of another repository here.
 
-    Reads PATH's pointer and the source's committed remote settings at REV, fetches the data from
+    No pointer is written. Reads PATH's pointer and the source's committed remote settings at REV, fetches the data from
     the source's remote (credentials from your environment), verifies it and writes OUT.
     """
     out = _out(ctx)
@@ -611,9 +611,9 @@ def import_command(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Track an artifact of another artver repository, with its provenance.
+    """Track an artifact of another repository.
 
-    Fetches its data (verified) into the cache, writes OUT.art recording the source repository,
+    With its provenance. Fetches its data (verified) into the cache, writes OUT.art recording the source repository,
     revision, commit and path, and places the data. 'artver update' moves it to a newer commit.
     """
     out = _out(ctx)
@@ -634,9 +634,9 @@ def update_command(
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Move imported artifacts to the newest commit of their revision.
+    """Move imports to their source's newest commit.
 
-    Shows what changed, as 'artver diff' does; commit the rewritten pointers.
+    Or to another revision of the source (--rev). Shows what changed, as 'artver diff' does; commit the rewritten pointers.
     """
     out = _out(ctx)
     report = api.update(paths or None, rev, ".", jobs, out.progress())
