@@ -598,17 +598,17 @@ def update(paths: PathLike | Sequence[PathLike] | None = None, rev: str | None =
 
     repository = _repo(repo)
     with file_lock.locked(repository.lock_path, repository.lock_timeout):
-        results = update_unlocked(repository, _paths(repo, paths), rev, Path(repo).resolve(), jobs, progress)
-        moved = [result for result in results if result.changed]
-        placed = checkout_unlocked(repository, [str(repository.root / result.path) for result in moved], False,
+        seen = update_unlocked(repository, _paths(repo, paths), rev, Path(repo).resolve(), jobs, progress)
+        moved = [item for item in seen if item.result.changed]
+        placed = checkout_unlocked(repository, [str(repository.root / item.result.path) for item in moved], False,
                                    progress) if moved else None
     from artver.commands.checkout import CheckoutResult as Placed
 
-    before = {result.path: Tracked(result.path, result.pointer_path, result.old) for result in moved}
-    after = {result.path: Tracked(result.path, result.pointer_path, result.new) for result in moved}
+    before = {item.result.path: Tracked(item.result.path, item.result.pointer_path, item.old) for item in moved}
+    after = {item.result.path: Tracked(item.result.path, item.result.pointer_path, item.new) for item in moved}
     changes = compare(repository, before, after)
-    return UpdateReport(tuple(results), DiffResult("the imported commits", "the updated ones", tuple(changes)),
-                        placed or Placed())
+    return UpdateReport(tuple(item.result for item in seen),
+                        DiffResult("the imported commits", "the updated ones", tuple(changes)), placed or Placed())
 
 
 def check_updates(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = ".") -> list[ImportCheck]:

@@ -27,22 +27,18 @@ from artver.repo import Repo
 class UpdateResult:
     path: str
     pointer_path: str
+    old_source: Source
+    new_source: Source  # the same as old_source when the import was up to date
+    changed: bool  # the pointer was rewritten
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One import as update saw it: the result, and the pointers before and after (for the diff)."""
+
+    result: UpdateResult
     old: Pointer
-    new: Pointer  # the same as old when nothing changed
-
-    @property
-    def old_source(self) -> Source:
-        assert self.old.source is not None
-        return self.old.source
-
-    @property
-    def new_source(self) -> Source:
-        assert self.new.source is not None
-        return self.new.source
-
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new
+    new: Pointer
 
 
 def imported(repo: Repo, paths: list[str] | None) -> list[Tracked]:
@@ -66,21 +62,21 @@ def _by_repository(items: list[Tracked]) -> dict[str, list[Tracked]]:
 
 
 def update_unlocked(repo: Repo, paths: list[str] | None, rev: str | None, cwd: Path, jobs: int | None = None,
-                    progress: Progress = NO_PROGRESS) -> list[UpdateResult]:
+                    progress: Progress = NO_PROGRESS) -> list[Moved]:
     """update, for a caller that holds the repository lock."""
     items = imported(repo, paths)
     repo.cache.remove_stale_temps()
-    results: list[UpdateResult] = []
+    results: list[Moved] = []
     for url, group in _by_repository(items).items():
         with imports.opened(url, cwd) as source:
             for item in group:
                 results.append(_update_one(repo, source, item, rev, jobs, progress))
-    results.sort(key=lambda result: result.path)
+    results.sort(key=lambda moved: moved.result.path)
     return results
 
 
 def _update_one(repo: Repo, source: imports.SourceRepo, item: Tracked, rev: str | None, jobs: int | None,
-                progress: Progress) -> UpdateResult:
+                progress: Progress) -> Moved:
     old = item.pointer
     assert old.source is not None
     wanted_rev = rev if rev is not None else old.source.rev
@@ -98,7 +94,8 @@ def _update_one(repo: Repo, source: imports.SourceRepo, item: Tracked, rev: str 
         new = fresh
     if new != old:
         pointer_module.write_pointer(repo.root / item.pointer_path, new)
-    return UpdateResult(item.path, item.pointer_path, old, new)
+    assert new.source is not None
+    return Moved(UpdateResult(item.path, item.pointer_path, old.source, new.source, new != old), old, new)
 
 
 @dataclass(frozen=True)
