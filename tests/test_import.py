@@ -384,3 +384,20 @@ def test_bad_provenance_is_refused(old: bytes, new: bytes, needle: str) -> None:
     with pytest.raises(PointerError) as refused:
         pointer_module.parse_pointer(GOOD.replace(old, new, 1), "x.art")
     assert needle in str(refused.value)
+
+
+def test_update_is_all_or_nothing(repo: Path, source: SourceRepo, run_artver: Run) -> None:
+    """One import that cannot be updated (its artifact is gone from the source's newest
+    commit) leaves the other, updatable one as it was too."""
+    assert run_artver(repo, "import", str(source.path), "models/classifier.pt", "--rev", "v1").code == 0
+    assert run_artver(repo, "import", str(source.path), "data", "--rev", "v1").code == 0
+    commit_all(repo, "imports at v1")
+    root = source.path
+    git(root, "checkout", "-q", "--", ".")
+    git(root, "rm", "-q", "data.art")
+    git(root, "commit", "-q", "-m", "drop data")
+    _empty_work_tree(root)
+    failed = run_artver(repo, "update", "--rev", "main")
+    assert_one_line_error(failed, "data: not a tracked artifact")
+    assert not git(repo, "status", "--porcelain")  # classifier.pt.art was not moved either
+    assert (repo / "classifier.pt").read_bytes() == MODEL_V1

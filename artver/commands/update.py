@@ -2,9 +2,9 @@
 revision); and, for 'artver status --check-updates', whether they are behind their source.
 
 Each source repository is read once (imports.opened), however many imports name it. An
-import whose source has not moved is left alone; one that moved gets its data fetched,
-verified, into the cache before its pointer is rewritten, so a failure leaves the old
-pointer (and its data) as they were. Placing the new data in the workspace, and the diff
+import whose source has not moved is left alone; for the others the data is fetched,
+verified, into the cache first, and the pointers are rewritten only once every import's
+data is there: a failure on any of them leaves every pointer (and its data) as it was. Placing the new data in the workspace, and the diff
 shown, are composed in api.update (checkout and diff are other commands).
 """
 
@@ -71,6 +71,11 @@ def update_unlocked(repo: Repo, paths: list[str] | None, rev: str | None, cwd: P
         with imports.opened(url, cwd) as source:
             for item in group:
                 results.append(_update_one(repo, source, item, rev, jobs, progress))
+    # Every new pointer's data is in the cache by now; only then is any pointer rewritten, so
+    # a failure on one import (its source moved away, an object missing) changes none of them.
+    for moved in results:
+        if moved.result.changed:
+            pointer_module.write_pointer(repo.root / moved.result.pointer_path, moved.new)
     results.sort(key=lambda moved: moved.result.path)
     return results
 
@@ -92,8 +97,6 @@ def _update_one(repo: Repo, source: imports.SourceRepo, item: Tracked, rev: str 
         with open_stats(repo) as stats:
             stats.mark_verified(installed)
         new = fresh
-    if new != old:
-        pointer_module.write_pointer(repo.root / item.pointer_path, new)
     assert new.source is not None
     return Moved(UpdateResult(item.path, item.pointer_path, old.source, new.source, new != old), old, new)
 
