@@ -48,6 +48,15 @@ READ_TIMEOUT = 120
 MAX_CONFIG_BYTES = 1024 * 1024
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP_LIKE = re.compile(r"[^/:]+:")
+# What 'git rev-parse --local-env-vars' lists: each would redirect a Git process to another
+# repository, object store or index than the private clone.
+_REPOSITORY_ENV = frozenset({
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+    "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_SHALLOW_FILE",
+    "GIT_COMMON_DIR",
+})
 
 
 @dataclass(frozen=True)
@@ -106,8 +115,11 @@ def recorded_url(text: str, cwd: Path) -> str:
 
 def _git(cwd: Path, args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess[bytes]:
     """One git process: no terminal prompt (a private repository without credentials fails
-    instead of waiting for a password), no stdin, the 'ext' and 'fd' transports off."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GCM_INTERACTIVE": "never"}
+    instead of waiting for a password), no stdin, the 'ext' and 'fd' transports off, and
+    none of the variables that point Git at another repository (set when artver runs in a
+    Git hook): the process works on the private clone in ``cwd`` only."""
+    env = {key: value for key, value in os.environ.items() if key not in _REPOSITORY_ENV}
+    env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GCM_INTERACTIVE": "never"})
     try:
         return subprocess.run(
             ["git", "-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never", *args],

@@ -401,3 +401,15 @@ def test_update_is_all_or_nothing(repo: Path, source: SourceRepo, run_artver: Ru
     assert_one_line_error(failed, "data: not a tracked artifact")
     assert not git(repo, "status", "--porcelain")  # classifier.pt.art was not moved either
     assert (repo / "classifier.pt").read_bytes() == MODEL_V1
+
+
+def test_import_from_a_git_hook_environment(repo: Path, source: SourceRepo, run_artver: Run,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Git hooks run with GIT_DIR (and often GIT_INDEX_FILE) set to the repository being
+    worked on: the source's private clone must not be taken for that repository."""
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo / ".git" / "index"))
+    result = run_artver(repo, "import", str(source.path), "models/classifier.pt", "--rev", "v1")
+    assert result.code == 0, result.err
+    parsed = pointer_module.read_pointer(repo / "classifier.pt.art", "classifier.pt.art")
+    assert parsed.source is not None and parsed.source.commit == source.v1
