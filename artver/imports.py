@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from artver import config as config_module
 from artver import hashing, listing, transfer
@@ -137,11 +138,22 @@ def _last_line(completed: subprocess.CompletedProcess[bytes]) -> str:
     return (errors or lines or [f"exit code {completed.returncode}"])[-1]
 
 
+def local_path_of(url: str) -> Path | None:
+    """The folder of a source on this machine (an absolute path or a file:// URL), else None."""
+    if url.startswith("/"):
+        return Path(url)
+    if url[:7].lower() == "file://":
+        parts = urlsplit(url)
+        if parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+            return Path(unquote(parts.path))
+    return None
+
+
 @contextlib.contextmanager
 def opened(text: str, cwd: Path) -> Iterator[SourceRepo]:
     """A private bare clone of the source for the duration of the block (deleted after)."""
     url = recorded_url(text, cwd)
-    base = Path(url) if url.startswith("/") else None
+    base = local_path_of(url)
     if base is not None and not base.exists():
         raise UsageError(f"source repository {text}: no such file or folder")
     workdir = Path(tempfile.mkdtemp(prefix="artver-source-"))
@@ -282,7 +294,7 @@ def open_remote(source: SourceRepo, commit: str, jobs: int | None, progress: Pro
         raise ConfigError(f"source repository {source.shown}: {error}") from None
     if spec.scheme == "file" and source.base is None and not os.path.isabs(os.path.expanduser(config.get(f"remote.{spec.name}", "url") or "")):
         raise ConfigError(f"source repository {source.shown}: its remote '{spec.name}' is a relative directory, "
-                          f"which only means something in a clone of it; import from a local clone instead")
+                          f"which only means something in a clone of it; use a local clone as SOURCE_REPO instead")
     return transfer.open_session(Repo(base, config), spec.name, jobs, progress.note)
 
 

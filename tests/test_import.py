@@ -239,9 +239,11 @@ def test_push_copies_imports_so_a_clone_needs_no_access_to_the_source(tmp_path: 
 
 
 def test_bad_sources_revisions_and_paths(tmp_path: Path, repo: Path, source: SourceRepo, run_artver: Run) -> None:
+    (tmp_path / "not-a-repository").mkdir()
     cases = [
         (("import", str(tmp_path / "nowhere"), "data"), "no such file or folder"),
-        (("import", f"file://{tmp_path}/nowhere", "data"), "cannot read it"),
+        (("import", f"file://{tmp_path}/nowhere", "data"), "no such file or folder"),
+        (("import", str(tmp_path / "not-a-repository"), "data"), "cannot read it"),
         (("import", str(source.path), "data", "--rev", "v9"), "unknown revision 'v9'"),
         (("import", str(source.path), "models/other.pt"), "models/other.pt: not a tracked artifact"),
         (("import", str(source.path), "data/zzz.csv"), "no such file in the tracked directory data"),
@@ -413,3 +415,33 @@ def test_import_from_a_git_hook_environment(repo: Path, source: SourceRepo, run_
     assert result.code == 0, result.err
     parsed = pointer_module.read_pointer(repo / "classifier.pt.art", "classifier.pt.art")
     assert parsed.source is not None and parsed.source.commit == source.v1
+
+
+def test_import_a_file_inside_a_tracked_directory_and_update_it(repo: Path, source: SourceRepo, run_artver: Run) -> None:
+    assert run_artver(repo, "import", str(source.path), "data/a.csv", "--rev", "v1", "-o", "a.csv").code == 0
+    parsed = pointer_module.read_pointer(repo / "a.csv.art", "a.csv.art")
+    assert parsed.kind == "file" and parsed.source is not None and parsed.source.path == "data/a.csv"
+    assert (repo / "a.csv").read_bytes() == ROWS["a.csv"]
+    commit_all(repo, "one file of the dataset")
+    updated = run_artver(repo, "update", "a.csv", "--rev", "main")
+    assert updated.code == 0 and "a.csv: updated from v1" in updated.out  # a new commit, the same bytes
+    assert "Artifact changes" not in updated.out
+
+
+def test_a_relative_directory_remote_is_relative_to_a_local_source(tmp_path: Path, repo: Path, run_artver: Run) -> None:
+    root = tmp_path / "ds-relative"
+    root.mkdir()
+    (tmp_path / "ds-store").mkdir()
+    git(root, "init", "-q", "-b", "main")
+    assert run_artver(root, "init").code == 0
+    assert run_artver(root, "remote", "add", "origin", "../ds-store", "--default").code == 0
+    assert "url = ../ds-store" in (root / ".artver" / "config").read_text()
+    (root / "m.bin").write_bytes(MODEL_V1)
+    assert run_artver(root, "add", "m.bin").code == 0
+    commit_all(root, "model")
+    assert run_artver(root, "push").code == 0
+    _empty_work_tree(root)
+    assert run_artver(repo, "import", str(root), "m.bin").code == 0
+    assert (repo / "m.bin").read_bytes() == MODEL_V1
+    assert run_artver(repo, "get", f"file://{root}", "m.bin", "-o", "copy.bin").code == 0
+    assert (repo / "copy.bin").read_bytes() == MODEL_V1
