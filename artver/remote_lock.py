@@ -168,8 +168,7 @@ class RemoteLock:
             number = int(current.rsplit("-", 1)[1]) + 1
             following = f"{PREFIX}{self.kind}-{self.token}-{number:08d}"
             started = time.monotonic()
-            if not self._creator.create_new(following, encode_body(self.kind, self.operation, self.token)):
-                raise RemoteError(f"{self.storage.url}: lock object {following} exists already (a lock token used twice)")
+            _create_own(self.storage, self._creator, following, encode_body(self.kind, self.operation, self.token))
             self._key = following
             if not self.storage.exists([current]):
                 self._problem = f"its lock object {current} was removed by another process, as stale"
@@ -209,6 +208,12 @@ class RemoteLock:
             self.storage.delete(self._key)
             if self._holds_mutex:
                 _delete_mutex_if_ours(self.storage, self.token)
+
+
+def _create_own(storage: Storage, creator: CreatingExclusively, key: str, body: bytes) -> None:
+    """Create an object named by this lock's own random token (so the key is free)."""
+    if not creator.create_new(key, body):
+        raise RemoteError(f"{storage.url}: lock object {key} exists already (a lock token used twice)")
 
 
 def _delete_mutex_if_ours(storage: Storage, token: str) -> None:
@@ -291,8 +296,7 @@ def acquire_shared(storage: Storage, operation: str, stale_after: float = DEFAUL
     token = secrets.token_hex(16)
     key = _liveness_key("shared", token)
     started = time.monotonic()
-    if not creator.create_new(key, encode_body("shared", operation, token)):
-        raise RemoteError(f"{storage.url}: lock object {key} exists already (a lock token used twice)")
+    _create_own(storage, creator, key, encode_body("shared", operation, token))
     lock = RemoteLock(storage, creator, "shared", operation, token, stale_after, False, key, started)
     try:
         entries = _listing(storage, creator)
@@ -320,7 +324,7 @@ def acquire_exclusive(storage: Storage, operation: str, stale_after: float = DEF
         if not creator.create_new(MUTEX_KEY, body):
             _take_over_mutex(storage, creator, token, body, key, stale_after)  # raises if it is held
         else:
-            creator.create_new(key, body)
+            _create_own(storage, creator, key, body)
         entries = _listing(storage, creator)
         now = _now(storage, entries, key)
         for entry in entries:
@@ -344,8 +348,7 @@ def _take_over_mutex(storage: Storage, creator: CreatingExclusively, token: str,
     winner that is just listing back off."""
     probe = f"{PREFIX}clock-{token}"
     for _ in range(TAKEOVER_ATTEMPTS):
-        if not creator.create_new(probe, body):
-            raise RemoteError(f"{storage.url}: lock object {probe} exists already (a lock token used twice)")
+        _create_own(storage, creator, probe, body)
         try:
             entries = _listing(storage, creator)
             now = _now(storage, entries, probe)
@@ -354,7 +357,7 @@ def _take_over_mutex(storage: Storage, creator: CreatingExclusively, token: str,
         mutex = next((entry for entry in entries if entry.role == "mutex"), None)
         if mutex is None:  # released meanwhile
             if creator.create_new(MUTEX_KEY, body):
-                creator.create_new(key, body)
+                _create_own(storage, creator, key, body)
                 return
             continue
         holding = [entry for entry in entries if entry.role == "exclusive" and entry.token != token
@@ -363,7 +366,7 @@ def _take_over_mutex(storage: Storage, creator: CreatingExclusively, token: str,
             raise _locked_error(storage, holding[0] if holding else mutex, stale_after)
         # Stale: its holder stopped refreshing. Own liveness object first, so that another
         # acquirer replacing the mutex in the same moment sees this one (and backs off) when it lists.
-        creator.create_new(key, body)
+        _create_own(storage, creator, key, body)
         storage.delete(MUTEX_KEY)
         if creator.create_new(MUTEX_KEY, body):
             return
