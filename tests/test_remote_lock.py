@@ -13,12 +13,14 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -450,3 +452,42 @@ with exclusive_lock(LocalStorage(Path({str(root)!r}), "remote"), "gc --cloud"):
 
     acquire_exclusive(LocalStorage(root, "remote"), "gc --cloud", stale_after=60).release()  # ...and goes stale
     assert list((root / "locks").iterdir()) == []
+
+
+# ------------------------------------------------------------------------- gc --cloud
+
+
+def test_gc_cloud_deletes_nothing_while_a_push_holds_the_remote(repo: Path, run_artver: Callable[..., Any],
+                                                                tmp_path: Path) -> None:
+    """gc --cloud takes the exclusive lock before it deletes anything, locally or remotely; a
+    push of another machine holding a shared lock makes it stop with one line, nothing deleted."""
+    from artver.remotes.local import LocalStorage
+    from tests.support.files import write, xxh
+    from tests.support.git import commit_all
+
+    store = tmp_path / "store"
+    store.mkdir()
+    assert run_artver(repo, "remote", "add", "origin", str(store), "--default").code == 0
+    for version in (b"model v1", b"model v2"):
+        write(repo / "model.bin", version)
+        assert run_artver(repo, "add", "model.bin").code == 0
+        commit_all(repo, version.decode())
+        assert run_artver(repo, "push").code == 0
+    old = xxh(b"model v1").split(":", 1)[1]
+    old_key = f"xxh128/{old[:2]}/{old[2:]}"
+    cached = sorted(p.relative_to(repo).as_posix() for p in (repo / ".artver" / "cache").rglob("*") if p.is_file())
+    assert any(old[2:] in name for name in cached)  # the old version is in the cache, to be pruned
+    push = acquire_shared(LocalStorage(store, "remote 'origin'"), "push")
+    gc = subprocess.run([sys.executable, "-m", "artver", "gc", "--workspace", "--cloud", "--yes"], cwd=repo,
+                        capture_output=True, text=True, timeout=CHILD_TIMEOUT, stdin=subprocess.DEVNULL,
+                        env={**os.environ, "PYTHONPATH": str(WORKTREE)})
+    assert gc.returncode == 1, gc.stderr
+    assert f"is locked by 'push' (shared lock) on {socket.gethostname()}, pid {os.getpid()}" in gc.stderr
+    assert len(gc.stderr.strip().splitlines()) == 1 and "Traceback" not in gc.stderr
+    assert (store / old_key).exists()
+    assert sorted(p.relative_to(repo).as_posix() for p in (repo / ".artver" / "cache").rglob("*") if p.is_file()) == cached
+    assert sorted(p.name for p in (store / "locks").iterdir()) == [push.key.removeprefix("locks/")]
+    push.release()
+    assert run_artver(repo, "gc", "--workspace", "--cloud", "--yes").code == 0
+    assert not (store / old_key).exists()
+    assert list((store / "locks").iterdir()) == []
