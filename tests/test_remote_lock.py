@@ -247,7 +247,7 @@ def test_a_lock_taken_over_is_noticed_at_its_next_refresh(remote: Remote) -> Non
 
 
 def test_the_context_manager_refreshes_in_the_background_and_releases(remote: Remote) -> None:
-    stale_after = 3.0  # a refresh every second
+    stale_after = 6.0  # a refresh every 2 s; check() refuses after 3 s without one
     with exclusive_lock(remote.make(), "gc --cloud", stale_after=stale_after) as lock:
         first = lock.key
         deadline = time.monotonic() + 20
@@ -266,9 +266,9 @@ def test_the_context_manager_refreshes_in_the_background_and_releases(remote: Re
 def test_check_refuses_once_the_lock_may_be_stale(tmp_path: Path) -> None:
     from artver.remotes.local import LocalStorage
 
-    lock = acquire_exclusive(LocalStorage(tmp_path, "remote 'origin'"), "gc --cloud", stale_after=0.2)
+    lock = acquire_exclusive(LocalStorage(tmp_path, "remote 'origin'"), "gc --cloud", stale_after=4)
     lock.check()  # fresh
-    time.sleep(0.15)
+    time.sleep(2.2)  # more than half of stale_after
     with pytest.raises(RemoteLockLostError, match="last refreshed"):
         lock.check()
     lock.refresh()
@@ -329,7 +329,7 @@ def test_an_object_artver_does_not_name_counts_as_held_until_stale_and_is_never_
 # ------------------------------------------------------------------------- processes
 
 CHILD = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from artver.errors import RemoteLockedError
 from artver.remote_lock import acquire_exclusive, acquire_shared
@@ -342,12 +342,15 @@ while not go.exists():
     if time.monotonic() > deadline:
         sys.exit("never told to go")
     time.sleep(0.005)
+def answer(text):  # whole or not at all: the parent reads it as soon as it exists
+    out.with_suffix(".partial").write_text(text)
+    os.replace(out.with_suffix(".partial"), out)
 try:
     lock = (acquire_exclusive if sys.argv[4] == "exclusive" else acquire_shared)(storage, sys.argv[4])
 except RemoteLockedError as error:
-    out.write_text("refused " + str(error))
+    answer("refused " + str(error))
     sys.exit(0)
-out.write_text("won")
+answer("won")
 while not release.exists():
     if time.monotonic() > deadline:
         sys.exit("never told to release")
