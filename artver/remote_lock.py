@@ -306,7 +306,7 @@ def acquire_shared(storage: Storage, operation: str, stale_after: float = DEFAUL
                 raise _locked_error(storage, entry, stale_after)
         _remove_stale(storage, entries, now, stale_after, token)
     except BaseException:
-        lock.release()
+        _release_quietly(lock)
         raise
     return lock
 
@@ -333,7 +333,7 @@ def acquire_exclusive(storage: Storage, operation: str, stale_after: float = DEF
                 raise _locked_error(storage, entry, stale_after)
         _remove_stale(storage, entries, now, stale_after, token)
     except BaseException:
-        lock.release()
+        _release_quietly(lock)
         raise
     return lock
 
@@ -398,9 +398,21 @@ def _held(lock: RemoteLock) -> Iterator[RemoteLock]:
     try:
         refresher.start()
         yield lock
-    finally:
-        stop.set()  # a refresh under way finishes first: release() waits for it
+    except BaseException:
+        stop.set()
+        _release_quietly(lock)
+        raise
+    stop.set()  # a refresh under way finishes first: release() waits for it
+    lock.release()
+
+
+def _release_quietly(lock: RemoteLock) -> None:
+    """Release while another error is on its way out: that error is the one to report; a lock
+    whose release failed goes stale."""
+    try:
         lock.release()
+    except Exception:  # noqa: BLE001 - the error being raised already matters more
+        pass
 
 
 def _refresh_until(lock: RemoteLock, stop: threading.Event) -> None:

@@ -276,6 +276,41 @@ def test_check_refuses_once_the_lock_may_be_stale(tmp_path: Path) -> None:
     lock.release()
 
 
+class FailingDeletes:
+    """A storage whose deletions fail (everything else passes through)."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.url = inner.url
+
+    def unwrap(self) -> Storage:
+        return self.inner
+
+    def delete(self, key: str) -> None:
+        from artver.errors import RemoteError
+
+        raise RemoteError(f"{self.url}: cannot delete {key}")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_release_that_fails_does_not_hide_the_error_that_ended_the_lock(tmp_path: Path) -> None:
+    from artver.remotes.local import LocalStorage
+
+    local = LocalStorage(tmp_path, "remote 'origin'")
+    failing: Any = FailingDeletes(local)
+    with pytest.raises(ZeroDivisionError), shared_lock(failing, "push"):
+        1 / 0  # noqa: B018 - the error the block ends with
+    leftover = [key for key, _ in local.list("locks/")]
+    assert len(leftover) == 1  # the lock whose release failed: it goes stale
+    local.delete(leftover[0])
+    held = acquire_exclusive(local, "gc --cloud")
+    with pytest.raises(RemoteLockedError):
+        acquire_shared(failing, "push")  # refused: its own object cannot be deleted, the refusal is reported
+    held.release()
+
+
 # ------------------------------------------------------------------------- hostile input
 
 TOKEN = "0123456789abcdef0123456789abcdef"
