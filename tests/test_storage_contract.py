@@ -5,7 +5,8 @@ through the boto3 client, GCS (fake-gcs-server), and a fault-injecting wrapper a
 a directory seen through the retry wrapper. S3 and GCS are reached through a fault
 proxy (healthy unless a test says otherwise). A new backend is done when this suite
 passes for it: every operation, every error type, never-overwrite, no partial object,
-listing pagination, sizes.
+listing pagination, sizes, and the CreatingExclusively ability (one winner of racing creates,
+the store's write times, a retried create whose answer was lost).
 """
 
 from __future__ import annotations
