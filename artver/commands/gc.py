@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, listing, transfer
+from artver import file_lock, hashing, listing, remote_lock, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
@@ -96,24 +96,35 @@ def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, r
 
 
 def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
-    """Delete what the plan lists; the caller holds the repository lock."""
+    """Delete what the plan lists; the caller holds the repository lock. Remote deletions run
+    under the remote's exclusive lock (remote_lock.py), taken before anything is deleted, so
+    that no push from any machine is under way meanwhile: such a push may have found an object
+    present and be about to reference it."""
     remote_phases = remote_deletion_order(repo, gc_plan.remote)  # reads the cache: before it is pruned
+    deleted_remote: list[str] = []
+    if not gc_plan.remote:
+        _prune_cache(repo, gc_plan)
+    else:
+        session = transfer.open_session(repo, remote, None)
+        with remote_lock.exclusive_lock(session.storage, "gc --cloud") as lock:
+            _prune_cache(repo, gc_plan)
+
+            def delete(hash_value: str) -> None:
+                lock.check()  # stop before deleting if the lock may have been taken over
+                session.storage.delete(transfer.key_of(hash_value))
+                deleted_remote.append(hash_value)
+
+            for phase in remote_phases:
+                transfer.parallel(session.jobs, delete, phase)
+    return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
+                    tuple(sorted(deleted_remote)))
+
+
+def _prune_cache(repo: Repo, gc_plan: GcPlan) -> None:
     for hash_value, _ in gc_plan.local:
         unlink_if_present(repo.cache.path_of(hash_value))
     repo.cache.remove_stale_temps()
     repo.cache.remove_quarantined(QUARANTINE_KEEP)
-    deleted_remote: list[str] = []
-    if gc_plan.remote:
-        session = transfer.open_session(repo, remote, None)
-
-        def delete(hash_value: str) -> None:
-            session.storage.delete(transfer.key_of(hash_value))
-            deleted_remote.append(hash_value)
-
-        for phase in remote_phases:
-            transfer.parallel(session.jobs, delete, phase)
-    return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
-                    tuple(sorted(deleted_remote)))
 
 
 def remote_deletion_order(repo: Repo, hashes: list[str]) -> list[list[str]]:
