@@ -378,7 +378,10 @@ def publish(reference: str, paths: PathLike | Sequence[PathLike] | None = None, 
 
 def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) -> tuple[str, int]:
     """(object hash, size) of an artifact, or of a file inside a tracked directory, at ``rev``."""
-    from artver.artifacts import Tracked, artifact_of_argument, entries_fetching_listing
+    from dataclasses import replace
+
+    from artver import listing
+    from artver.artifacts import Part, Tracked, artifact_of_argument, entries_fetching_listing, not_in_directory
     from artver.history import snapshot
     from artver.pointer import DirPointer, FilePointer
 
@@ -396,9 +399,13 @@ def _locate(repository: Repo, path: str, rev: str | None, remote: str | None) ->
                 raise UsageError(f"{path}: is a tracked directory; name a file inside it ({path}/FILE)")
             return pointer.hash, pointer.size
         if isinstance(pointer, DirPointer):
-            for entry in entries_fetching_listing(repository, pointer, tracked.pointer_path, remote):
-                if entry.path == inner:
-                    return entry.hash, entry.size
+            entries = entries_fetching_listing(repository, pointer, tracked.pointer_path, remote)
+            chosen = listing.under(entries, inner)  # the one rule for parts of a directory
+            if len(chosen) == 1 and chosen[0].path == inner:
+                return chosen[0].hash, chosen[0].size
+            if chosen:
+                raise UsageError(f"{path}: a folder inside the tracked directory {tracked.path}; name a file in it")
+            raise UsageError(not_in_directory(replace(tracked, part=Part(inner)), entries, rev or ""))
         break
     where = f" at {rev}" if rev else ""
     raise UsageError(f"{path}: not a tracked artifact, nor a file inside one{where}")
@@ -458,11 +465,25 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     Served from the cache when present (verified), else downloaded from the remote,
     verified, and kept in the cache (``cache=False``: in a temp file, deleted on close).
     The workspace is never touched.
+
+    ``repo`` may also be a Git URL (https://, ssh://, git://, file://, host:path) of an
+    artver repository that is not checked out: its pointer and committed remote settings
+    are read at ``rev`` (default: its default branch), the object is fetched from its
+    remote (``remote``: one of its remotes; default: its default one), verified, into a
+    temp folder deleted on close (see docs/api.md).
     """
     from artver import transfer
 
     if mode not in ("r", "rb", "rt"):
         raise UsageError(f"mode {mode!r}: artifacts open read-only; use 'rb' or 'r'")
+    if _is_source_url(repo):  # a repository that is not checked out: see get
+        with _open_from_source(path, os.fspath(repo), rev, remote) as raw:
+            if "b" in mode:
+                yield raw
+            else:
+                with io.TextIOWrapper(raw, encoding=encoding) as text:
+                    yield text
+        return
     repository = _repo(repo)
     hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
     temp: str | None = None
@@ -497,3 +518,141 @@ def read(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote: s
     """The whole content of an artifact at ``rev`` (see ``open``)."""
     with open(path, rev=rev, repo=repo, remote=remote, mode=mode, encoding=encoding) as handle:
         return handle.read()
+
+
+# --- Another repository: get, import, update (docs/handoff.md) --------------------------------
+
+if TYPE_CHECKING:
+    from artver.commands.get import GetResult
+    from artver.commands.import_ import ImportResult
+    from artver.commands.update import ImportCheck, UpdateResult
+
+__all__ += ["get", "import_", "update", "check_updates", "ImportReport", "UpdateReport"]
+
+
+def _is_source_url(repo: PathLike) -> bool:
+    """Whether ``repo`` names a Git repository by URL (https://..., ssh://..., host:path), not
+    a local directory: open/read then read it without a checkout (see get)."""
+    from artver.imports import is_url
+
+    return isinstance(repo, str) and is_url(repo)
+
+
+def _optional_repo(cwd: Path) -> Repo | None:
+    from artver.errors import NotARepositoryError
+
+    try:
+        return open_repo(cwd)
+    except NotARepositoryError:
+        return None
+
+
+def get(source: str, path: str, out: PathLike | None = None, rev: str | None = None, cwd: PathLike = ".",
+        jobs: int | None = None, progress: Progress = NO_PROGRESS) -> GetResult:
+    """Like ``artver get``: copy ``path`` (an artifact, or a file inside a tracked directory) of
+    the artver repository ``source`` (a Git URL or path) at ``rev`` (default: its default
+    branch) to ``out`` (default: the path's last name, in ``cwd``), with no pointer. The
+    source is never checked out; inside an artver repository the data also stays in its cache."""
+    from artver.commands.get import get as run
+
+    base = Path(cwd).resolve()
+    return run(source, path, os.fspath(out) if out is not None else None, rev, base, _optional_repo(base), jobs, progress)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    result: ImportResult
+    checkout: CheckoutResult
+
+    @property
+    def ok(self) -> bool:
+        return self.checkout.ok
+
+
+def import_(source: str, path: str, out: PathLike | None = None, rev: str | None = None, repo: PathLike = ".",
+            jobs: int | None = None, progress: Progress = NO_PROGRESS) -> ImportReport:
+    """Like ``artver import``: fetch ``path`` of the artver repository ``source`` at ``rev``,
+    write ``OUT.art`` with its provenance (source.* keys) and place the data (checkout);
+    ``out`` is relative to ``repo``."""
+    from artver import file_lock
+    from artver.commands.checkout import checkout_unlocked
+    from artver.commands.import_ import import_unlocked
+
+    repository = _repo(repo)
+    base = Path(repo).resolve()
+    with file_lock.locked(repository.lock_path, repository.lock_timeout):
+        result = import_unlocked(repository, source, path, os.fspath(out) if out is not None else None, rev, base,
+                                 jobs, progress)
+        placed = checkout_unlocked(repository, [str(repository.root / result.path)], False, progress)
+    return ImportReport(result, placed)
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    updates: tuple[UpdateResult, ...]
+    diff: DiffResult  # old imports -> new ones, as 'artver diff' shows changes
+    checkout: CheckoutResult
+
+    @property
+    def ok(self) -> bool:
+        return self.checkout.ok
+
+
+def update(paths: PathLike | Sequence[PathLike] | None = None, rev: str | None = None, repo: PathLike = ".",
+           jobs: int | None = None, progress: Progress = NO_PROGRESS) -> UpdateReport:
+    """Like ``artver update``: move imports (all of them by default) to the newest commit of
+    their revision, or of ``rev``; place the new data; the changes as ``artver diff`` words them."""
+    from artver import file_lock
+    from artver.artifacts import Tracked
+    from artver.commands.checkout import checkout_unlocked
+    from artver.commands.diff import DiffResult, compare
+    from artver.commands.update import update_unlocked
+
+    repository = _repo(repo)
+    with file_lock.locked(repository.lock_path, repository.lock_timeout):
+        seen = update_unlocked(repository, _paths(repo, paths), rev, Path(repo).resolve(), jobs, progress)
+        moved = [item for item in seen if item.result.changed]
+        placed = checkout_unlocked(repository, [str(repository.root / item.result.path) for item in moved], False,
+                                   progress) if moved else None
+    from artver.commands.checkout import CheckoutResult as Placed
+
+    before = {item.result.path: Tracked(item.result.path, item.result.pointer_path, item.old) for item in moved}
+    after = {item.result.path: Tracked(item.result.path, item.result.pointer_path, item.new) for item in moved}
+    changes = compare(repository, before, after)
+    return UpdateReport(tuple(item.result for item in seen),
+                        DiffResult("the imported commits", "the updated ones", tuple(changes)), placed or Placed())
+
+
+def check_updates(paths: PathLike | Sequence[PathLike] | None = None, repo: PathLike = ".") -> list[ImportCheck]:
+    """Like ``artver status --check-updates``: for each import, the commit its revision names
+    in its source now (reads every source repository: needs the network)."""
+    from artver.commands.update import check_updates as run
+
+    return run(_repo(repo), _paths(repo, paths), Path(repo).resolve())
+
+
+@contextlib.contextmanager
+def _open_from_source(path: PathLike, source: str, rev: str | None, remote: str | None) -> Iterator[IO[bytes]]:
+    """open(path, repo=URL): the object fetched, verified, into a temp cache deleted on close."""
+    import shutil
+    import tempfile
+
+    from artver import hashing, imports
+    from artver.cache import Cache
+    from artver.pointer import FilePointer
+
+    with imports.opened(source, Path.cwd()) as opened_source:
+        commit = imports.resolve(opened_source, rev)
+        located = imports.locate(opened_source, commit, rev, imports.normalized_path(os.fspath(path)))
+        if not located.inner and not isinstance(located.pointer, FilePointer):
+            raise UsageError(f"{os.fspath(path)}: is a tracked directory; name a file inside it ({os.fspath(path)}/FILE)")
+        session = imports.open_remote(opened_source, commit, 1, NO_PROGRESS, remote)
+        folder = tempfile.mkdtemp(prefix="artver-open-")
+        try:
+            cache = Cache(Path(folder), hashing.DEFAULT_ALGORITHM)
+            entries, _ = imports.fetch_into(cache, located, session)
+            hash_value = entries[0].hash if entries else located.pointer.hash if isinstance(located.pointer, FilePointer) else ""
+            with builtins.open(cache.path_of(hash_value), "rb") as handle:
+                yield handle
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_module
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from artver import git, hashing, listing
@@ -19,19 +19,38 @@ from artver import pointer as pointer_module
 from artver.errors import ArtverError, UnsafePathError, UsageError
 from artver.hashing import ByteCallback
 from artver.listing import Entry
-from artver.paths import check_artifact_path, fs_name_ok
+from artver.paths import check_artifact_path, check_no_symlink_escape, fs_name_ok
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer
 from artver.repo import Repo
 from artver.statcache import StatCache, StatKey
 
 
 @dataclass(frozen=True)
+class Part:
+    """A file or folder inside a tracked directory that a command is limited to.
+
+    ``path`` is relative to the directory. ``must_exist``: named by the user against the
+    workspace pointer, so naming nothing in its listing is an error; a revision's pointer
+    (--rev) holds whatever it holds, and a part it lacks simply selects nothing there."""
+
+    path: str
+    must_exist: bool = True
+
+
+@dataclass(frozen=True)
 class Tracked:
-    """One artifact: its repository-relative path and its parsed pointer."""
+    """One artifact: its repository-relative path and its parsed pointer; for a directory
+    selected only in part (``artver pull data/images/cats``), that part."""
 
     path: str
     pointer_path: str
     pointer: Pointer
+    part: Part | None = None  # None: the whole artifact
+
+    @property
+    def selected_path(self) -> str:
+        """What the selection names: the artifact, or the part inside it."""
+        return self.path if self.part is None else f"{self.path}/{self.part.path}"
 
 
 @dataclass(frozen=True)
@@ -76,23 +95,124 @@ def all_pointer_paths(repo: Repo) -> list[str]:
 
 
 def select(repo: Repo, user_paths: list[str] | None) -> list[Tracked]:
-    """The tracked artifacts named by ``user_paths`` (an artifact, its pointer, or a folder
-    containing artifacts); all of them when no path is given."""
+    """The tracked artifacts named by ``user_paths`` (an artifact, its pointer, a folder
+    containing artifacts, or a file or folder inside a tracked directory); all of them when
+    no path is given. A part of a directory comes back as a Tracked with that ``part``, one
+    per part named (parts inside another part named, or inside a directory named whole, are
+    dropped); it is checked against the listing here when the listing is at hand, else when
+    the command has fetched it (selected_entries)."""
     pointer_paths = all_pointer_paths(repo)
-    if user_paths:
-        chosen: set[str] = set()
-        for user_path in user_paths:
-            wanted = artifact_of_argument(repo, user_path)
-            matches = [
-                path
-                for path in pointer_paths
-                if wanted == "." or path[: -len(pointer_module.SUFFIX)] == wanted or path.startswith(wanted + "/")
-            ]
-            if not matches:
-                raise UsageError(f"{user_path}: not a tracked artifact (no {wanted}{pointer_module.SUFFIX}); see 'artver add'")
+    if not user_paths:
+        return [load(repo, path) for path in pointer_paths]
+    chosen: set[str] = set()
+    parts: dict[str, list[str]] = {}  # pointer path -> paths inside that directory
+    for user_path in user_paths:
+        wanted = artifact_of_argument(repo, user_path)
+        matches = [
+            path
+            for path in pointer_paths
+            if wanted == "." or path[: -len(pointer_module.SUFFIX)] == wanted or path.startswith(wanted + "/")
+        ]
+        if matches:
             chosen.update(matches)
-        pointer_paths = sorted(chosen)
-    return [load(repo, path) for path in pointer_paths]
+            continue
+        inside = cli_path(repo, user_path)  # as typed: a file inside a directory may end in .art
+        holder = _holder_of(inside, pointer_paths)
+        if holder is None:
+            raise UsageError(f"{user_path}: not a tracked artifact (no {wanted}{pointer_module.SUFFIX}); see 'artver add'")
+        parts.setdefault(holder, []).append(part_of(holder[: -len(pointer_module.SUFFIX)], inside) or "")
+    found = [load(repo, path) for path in sorted(chosen)]
+    for pointer_path, inner_paths in sorted(parts.items()):
+        if pointer_path in chosen:
+            continue  # also named whole
+        tracked = load(repo, pointer_path)
+        if not isinstance(tracked.pointer, DirPointer):
+            raise UsageError(f"{tracked.path}/{inner_paths[0]}: {tracked.path} is a tracked file, not a directory; "
+                             f"name {tracked.path} itself")
+        for inner in outermost(inner_paths):
+            part = replace(tracked, part=Part(inner))
+            if isinstance(tracked.pointer.content, InlineListing) or repo.cache.has(tracked.pointer.content.hash):
+                selected_entries(repo, part)  # refuses a part that names nothing, before any work
+            found.append(part)
+    return found
+
+
+def _holder_of(wanted: str, pointer_paths: list[str]) -> str | None:
+    """The pointer of the tracked artifact ``wanted`` lies inside, if any (the deepest one)."""
+    holders = set(pointer_paths)
+    parts = wanted.split("/")
+    for index in range(len(parts) - 1, 0, -1):
+        candidate = "/".join(parts[:index]) + pointer_module.SUFFIX
+        if candidate in holders:
+            return candidate
+    return None
+
+
+def part_of(artifact: str, wanted: str) -> str | None:
+    """The path inside the directory ``artifact`` that the repository path ``wanted`` names,
+    or None if ``wanted`` is not inside it."""
+    return wanted[len(artifact) + 1:] if wanted.startswith(artifact + "/") else None
+
+
+def outermost(inner_paths: list[str]) -> list[str]:
+    """The paths, sorted and without duplicates, less those inside another one."""
+    kept: list[str] = []
+    for path in sorted(set(inner_paths)):
+        if not any(path.startswith(outer + "/") for outer in kept):
+            kept.append(path)
+    return kept
+
+
+def selected_entries(repo: Repo, tracked: Tracked) -> tuple[Entry, ...]:
+    """The entries of a directory that the selection covers: all of them, or those of its part
+    (listing.under). A part that must exist and names nothing is refused with what the
+    directory holds there. Raises ObjectMissingError like entries_of when the listing object
+    is not in the cache."""
+    pointer = tracked.pointer
+    assert isinstance(pointer, DirPointer)
+    entries = entries_of(repo, pointer, tracked.pointer_path)
+    if tracked.part is None:
+        return entries
+    chosen = listing.under(entries, tracked.part.path)
+    if not chosen and tracked.part.must_exist:
+        raise UsageError(not_in_directory(tracked, entries))
+    return chosen
+
+
+def part_as_artifact(tracked: Tracked, entries: tuple[Entry, ...]) -> Tracked:
+    """The selected part of a directory (``entries``: its selected_entries) as an artifact of
+    its own at its own path: a file, or a folder listing the entries below it. What compares a
+    whole artifact with the workspace then compares a part unchanged. (A file artifact has no
+    executable bit: a caller that cares compares ``entries[0].executable`` itself.)"""
+    if tracked.part is None:
+        return tracked
+    inner = tracked.part.path
+    if len(entries) == 1 and entries[0].path == inner:
+        return Tracked(tracked.selected_path, tracked.pointer_path, FilePointer(entries[0].hash, entries[0].size))
+    cut = len(inner) + 1
+    rerooted = tuple(entry._replace(path=entry.path[cut:]) for entry in entries)
+    return Tracked(tracked.selected_path, tracked.pointer_path, DirPointer(InlineListing(rerooted)))
+
+
+_NAMES_SHOWN = 6
+_NAME_CHARS = 80  # a listing is untrusted: a name shown in a message is cut short
+
+
+def not_in_directory(tracked: Tracked, entries: tuple[Entry, ...], at: str = "") -> str:
+    """'DIR/PART: not in the tracked directory DIR [at REV] (FOLDER holds: a, b/ and 3 more)',
+    naming the deepest folder on the way to PART that the listing has."""
+    folder = tracked.part.path if tracked.part else ""
+    while folder:
+        folder = folder.rpartition("/")[0]
+        inside = listing.under(entries, folder) if folder else ()
+        if not folder or (inside and inside[0].path != folder):  # a folder the listing has (not a file)
+            break
+    names = [name if len(name) <= _NAME_CHARS else name[:_NAME_CHARS] + "..." for name in listing.names_in(entries, folder)]
+    shown = ", ".join(names[:_NAMES_SHOWN]) + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
+    where = f"{tracked.path}/{folder}" if folder else "it"
+    holds = f"{where} holds: {shown}" if names else "it is empty"
+    revision = f" at {at}" if at else ""
+    return f"{tracked.selected_path}: not in the tracked directory {tracked.path}{revision} ({holds})"
 
 
 def load(repo: Repo, pointer_path: str) -> Tracked:
@@ -129,9 +249,10 @@ def content_hash_of(tracked: Tracked, repo: Repo) -> str:
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
-    """Every file below ``root``, sorted. Symlinks to files inside ``root`` count as the
-    file they point to; symlinks that leave ``root``, point to folders, or are broken are refused.
+def walk_directory(root: Path, display: str, boundary: Path | None = None) -> list[WorkspaceFile]:
+    """Every file below ``root``, sorted. Symlinks to files inside ``boundary`` (default:
+    ``root``; the tracked folder when ``root`` is a folder inside it) count as the file they
+    point to; symlinks that leave it, point to folders, or are broken are refused.
 
     No name is skipped: whatever is in a tracked folder is the user's, even a name that
     looks like an artver temp file. The temp files of killed artver processes are found
@@ -139,7 +260,7 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
     checkout walk the folder), never by their names alone (see tempfiles). A walk without
     the lock (status) may meet the temp files of a checkout running at that moment, as it
     may meet that checkout's half-updated folder."""
-    real_root = Path(os.path.realpath(root))
+    real_root = Path(os.path.realpath(boundary or root))
     found: list[WorkspaceFile] = []
     pending = [("", str(root))]
     while pending:
@@ -161,7 +282,7 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
                 if item.is_file(follow_symlinks=False):  # the common case first: one d_type test
                     found.append(WorkspaceFile(relative, item.path, item.stat(follow_symlinks=False)))
                 elif item.is_symlink():
-                    found.append(_symlinked_file(item, real_root, relative, f"{display}/{relative}"))
+                    found.append(_symlinked_file(item.path, real_root, relative, f"{display}/{relative}"))
                 elif item.is_dir(follow_symlinks=False):
                     pending.append((relative + "/", item.path))
                 else:
@@ -170,8 +291,28 @@ def walk_directory(root: Path, display: str) -> list[WorkspaceFile]:
     return found
 
 
-def _symlinked_file(item: os.DirEntry[str], real_root: Path, relative: str, where: str) -> WorkspaceFile:
-    target = Path(os.path.realpath(item.path))
+def walk_part(folder: Path, display: str, part: str) -> list[WorkspaceFile]:
+    """The files of the tracked folder ``folder`` (``display`` names it) at or below ``part``, a
+    path inside it, as walk_directory would list them (paths relative to ``folder``), without
+    walking the rest of the folder. A symlinked folder on the way to ``part`` is refused: what
+    is below it lies elsewhere."""
+    target = check_no_symlink_escape(folder, part, display)
+    try:
+        found = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # absent, or a file is where a folder on the way should be
+    if stat_module.S_ISREG(found.st_mode):
+        return [WorkspaceFile(part, str(target), found)]
+    if stat_module.S_ISLNK(found.st_mode):
+        return [_symlinked_file(str(target), Path(os.path.realpath(folder)), part, f"{display}/{part}")]
+    if stat_module.S_ISDIR(found.st_mode):
+        return [WorkspaceFile(f"{part}/{item.relative}", item.path, item.stat)
+                for item in walk_directory(target, f"{display}/{part}", folder)]
+    raise UsageError(f"{display}/{part}: not a regular file (device, socket or pipe); artver tracks only files")
+
+
+def _symlinked_file(path: str, real_root: Path, relative: str, where: str) -> WorkspaceFile:
+    target = Path(os.path.realpath(path))
     if not target.is_relative_to(real_root):
         raise UnsafePathError(f"{where}: symlink points outside the tracked folder (to {target}); replace it by a copy or remove it")
     if not target.exists():
@@ -236,13 +377,14 @@ def required_objects(repo: Repo, items: list[Tracked]) -> tuple[dict[str, int], 
             if not cache.has(pointer.content.hash):
                 unknown_listings.append(pointer.content.hash)
                 continue
-        for entry in entries_of(repo, pointer, item.pointer_path):
+        for entry in selected_entries(repo, item):
             objects[entry.hash] = entry.size
     return objects, sorted(set(unknown_listings))
 
 
 def listing_members(repo: Repo, items: list[Tracked]) -> dict[str, frozenset[str]]:
-    """For each directory stored with a listing object in the cache: the file objects it lists."""
+    """For each directory stored with a listing object in the cache: the file objects it lists
+    (all of them, whatever part of the directory is selected)."""
     members = {}
     for item in items:
         pointer = item.pointer
@@ -251,6 +393,17 @@ def listing_members(repo: Repo, items: list[Tracked]) -> dict[str, frozenset[str
         if repo.cache.has(pointer.content.hash):
             members[pointer.content.hash] = frozenset(entry.hash for entry in entries_of(repo, pointer, item.pointer_path))
     return members
+
+
+def partly_selected_listings(repo: Repo, items: list[Tracked]) -> dict[str, frozenset[str]]:
+    """The listing objects (in the cache) of directories that ``items`` select only in part,
+    with every file object each one lists. Such a listing may go to a remote only once the
+    remote holds all those files (docs/design.md, "Write ordering"): a push of a part must not
+    upload it on the strength of the part's files alone."""
+    whole = {item.pointer.content.hash for item in items
+             if item.part is None and isinstance(item.pointer, DirPointer) and isinstance(item.pointer.content, ListingRef)}
+    members = listing_members(repo, [item for item in items if item.part is not None])
+    return {listing_hash: files for listing_hash, files in members.items() if listing_hash not in whole}
 
 
 def entries_fetching_listing(

@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-PathsArg = Annotated[list[str] | None, typer.Argument(help="Artifacts (or their .art pointers, or folders containing them); default: all.", show_default=False)]
+PathsArg = Annotated[list[str] | None, typer.Argument(help="Artifacts (or their .art pointers, or folders containing them), or files or folders inside a tracked directory; default: all.", show_default=False)]
 RemoteOpt = Annotated[str | None, typer.Option("-r", "--remote", help="Remote name (default: the default remote).", show_default=False)]
 JobsOpt = Annotated[int | None, typer.Option("-j", "--jobs", help="Parallel transfers (default: sized for the remote).", show_default=False, min=1)]
 RevOpt = Annotated[list[str] | None, typer.Option("--rev", help="Also the pointers of this Git revision.", show_default=False)]
@@ -107,12 +107,22 @@ def status(
     remote: RemoteOpt = None,
     jobs: JobsOpt = None,
     json_output: JsonOpt = False,
+    check_updates: Annotated[bool, typer.Option("--check-updates", help="Instead: whether each imported artifact is behind its source (reads the source repositories: needs the network).")] = False,
 ) -> None:
     """Show which artifacts differ from their pointers.
 
     With --cloud: whether each artifact's objects are all in the remote.
     """
     out = _out(ctx)
+    if check_updates:
+        checks = api.check_updates(paths, ".")
+        if json_output:
+            out.json(checks)
+        else:
+            render.import_checks(out, checks)
+        if check and any(item.behind or item.latest is None for item in checks):
+            raise typer.Exit(1)
+        return
     if cloud:
         cloud_results = api.cloud_status(paths, ".", remote, jobs)
         incomplete = [result for result in cloud_results if result.state != api.CloudState.IN_REMOTE]
@@ -559,6 +569,83 @@ def url_command(
         _out(ctx).json({"path": relative, "rev": rev, "url": url, "expires_in": seconds, "expires_at": expires_at})
         return
     write_line(sys.stdout, url)
+
+
+# --- get, import, update: artifacts of another artver repository (docs/handoff.md) -------------
+
+SourceArg = Annotated[str, typer.Argument(metavar="SOURCE_REPO", help="The artver repository to read: a Git URL (https://, ssh://, git://, file://, host:path) or a local path. It is never checked out.", show_default=False)]
+SourcePathArg = Annotated[str, typer.Argument(metavar="PATH", help="The artifact in that repository (or a file inside a tracked directory).", show_default=False)]
+SourceRevOpt = Annotated[str | None, typer.Option("--rev", metavar="REV", help="A branch, tag or commit of the source (default: its default branch).", show_default=False)]
+
+
+@app.command("get")
+def get_command(
+    ctx: typer.Context,
+    source: SourceArg,
+    path: SourcePathArg,
+    output: Annotated[str | None, typer.Option("-o", "--out", metavar="OUT", help="Where to write it (default: the last name of PATH, here). Must not exist.", show_default=False)] = None,
+    rev: SourceRevOpt = None,
+    jobs: JobsOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy an artifact of another repository here.
+
+    No pointer is written. Reads PATH's pointer and the source's committed remote settings at REV, fetches the data from
+    the source's remote (credentials from your environment), verifies it and writes OUT.
+    """
+    out = _out(ctx)
+    result = api.get(source, path, output, rev, ".", jobs, out.progress())
+    if json_output:
+        out.json(result)
+    else:
+        render.got(out, result)
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    source: SourceArg,
+    path: SourcePathArg,
+    output: Annotated[str | None, typer.Option("-o", "--out", metavar="OUT", help="The artifact path here (default: the last name of PATH, here).", show_default=False)] = None,
+    rev: SourceRevOpt = None,
+    jobs: JobsOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Track an artifact of another repository.
+
+    With its provenance. Fetches its data (verified) into the cache, writes OUT.art recording the source repository,
+    revision, commit and path, and places the data. 'artver update' moves it to a newer commit.
+    """
+    out = _out(ctx)
+    report = api.import_(source, path, output, rev, ".", jobs, out.progress())
+    if json_output:
+        out.json(report)
+    else:
+        render.imported(out, report, api.work_tree("."))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("update")
+def update_command(
+    ctx: typer.Context,
+    paths: Annotated[list[str] | None, typer.Argument(metavar="[OUT...]", help="Imported artifacts (default: every import).", show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", metavar="REV", help="Move to this revision of the source instead of the newest commit of the recorded one.", show_default=False)] = None,
+    jobs: JobsOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Move imports to their source's newest commit.
+
+    Or to another revision of the source (--rev). Shows what changed, as 'artver diff' does; commit the rewritten pointers.
+    """
+    out = _out(ctx)
+    report = api.update(paths or None, rev, ".", jobs, out.progress())
+    if json_output:
+        out.json(report)
+    else:
+        render.updated(out, report, api.work_tree("."))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

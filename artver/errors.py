@@ -92,3 +92,13 @@ class TransientRemoteError(RemoteError):
 class RemoteGaveUpError(RemoteError):
     """Transient failures went on until the attempts ran out. The remote is then taken to be
     unavailable for the rest of the command, which stops instead of trying every object."""
+
+
+class RemoteLockedError(ArtverError):
+    """Another artver process holds a remote lock that this operation cannot share (a push
+    against gc --cloud, or two gc --cloud); see artver/remote_lock.py."""
+
+
+class RemoteLockLostError(ArtverError):
+    """This process's remote lock could not be refreshed in time and may have been taken over
+    as stale: the operation stops before changing the remote any further."""

@@ -173,3 +173,35 @@ def identity(entries: Iterable[Entry], algorithm: str) -> str:
 
 def total_size(entries: Iterable[Entry]) -> int:
     return sum(entry.size for entry in entries)
+
+
+def under(entries: tuple[Entry, ...], inner: str) -> tuple[Entry, ...]:
+    """The entries a path inside the directory selects: the file ``inner``, or every file in
+    the folder ``inner``; ``()`` if it names nothing. ``entries`` are sorted (as every
+    listing is), so this costs two binary searches, not a pass over millions of entries.
+
+    This is the one rule for what a part of a tracked directory is: every command that
+    accepts a path inside a directory (pull, fetch, checkout, status, push) selects with it."""
+    first = bisect_left(entries, inner, key=_path_of)
+    if first < len(entries) and entries[first].path == inner:
+        return (entries[first],)  # a file (check_entries: then nothing is listed below it)
+    # Paths below "inner/" sort before "inner0" ("0" follows "/"), and nothing else sorts between.
+    start = bisect_left(entries, inner + "/", first, key=_path_of)
+    end = bisect_left(entries, inner + "0", start, key=_path_of)
+    return entries[start:end]
+
+
+def names_in(entries: tuple[Entry, ...], folder: str) -> list[str]:
+    """The names directly in ``folder`` (``""``: the directory itself), a folder's with a
+    trailing ``/``, in listing order: what a message shows of what is tracked there."""
+    selected = under(entries, folder) if folder else entries
+    prefix = len(folder) + 1 if folder else 0
+    names: dict[str, None] = {}
+    for entry in selected:
+        name, slash, _ = entry.path[prefix:].partition("/")
+        names[name + slash] = None
+    return list(names)
+
+
+def _path_of(entry: Entry) -> str:
+    return entry.path

@@ -18,6 +18,7 @@ from artver import hashing, listing
 from artver.errors import PointerConflictError, PointerError
 from artver.fsutil import atomic_write_bytes
 from artver.listing import Entry
+from artver.paths import check_artifact_path
 
 SUFFIX = ".art"
 VERSION = 1
@@ -26,6 +27,15 @@ MAX_POINTER_BYTES = 16 * 1024 * 1024
 _META_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # fullmatch: "$" would accept a final newline
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 _HEADER_KEYS = ("kind", "hash", "size", "listing", "count", "desc")
+# Provenance of an imported artifact (see Source); all absent in a pointer written by 'add'.
+SOURCE_REPO, SOURCE_REV, SOURCE_COMMIT, SOURCE_PATH = "source.repo", "source.rev", "source.commit", "source.path"
+_SOURCE_KEYS = (SOURCE_REPO, SOURCE_REV, SOURCE_COMMIT, SOURCE_PATH)
+MAX_SOURCE_REPO_CHARS = 2048
+MAX_SOURCE_REV_CHARS = 256
+_GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names
+_SOURCE_SCHEMES = ("https", "http", "ssh", "git", "file", "git+ssh", "ssh+git")
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCP_LIKE = re.compile(r"[^/:]+:")  # git's [user@]host:path form: a colon before any slash
 
 Kind = Literal["file", "dir"]
 
@@ -60,6 +70,19 @@ UserMeta = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where an imported artifact comes from ('artver import'): the source Git repository
+    (a URL or an absolute path), the revision asked for (None: its default branch), the
+    commit that revision named when the data was imported, and the artifact's path there.
+    Untrusted like every pointer field: each is checked by the parser (check_source)."""
+
+    repo: str
+    rev: str | None
+    commit: str
+    path: str
+
+
+@dataclass(frozen=True)
 class FilePointer:
     """A file artifact: the hash and size of its one object."""
 
@@ -67,6 +90,7 @@ class FilePointer:
     size: int
     desc: str | None = None
     meta: UserMeta = field(default=())
+    source: Source | None = None
 
     @property
     def kind(self) -> Literal["file"]:
@@ -83,6 +107,7 @@ class DirPointer:
     content: DirContent
     desc: str | None = None
     meta: UserMeta = field(default=())
+    source: Source | None = None
 
     @property
     def kind(self) -> Literal["dir"]:
@@ -142,6 +167,8 @@ def format_pointer(pointer: Pointer) -> bytes:
             lines += [f"listing: {listing_hash}", f"count: {count}", f"size: {size}"]
         case DirPointer(content=InlineListing(entries=entries)):
             pass
+    if pointer.source is not None:
+        lines += _source_lines(pointer.source)
     if pointer.desc is not None:
         lines.append(f"desc: {json.dumps(pointer.desc, ensure_ascii=False)}")
     for key, value in sorted(pointer.meta):
@@ -198,7 +225,7 @@ def parse_pointer(data: bytes, where: str) -> Pointer:
                 raise PointerError(f"{where}:{number}: duplicate metadata key {name!r}")
             meta[name] = _parse_json_string(value, f"{where}:{number}")
             continue
-        if key not in _HEADER_KEYS:
+        if key not in _HEADER_KEYS and key not in _SOURCE_KEYS:
             raise PointerError(f"{where}:{number}: unknown key {key[:60]!r}")
         if key in header:
             raise PointerError(f"{where}:{number}: duplicate key {key!r}")
@@ -271,6 +298,7 @@ def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] 
     kind = header.get("kind")
     desc = _parse_json_string(header["desc"], where) if "desc" in header else None
     meta_items = tuple(sorted(meta.items()))
+    source = _parse_source(header, where)
 
     def refuse_keys(*keys: str) -> None:
         for key in keys:
@@ -286,6 +314,7 @@ def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] 
             size=_parse_size(header.get("size"), "size", where),
             desc=desc,
             meta=meta_items,
+            source=source,
         )
     if kind == "dir":
         refuse_keys("hash")
@@ -297,14 +326,95 @@ def _build(header: dict[str, str], meta: dict[str, str], entry_lines: list[str] 
                 count=_parse_size(header.get("count"), "count", where),
                 size=_parse_size(header.get("size"), "size", where),
             )
-            return DirPointer(reference, desc=desc, meta=meta_items)
+            return DirPointer(reference, desc=desc, meta=meta_items, source=source)
         refuse_keys("count", "size")
         if entry_lines is None:
             raise PointerError(f"{where}: a dir pointer needs 'entries:' or 'listing:'")
-        return DirPointer(InlineListing(listing.parse_lines(entry_lines, where)), desc=desc, meta=meta_items)
+        return DirPointer(InlineListing(listing.parse_lines(entry_lines, where)), desc=desc, meta=meta_items,
+                          source=source)
     if kind is None:
         raise PointerError(f"{where}: missing 'kind'")
     raise PointerError(f"{where}: unknown kind {kind[:20]!r} (expected 'file' or 'dir')")
+
+
+def _source_lines(source: Source) -> list[str]:
+    check_source(source, "source")
+    lines = [f"{SOURCE_REPO}: {json.dumps(source.repo, ensure_ascii=False)}"]
+    if source.rev is not None:
+        lines.append(f"{SOURCE_REV}: {json.dumps(source.rev, ensure_ascii=False)}")
+    lines += [f"{SOURCE_COMMIT}: {source.commit}", f"{SOURCE_PATH}: {json.dumps(source.path, ensure_ascii=False)}"]
+    return lines
+
+
+def _parse_source(header: dict[str, str], where: str) -> Source | None:
+    present = [key for key in _SOURCE_KEYS if key in header]
+    if not present:
+        return None
+    for key in (SOURCE_REPO, SOURCE_COMMIT, SOURCE_PATH):
+        if key not in header:
+            raise PointerError(f"{where}: '{present[0]}' without '{key}' (an imported artifact's pointer names "
+                               f"its source repository, commit and path)")
+    rev = header.get(SOURCE_REV)
+    source = Source(
+        repo=_parse_json_string(header[SOURCE_REPO], where),
+        rev=None if rev is None else _parse_json_string(rev, where),
+        commit=header[SOURCE_COMMIT],
+        path=_parse_json_string(header[SOURCE_PATH], where),
+    )
+    check_source(source, where)
+    return source
+
+
+def check_source(source: Source, where: str) -> Source:
+    """Refuse provenance that could not have come from 'artver import', or that would make
+    'artver update' run Git on something other than a repository: every field is later
+    handed to Git (as arguments, never through a shell)."""
+    check_source_repo(source.repo, f"{where}: {SOURCE_REPO}")
+    if source.rev is not None:
+        check_source_rev(source.rev, f"{where}: {SOURCE_REV}")
+    if not _GIT_COMMIT.fullmatch(source.commit):
+        raise PointerError(f"{where}: invalid {SOURCE_COMMIT} {source.commit[:80]!r} (expected a full Git commit "
+                           f"id: 40 or 64 lowercase hex digits)")
+    check_artifact_path(source.path, f"{where}: {SOURCE_PATH}")
+    return source
+
+
+def check_source_rev(rev: str, where: str) -> str:
+    if not rev or len(rev) > MAX_SOURCE_REV_CHARS or rev.startswith("-") or not rev.isprintable():
+        raise PointerError(f"{where}: invalid revision {rev[:80]!r} (a branch, tag or commit of at most "
+                           f"{MAX_SOURCE_REV_CHARS} printable characters, not starting with '-')")
+    return rev
+
+
+def check_source_repo(repo: str, where: str) -> str:
+    """A source repository is an absolute path, a URL with a scheme Git serves itself
+    (https, http, ssh, git, file), or the scp-like ``[user@]host:path``. Refused: Git's
+    ``transport::address`` form and unknown schemes (they run a remote helper program),
+    anything starting with '-' (an option to Git), control characters, and a password
+    in the URL (it would be committed)."""
+    if not repo or len(repo) > MAX_SOURCE_REPO_CHARS or not repo.isprintable():
+        raise PointerError(f"{where}: invalid repository {repo[:80]!r} (a Git URL or an absolute path of at most "
+                           f"{MAX_SOURCE_REPO_CHARS} printable characters)")
+    if repo.startswith("-"):
+        raise PointerError(f"{where}: repository {repo[:80]!r} starts with '-'")
+    if repo.startswith("/"):
+        return repo
+    if "::" in repo.split("/", 1)[0]:
+        raise PointerError(f"{where}: repository {repo[:80]!r} uses Git's 'transport::address' form, which runs a "
+                           f"helper program; use an https://, ssh:// or git:// URL or a path")
+    scheme = _URL_SCHEME.match(repo)
+    if scheme is not None:
+        if scheme.group(1).lower() not in _SOURCE_SCHEMES:
+            raise PointerError(f"{where}: unsupported repository URL scheme '{scheme.group(1)}://' "
+                               f"(use {', '.join(name + '://' for name in _SOURCE_SCHEMES[:4])} or file://)")
+        authority = repo[scheme.end():].split("/", 1)[0]
+        if ":" in authority.rpartition("@")[0]:
+            raise PointerError(f"{where}: the repository URL holds a password, which would be committed; "
+                               f"remove it and let Git's credential helper supply it")
+        return repo
+    if _SCP_LIKE.match(repo):
+        return repo
+    raise PointerError(f"{where}: repository {repo[:80]!r} is neither a URL nor an absolute path")
 
 
 def read_pointer(path: Path, where: str) -> Pointer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -369,7 +369,7 @@ class RepackPlan:
         return bool(self.dead or self.rewrite or self.drop_packs)
 
 
-def plan_repack(packed: PackedRemote, live: set[str], listed_packs: Mapping[str, int | None]) -> RepackPlan:
+def plan_repack(packed: PackedRemote, live: Set[str], listed_packs: Mapping[str, int | None]) -> RepackPlan:
     """Which members die, which packs are rewritten (those with at least REPACK_SHARE of their
     bytes dead) and which are deleted. ``listed_packs``: the pack objects the remote has, with
     their sizes. An object held twice (two clones packed it at once) keeps one place."""
@@ -405,13 +405,14 @@ def plan_repack(packed: PackedRemote, live: set[str], listed_packs: Mapping[str,
     return RepackPlan(frozenset(dead - seen), tuple(keep), tuple(rewrite), frozenset(drop), old_indexes)
 
 
-def repack(packed: PackedRemote, plan: RepackPlan) -> None:
+def repack(packed: PackedRemote, plan: RepackPlan, check: Callable[[], None]) -> None:
     """Carry out ``plan`` in the order that keeps every state a reader may see correct
     (docs/design.md, "Packs"): live members copied into new packs (read and verified
     first); one new index listing every live member; then the old indexes deleted; then
     the old packs. A kill anywhere leaves either the old indexes (listing packs that
     still exist) or the new one, plus at most packs no index lists, which the next gc
-    deletes. The caller holds the remote's exclusive lock: no push runs meanwhile."""
+    deletes. The caller holds the remote's exclusive lock (no push runs meanwhile); ``check``
+    raises if that lock may have been lost, and is called before each deletion."""
     if not plan.changes:
         return
     new_members: list[Member] = []
@@ -423,9 +424,11 @@ def repack(packed: PackedRemote, plan: RepackPlan) -> None:
     everything = sorted([*plan.keep, *new_members], key=lambda each: (each.location.pack, each.location.offset, each.hash))
     merged = packed.write_index(everything)
     for name in sorted(plan.old_indexes - {merged}):
+        check()
         packed.storage.delete(packs.index_key(name))
     packed.index.remove_indexes(plan.old_indexes - {merged})
     for pack in sorted(plan.drop_packs - {member.location.pack for member in new_members}):
+        check()
         packed.storage.delete(packs.pack_key(pack))
 
 

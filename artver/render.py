@@ -324,3 +324,64 @@ def verify(out: Output, result: Any) -> None:
         out.warn(f"{problem.where} object {problem.object} is {problem.problem}{note}{used}")
     for hint in result.repair:
         out.warn(f"to repair: {hint}")
+
+
+# --- get, import, update, status --check-updates (another repository's artifacts) -------------
+
+
+def _at(rev: str | None, commit: str) -> str:
+    return f"{rev} ({commit[:8]})" if rev is not None else f"its default branch ({commit[:8]})"
+
+
+def got(out: Output, result: Any) -> None:
+    files = f", {result.files} files" if result.kind == "dir" else ""
+    out.say(f"Got {result.path} from {result.source} at {_at(result.rev, result.commit)} into {result.output} "
+            f"({human_size(result.size)}{files}).")
+
+
+def imported(out: Output, report: Any, root: Path) -> None:
+    result = report.result
+    source = result.source
+    files = f", {result.files} files" if result.kind == "dir" else ""
+    out.say(f"Imported {source.path} from {source.repo} at {_at(source.rev, source.commit)} as {result.path} "
+            f"({human_size(result.size)}{files}).")
+    paths = [result.pointer_path] + ([result.gitignore] if result.gitignore else [])
+    out.say(f"To record it: git add {' '.join(_quote(relative_to_cwd(root, path)) for path in paths)}")
+    if not report.checkout.ok:
+        checkout(out, report.checkout)
+
+
+def updated(out: Output, report: Any, root: Path) -> None:
+    if not report.updates:
+        out.say("No imported artifacts to update.")
+        return
+    for result in report.updates:
+        old, new = result.old_source, result.new_source
+        if old.commit == new.commit:
+            what = "rev changed, same commit" if old.rev != new.rev else "up to date"
+            out.say(f"{result.path}: {what}: {new.repo} at {_at(new.rev, new.commit)}")
+        else:
+            out.say(f"{result.path}: updated from {_at(old.rev, old.commit)} to {_at(new.rev, new.commit)} of {new.repo}")
+    if report.diff.changes:
+        diff(out, report.diff)
+    changed = [result.pointer_path for result in report.updates if result.changed]
+    if changed:
+        out.say(f"To record it: git add {' '.join(_quote(relative_to_cwd(root, path)) for path in changed)}")
+    if not report.checkout.ok:
+        checkout(out, report.checkout)
+
+
+def import_checks(out: Output, checks: Sequence[Any]) -> None:
+    if not checks:
+        out.say("No imported artifacts.")
+        return
+    for check in checks:
+        source = check.source
+        if check.latest is None:
+            out.warn(f"{check.path}: cannot check its source {source.repo}: {check.detail}")
+        elif check.behind:
+            out.say(f"{check.path}: behind its source: imported {source.commit[:8]}, "
+                    f"{source.rev or 'the default branch'} is now at {check.latest[:8]}; "
+                    f"'artver update {_quote(check.path)}' moves it")
+        else:
+            out.say(f"{check.path}: up to date with {source.repo} at {_at(source.rev, source.commit)}")

@@ -129,7 +129,7 @@ def test_bad_paths_and_missing_objects(repo: Path, remote: RemoteUnderTest) -> N
         av.get_url("model.pt", repo=repo, expires=60)
     with pytest.raises(UsageError, match="is a tracked directory; name a file inside it"):
         av.get_url("data", repo=repo, expires=60)
-    with pytest.raises(UsageError, match="not a tracked artifact, nor a file inside one at v1"):
+    with pytest.raises(UsageError, match=r"data/missing\.csv: not in the tracked directory data at v1 \(it holds: labels\.csv\)"):
         av.get_url("data/missing.csv", rev="v1", repo=repo, expires=60)
 
 

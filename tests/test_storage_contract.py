@@ -5,7 +5,8 @@ through the boto3 client, GCS (fake-gcs-server), and a fault-injecting wrapper a
 a directory seen through the retry wrapper. S3 and GCS are reached through a fault
 proxy (healthy unless a test says otherwise). A new backend is done when this suite
 passes for it: every operation, every error type, never-overwrite, no partial object,
-listing pagination, sizes.
+listing pagination, sizes, and the CreatingExclusively ability (one winner of racing creates,
+the store's write times, a retried create whose answer was lost).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import Any
 import pytest
 
 from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, TransientRemoteError
-from artver.remotes.base import Storage
+from artver.remotes.base import CreatingExclusively, Storage, creating_exclusively
 from artver.remotes.retry import RetryingStorage, RetryPolicy
 from tests.support.faultproxy import FaultPlan, Proxy
 from tests.support.faulty_storage import FaultyStorage
@@ -302,6 +304,8 @@ def test_every_operation_on_a_missing_container_is_container_not_found(backend: 
         "download": lambda: download(missing, KEY),
         "read_range": lambda: missing.read_range(KEY, 0, 4),
         "delete": lambda: missing.delete(KEY),
+        "create_new": lambda: creator(missing).create_new(KEY, b"token"),
+        "list_modified": lambda: list(creator(missing).list_modified("locks/")),
     }
     for name, operation in operations.items():
         with pytest.raises(ContainerNotFoundError, match="does not exist"):
@@ -458,6 +462,99 @@ def test_the_faulty_wrapper_did_inject_faults(tmp_path: Path) -> None:
         assert storage.exists([KEY]) == {KEY: len(data)}
         assert list(storage.list("")) == [(KEY, len(data))]
     assert faulty.injected >= 4
+
+
+# ------------------------------------------------------------ exclusive creation
+
+
+def creator(storage: Storage) -> CreatingExclusively:
+    found = creating_exclusively(storage)
+    assert found is not None, f"{storage.url} cannot create objects exclusively"
+    return found
+
+
+LOCK_KEY = "locks/exclusive"
+
+
+def test_create_new_creates_once_and_never_replaces(backend: Backend) -> None:
+    first = b'{"token": "first"}'
+    assert creator(backend.storage).create_new(LOCK_KEY, first) is True
+    assert creator(backend.storage).create_new(LOCK_KEY, b'{"token": "second"}') is False
+    assert download(backend.storage, LOCK_KEY)[0] == first
+    backend.put_raw("locks/other", b"written by someone else")
+    assert creator(backend.storage).create_new("locks/other", b"mine") is False
+    assert download(backend.storage, "locks/other")[0] == b"written by someone else"
+    assert backend.raw_keys() == [LOCK_KEY, "locks/other"]  # no temp file or partial object left visible
+    backend.storage.delete(LOCK_KEY)
+    assert creator(backend.storage).create_new(LOCK_KEY, b'{"token": "third"}') is True  # free again once deleted
+
+
+def test_list_modified_gives_the_stores_write_times(backend: Backend) -> None:
+    before = time.time()
+    assert creator(backend.storage).create_new("locks/a", b"a") is True
+    backend.put_raw("locks/b/c", b"bc")
+    backend.put_raw("elsewhere", b"x")
+    listed = dict(creator(backend.storage).list_modified("locks/"))
+    assert sorted(listed) == ["locks/a", "locks/b/c"]
+    # The store runs on this machine: its clock is this one (S3 states whole seconds).
+    for key, modified in listed.items():
+        assert before - 2 <= modified <= time.time() + 2, (key, modified, before)
+    assert list(creator(backend.storage).list_modified("nothing/")) == []
+
+
+RACERS = 8
+
+
+def race_creates(storages: list[Storage], key: str) -> dict[int, bool | BaseException]:
+    """Each storage, in a thread of its own, creates ``key`` at the same moment: what each got."""
+    barrier = threading.Barrier(len(storages))
+    outcomes: dict[int, bool | BaseException] = {}
+
+    def race(number: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            outcomes[number] = creator(storages[number]).create_new(key, f"racer {number}".encode())
+        except BaseException as error:  # noqa: BLE001 - reported by the caller's assertion
+            outcomes[number] = error
+
+    threads = [threading.Thread(target=race, args=(number,)) for number in range(len(storages))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_of_racing_creates_of_one_key_exactly_one_wins(backend: Backend) -> None:
+    for round_number in range(3):
+        key = f"locks/race-{round_number}"
+        outcomes = race_creates([backend.make() for _ in range(RACERS)], key)
+        assert sorted(outcomes) == list(range(RACERS)), outcomes
+        winners = [number for number, outcome in outcomes.items() if outcome is True]
+        assert len(winners) == 1 and all(outcome is False for number, outcome in outcomes.items()
+                                         if number not in winners), outcomes
+        assert download(backend.storage, key)[0] == f"racer {winners[0]}".encode()
+
+
+def test_a_retried_create_whose_answer_was_lost_reports_that_it_created(tmp_path: Path) -> None:
+    """Regression guard for the retry wrapper: the first attempt stored the object and its answer
+    was lost (a fault 'after'); the retry finds the key taken. The wrapper reads it back: the
+    caller's own bytes, so True. Someone else's bytes stay False, also after a retry."""
+    from artver.remotes.local import LocalStorage
+
+    faulty = FaultyStorage(LocalStorage(tmp_path, "remote 'faulty'"))
+    storage = creator(RetryingStorage(faulty, RetryPolicy(attempts=3), sleep=_no_wait))
+    assert storage.create_new("locks/a", b"a-token") is True  # call 0: no fault
+    assert storage.create_new("locks/b", b"b-token") is True  # call 1 fails before it ran, call 2 creates
+    assert faulty.injected == 1
+    assert storage.create_new("locks/c", b"c-token") is True  # call 3 creates, then fails; call 4: False
+    assert faulty.injected == 2
+    assert (tmp_path / "locks" / "c").read_bytes() == b"c-token"
+    # Call 5 fails before it ran, call 6 says False; the read-back (whose calls count apart) compares.
+    assert storage.create_new("locks/c", b"another token") is False
+    assert faulty.injected == 4  # create 5, and the read-back's second call
+    assert storage.create_new("locks/a", b"a-token-2") is False  # call 7 finds it, then fails; call 8: False
+    assert faulty.injected == 6  # create 7, and the read-back's fourth call
 
 
 # ------------------------------------------------------------ no partial object

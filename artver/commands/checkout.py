@@ -26,12 +26,14 @@ from artver.artifacts import (
     Tracked,
     WorkspaceFile,
     content_hash_of,
-    entries_of,
     open_stats,
     select,
+    selected_entries,
     walk_directory,
+    walk_part,
 )
 from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
+from artver.listing import Entry
 from artver.paths import check_no_symlink_escape
 from artver.pointer import FilePointer
 from artver.progress import NO_PROGRESS, Progress
@@ -77,7 +79,7 @@ def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress
     result = CheckoutResult()
     tracked = select(repo, paths)
     repo.cache.remove_stale_temps()
-    git_paths = GitTracked.of(repo, [item.path for item in tracked])
+    git_paths = GitTracked.of(repo, [item.selected_path for item in tracked])
     with open_stats(repo) as stats:
         plan = _Checkout(repo, Hasher(repo, stats), force, result, git_paths)
         for item in tracked:
@@ -153,9 +155,12 @@ class _Checkout:
             self._want(_Wanted(tracked.path, pointer.hash, pointer.size, False), absolute)
             return
         try:
-            entries = entries_of(self.repo, pointer, tracked.pointer_path)
+            entries = selected_entries(self.repo, tracked)
         except ObjectMissingError:
-            self.result.missing.append(tracked.path)
+            self.result.missing.append(tracked.selected_path)
+            return
+        if tracked.part is not None:
+            self._part(tracked, absolute, entries)
             return
         if absolute.is_symlink():
             raise UnsafePathError(
@@ -217,6 +222,48 @@ class _Checkout:
             self.hasher.stats.record_directory(tracked.path, content_hash_of(tracked, self.repo), signature)
         if not entries:
             absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
+
+    def _part(self, tracked: Tracked, absolute: Path, entries: tuple[Entry, ...]) -> None:
+        """Check out the part of a directory that ``entries`` are (selected_entries): the files
+        at or below it are placed, and files there that the listing does not have are deleted
+        (if saved), by the rules of a whole directory; nothing else in the folder is looked at."""
+        assert tracked.part is not None
+        if absolute.is_symlink():
+            raise UnsafePathError(
+                f"{tracked.pointer_path}: the folder {tracked.path} is a symlink; artver will not write through it (remove it first)"
+            )
+        if absolute.exists() and not absolute.is_dir():
+            # A file where the directory should be: it is outside the part, so it stays; the
+            # part's files cannot be placed (reported as 'unsaved': a file of the user's is in the way).
+            self.result.unsaved.append(tracked.path)
+            return
+        try:
+            present = walk_part(absolute, tracked.path, tracked.part.path)
+        except UnsafePathError as error:
+            raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
+        wanted = {entry.path for entry in entries}
+        preloaded = self.hasher.stats.under(tracked.selected_path)
+        for item in present:
+            if item.relative in wanted:
+                continue
+            path = f"{tracked.path}/{item.relative}"
+            target = absolute / item.relative
+            if not self._git_allows(path):
+                continue
+            if self.force or self._saved(path, target, item.stat, preloaded, absolute):
+                target.unlink()
+                workspace.remove_empty_parents(target.parent, absolute)
+                self.result.removed.append(path)
+            else:
+                self.result.unsaved.append(path)
+        walked = {item.relative: item for item in present}
+        for entry in entries:
+            wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
+            found = walked.get(entry.path)
+            if found is None:
+                self._want_absent(wanted_file)
+            elif not self._already_there(wanted_file, found, absolute, preloaded):
+                self._want(wanted_file, check_no_symlink_escape(absolute, entry.path, tracked.pointer_path), absolute, preloaded)
 
     def _want_absent(self, wanted: _Wanted) -> None:
         # Whether the cache has the object is found out when it is placed: one stat, not two.

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, listing, packs, transfer
+from artver import file_lock, hashing, listing, packs, remote_lock, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
-from artver.remote_packs import RepackPlan, plan_repack, repack
+from artver.remote_packs import plan_repack, repack
+from artver.remotes.base import Storage
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
 
@@ -29,7 +30,7 @@ class GcPlan:
     remote: list[str] = field(default_factory=list)  # hashes to delete from the remote, whole or packed
     remote_url: str | None = None
     remote_whole: list[str] = field(default_factory=list)  # of ``remote``: those stored whole
-    repack: RepackPlan | None = None  # what happens to the remote's packs
+    live: frozenset[str] = frozenset()  # every object in scope (what a repack keeps)
 
     @property
     def local_bytes(self) -> int:
@@ -66,7 +67,7 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
             f"which files it needs; run 'artver fetch' with the same scope first"
         )
     referenced = set(objects)
-    result = GcPlan(referenced=len(referenced))
+    result = GcPlan(referenced=len(referenced), live=frozenset(referenced))
     for hash_value, size in repo.cache.objects():
         if hash_value not in referenced:
             result.local.append((hash_value, size))
@@ -82,9 +83,8 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
             if name is not None:
                 pack_sizes[name] = stored_size
         result.remote_whole.sort()
-        if session.packed is not None:
-            result.repack = plan_repack(session.packed, referenced, pack_sizes)
-        result.remote = sorted(set(result.remote_whole) | (result.repack.dead if result.repack else set()))
+        dead_packed = plan_repack(session.packed, referenced, pack_sizes).dead if session.packed is not None else frozenset()
+        result.remote = sorted(set(result.remote_whole) | dead_packed)
     return result
 
 
@@ -105,27 +105,51 @@ def gc(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False, r
 
 
 def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
-    """Delete what the plan lists; the caller holds the repository lock."""
+    """Delete what the plan lists; the caller holds the repository lock. Remote deletions run
+    under the remote's exclusive lock (remote_lock.py), taken before anything is deleted, so
+    that no push from any machine is under way meanwhile: such a push may have found an object
+    present and be about to reference it. What happens to the packs is decided again under
+    the lock: a pack that no index listed when the plan was made may have been a push's,
+    finished since."""
     remote_phases = remote_deletion_order(repo, gc_plan.remote_whole)  # reads the cache: before it is pruned
+    deleted_remote: set[str] = set()
+    if gc_plan.remote_url is None:
+        _prune_cache(repo, gc_plan)
+    else:
+        session = transfer.open_session(repo, remote, None)
+        with remote_lock.exclusive_lock(session.storage, "gc --cloud") as lock:
+            _prune_cache(repo, gc_plan)
+
+            def delete(hash_value: str) -> None:
+                lock.check()  # stop before deleting if the lock may have been taken over
+                session.storage.delete(transfer.key_of(hash_value))
+                deleted_remote.add(hash_value)
+
+            for phase in remote_phases:
+                transfer.parallel(session.jobs, delete, phase)
+            if session.packed is not None:
+                repack_plan = plan_repack(session.packed, gc_plan.live, _pack_sizes(session.storage))
+                repack(session.packed, repack_plan, lock.check)
+                deleted_remote |= repack_plan.dead
+    return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
+                    tuple(sorted(deleted_remote)))
+
+
+def _pack_sizes(storage: Storage) -> dict[str, int | None]:
+    """The pack objects the remote holds, with their sizes."""
+    sizes: dict[str, int | None] = {}
+    for key, size in storage.list(packs.PACKS_PREFIX):
+        name = packs.name_in_key(key, packs.PACKS_PREFIX)
+        if name is not None:
+            sizes[name] = size
+    return sizes
+
+
+def _prune_cache(repo: Repo, gc_plan: GcPlan) -> None:
     for hash_value, _ in gc_plan.local:
         unlink_if_present(repo.cache.path_of(hash_value))
     repo.cache.remove_stale_temps()
     repo.cache.remove_quarantined(QUARANTINE_KEEP)
-    deleted_remote: set[str] = set()
-    if gc_plan.remote or (gc_plan.repack is not None and gc_plan.repack.changes):
-        session = transfer.open_session(repo, remote, None)
-
-        def delete(hash_value: str) -> None:
-            session.storage.delete(transfer.key_of(hash_value))
-            deleted_remote.add(hash_value)
-
-        for phase in remote_phases:
-            transfer.parallel(session.jobs, delete, phase)
-        if gc_plan.repack is not None and session.packed is not None:
-            repack(session.packed, gc_plan.repack)
-            deleted_remote |= gc_plan.repack.dead
-    return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,
-                    tuple(sorted(deleted_remote)))
 
 
 def remote_deletion_order(repo: Repo, hashes: list[str]) -> list[list[str]]:

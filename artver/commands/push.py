@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer, verification
-from artver.artifacts import Tracked, listing_members, open_stats, required_objects
+from collections.abc import Callable
+
+from artver import file_lock, remote_lock, transfer, verification
+from artver.artifacts import Tracked, listing_members, open_stats, partly_selected_listings, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -26,8 +28,14 @@ def push_items(
     repo: Repo, items: list[Tracked], remote: str | None, jobs: int | None, progress: Progress = NO_PROGRESS
 ) -> TransferSummary:
     objects, unknown_listings = required_objects(repo, items)
+    partial = partly_selected_listings(repo, items)
+    for listing in partial:
+        objects.pop(listing, None)  # not on the strength of a part's files: see _complete_listings
     session = transfer.open_session(repo, remote, jobs, progress.note)
-    with open_stats(repo) as stats:
+    # A shared lock in the remote from the first existence check to the last upload: gc
+    # --cloud (which takes the exclusive one) cannot delete or repack what this push finds
+    # present and then references (docs/design.md, "Remote locks").
+    with open_stats(repo) as stats, remote_lock.shared_lock(session.storage, "push"):
 
         def corrupt(hashes: list[str]) -> set[str]:
             # Never upload an object whose content no longer matches its name.
@@ -36,6 +44,21 @@ def push_items(
 
         summary = transfer.push(repo.cache, session.storage, objects, session.jobs, progress, corrupt,
                                 listing_members(repo, items), session.packed)
+        if partial and summary.ok:
+            summary = transfer.merge(summary, _complete_listings(repo, session, partial, progress, corrupt))
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
+    return summary
+
+
+def _complete_listings(repo: Repo, session: transfer.Session, partial: dict[str, frozenset[str]], progress: Progress,
+                       corrupt: Callable[[list[str]], set[str]]) -> TransferSummary:
+    """Upload the listing of a directory pushed in part once the remote holds every file it
+    lists (the last part pushed completes it); a listing in the remote vouches for its files."""
+    lacking = sorted(set(partial) - transfer.remote_has(session.storage, sorted(partial), session.jobs, session.packed))
+    complete = [listing for listing in lacking
+                if transfer.remote_has(session.storage, sorted(partial[listing]), session.jobs, session.packed) == partial[listing]]
+    summary = transfer.push(repo.cache, session.storage, dict.fromkeys(complete, 0), session.jobs, progress, corrupt,
+                            packed=session.packed)
+    summary.skipped += len(partial) - len(lacking)
     return summary

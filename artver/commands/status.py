@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from artver.artifacts import Hasher, Tracked, content_hash_of, entries_of, open_stats, select, walk_directory
+from artver.artifacts import (
+    Hasher,
+    Tracked,
+    content_hash_of,
+    entries_of,
+    open_stats,
+    part_as_artifact,
+    select,
+    selected_entries,
+    walk_directory,
+)
 from artver.errors import ObjectMissingError
-from artver.pointer import FilePointer
+from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
@@ -28,7 +38,22 @@ def status(repo: Repo, paths: list[str] | None = None, progress: Progress = NO_P
     tracked = select(repo, paths)
     with open_stats(repo) as stats:
         hasher = Hasher(repo, stats, progress.advance)
-        return [_status_of(repo, item, hasher) for item in tracked]
+        return [_status_of(repo, item, hasher) if item.part is None else _part_status(repo, item, hasher) for item in tracked]
+
+
+def _part_status(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
+    """A file or folder inside a tracked directory, reported under its own path like an artifact."""
+    try:
+        entries = selected_entries(repo, tracked)
+    except ObjectMissingError:
+        state = State.MISSING if not (repo.root / tracked.selected_path).exists() else State.NOT_IN_CACHE
+        return ArtifactStatus(tracked.selected_path, "dir", state, detail="its directory's listing is not in the cache")
+    result = _status_of(repo, part_as_artifact(tracked, entries), hasher)
+    if result.kind == "file" and result.state in (State.CLEAN, State.NOT_IN_CACHE):
+        absolute = repo.root / tracked.selected_path
+        if bool(absolute.stat().st_mode & 0o100) != entries[0].executable:
+            return ArtifactStatus(result.path, "file", State.MODIFIED, detail="its executable bit differs")
+    return result
 
 
 def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
@@ -123,6 +148,26 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
     results = []
     for item, needed, detail in needs:
         missing = len(needed - present)
+        if not detail and _listing_of_part(item) in needed - present:
+            detail = "its directory's listing goes up once the remote has all the directory's files"
         state = CloudState.IN_REMOTE if not missing and not detail else CloudState.NOT_IN_REMOTE if missing == len(needed) else CloudState.PARTLY_IN_REMOTE
-        results.append(CloudStatus(item.path, item.pointer.kind, state, len(needed), missing, detail))
+        results.append(CloudStatus(item.selected_path, _kind(repo, item), state, len(needed), missing, detail))
     return results
+
+
+def _kind(repo: Repo, item: Tracked) -> str:
+    """The artifact's kind; for a part of a directory, the part's ("dir" while its listing is unknown)."""
+    if item.part is None:
+        return item.pointer.kind
+    try:
+        return part_as_artifact(item, selected_entries(repo, item)).pointer.kind
+    except ObjectMissingError:
+        return "dir"
+
+
+def _listing_of_part(item: Tracked) -> str | None:
+    """The listing object of the directory a part belongs to (None: not a part, or an inline listing)."""
+    pointer = item.pointer
+    if item.part is None or not isinstance(pointer, DirPointer) or not isinstance(pointer.content, ListingRef):
+        return None
+    return pointer.content.hash

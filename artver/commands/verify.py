@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from artver import file_lock, hashing, transfer
-from artver.artifacts import entries_of, open_stats, select
+from artver.artifacts import open_stats, select, selected_entries
 from artver.errors import ArtverError, ObjectMissingError
 from artver.pointer import FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
@@ -63,7 +63,7 @@ def verify(repo: Repo, paths: list[str] | None = None, everything: bool = False,
         if isinstance(pointer.content, ListingRef):
             users.setdefault(pointer.content.hash, []).append(tracked.path)
         try:
-            for entry in entries_of(repo, pointer, tracked.pointer_path):
+            for entry in selected_entries(repo, tracked):  # a part of a directory: only its files
                 users.setdefault(entry.hash, []).append(f"{tracked.path}/{entry.path}")
         except ObjectMissingError:
             continue

@@ -96,6 +96,27 @@ class Presigning(Protocol):
 
 
 @runtime_checkable
+class CreatingExclusively(Protocol):
+    """An optional ability: create a small object only if its key is free, atomically in the
+    store (S3 ``If-None-Match: *``, GCS ``ifGenerationMatch=0``, link(2) of a complete file in
+    a directory), and list objects with the time the store wrote them. The remote locks of
+    artver/remote_lock.py are built on it.
+
+    The caller's contract: ``data`` is non-empty and unique to the caller (it carries a random
+    token). That is what lets a retried create tell "my first attempt stored it, its answer was
+    lost" (the object holds my bytes: True) from "someone else's" (False); see remotes/retry.py."""
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` if no object has that key: True if this call created
+        it, False if the key existed (the existing object is left as it is). Never replaces
+        an object, never leaves a partial one visible."""
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every key starting with ``prefix``, with the time its object was written by the
+        store's own clock (POSIX seconds; a directory remote: the file's mtime), across all pages."""
+
+
+@runtime_checkable
 class Wrapping(Protocol):
     """A Storage that adds behaviour to another one (retries, faults in tests)."""
 
@@ -112,7 +133,10 @@ def ability(storage: Storage, kind: type[Ability]) -> Ability | None:
     current: object = storage
     while True:
         if isinstance(current, kind):
-            return current
+            # A wrapper that passes an ability through has it only if what it wraps has it.
+            if not isinstance(current, Wrapping) or ability(current.unwrap(), kind) is not None:
+                return current
+            return None
         if not isinstance(current, Wrapping):
             return None
         current = current.unwrap()
@@ -124,6 +148,10 @@ def hard_linking(storage: Storage) -> HardLinking | None:
 
 def presigning(storage: Storage) -> Presigning | None:
     return ability(storage, Presigning)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
+
+
+def creating_exclusively(storage: Storage) -> CreatingExclusively | None:
+    return ability(storage, CreatingExclusively)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
 
 
 # The longest a download link may last: both S3 SigV4 presigned URLs and GCS V4 signed URLs

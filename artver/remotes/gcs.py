@@ -103,6 +103,33 @@ class GcsStorage:
             raise _translate(error, self, key) from None
         on_bytes(size)
 
+    def create_new(self, key: str, data: bytes) -> bool:
+        """One upload with ``ifGenerationMatch=0``: GCS refuses it with 412 if the key has a
+        live object, atomically (exactly one of racing creates wins; checked against
+        fake-gcs-server by tests/test_storage_contract.py)."""
+        try:
+            self._bucket().blob(self._key(key)).upload_from_string(data, if_generation_match=0, timeout=self._timeout,
+                                                                   retry=None)
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
+            if _status(error) == 412:
+                return False
+            raise _translate(error, self, key) from None
+        return True
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Each key with its ``updated`` time, set by the store when it wrote the object."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            client = self._bucket().client
+            for blob in client.list_blobs(self.bucket_name, prefix=self._key(prefix), page_size=self._page,
+                                          timeout=self._timeout, retry=None):
+                updated = blob.updated
+                if updated is None or updated.tzinfo is None:
+                    raise RemoteError(f"{self.url}: the listing states no time for {blob.name!r}")
+                yield blob.name[strip:], updated.timestamp()
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
+            raise _translate(error, self, "") from None
+
     def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
         self._download(key, sink.write, on_bytes)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from stat import S_ISREG
 
 from artver.errors import AccessDeniedError, ContainerNotFoundError, ObjectNotFoundError, RemoteError
-from artver.fsutil import TEMP_MARKER, publish_new
+from artver.fsutil import TEMP_MARKER, publish_new, temp_name_beside
 from artver.hashing import CHUNK_SIZE, ByteCallback
 from artver.remotes.base import Sink, check_range
 
@@ -63,6 +63,43 @@ class LocalStorage:
         except OSError as error:
             raise self._translate(error, key) from None
         on_bytes(size)
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        """Write ``data`` to a temp file beside the key, then link(2) it under the key: the
+        kernel refuses an existing name (EEXIST), atomically, also on NFS, and the object
+        appears whole or not at all. A killed process may leave the temp file (ignored by
+        listings), never a partial object."""
+        final = f"{self._root_text}/{key}"
+        try:
+            self._check_root()
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            temp = temp_name_beside(final)
+            fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o444)
+            try:
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)  # whole on disk before it has its name
+                finally:
+                    os.close(fd)
+                os.link(temp, final)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(temp)
+        except OSError as error:
+            raise self._translate(error, key) from None
+        return True
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Keys under ``prefix`` with their files' mtimes (set by the machine, or the file
+        server, that wrote them)."""
+        self._check_root()
+        directory, _, name_prefix = prefix.rpartition("/")
+        for key, stat in _walk_stats(f"{self._root_text}/{directory}" if directory else self._root_text,
+                                     f"{directory}/" if directory else "", name_prefix):
+            yield key, stat.st_mtime
 
     def _device_of(self, folder: str) -> int:
         device = self._devices.get(folder)
@@ -176,6 +213,12 @@ class LocalStorage:
 def _walk(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple[str, int]]:
     """Every file below ``folder`` whose name there starts with ``name_prefix``, as
     (key, size); folders whose name does not match are not entered."""
+    for key, stat in _walk_stats(folder, key_prefix, name_prefix):
+        yield key, stat.st_size
+
+
+def _walk_stats(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
+    """As _walk, with each file's stat."""
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -185,9 +228,9 @@ def _walk(folder: str, key_prefix: str, name_prefix: str = "") -> Iterator[tuple
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path, f"{key_prefix}{entry.name}/")
+                yield from _walk_stats(entry.path, f"{key_prefix}{entry.name}/")
             elif entry.is_file(follow_symlinks=False):
-                yield f"{key_prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size
+                yield f"{key_prefix}{entry.name}", entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
 

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from artver.errors import RemoteGaveUpError, TransientRemoteError
+from artver.errors import ObjectNotFoundError, RemoteError, RemoteGaveUpError, TransientRemoteError
 from artver.hashing import ByteCallback
-from artver.remotes.base import Sink, Size, Storage
+from artver.remotes.base import CreatingExclusively, Sink, Size, Storage, creating_exclusively
 
 T = TypeVar("T")
 
@@ -134,6 +134,38 @@ class RetryingStorage:
 
     def delete(self, key: str) -> None:
         self._run(f"the deletion of {key}", lambda: self.inner.delete(key))
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        """Retried like the rest, with one twist. An attempt that failed transiently may have
+        stored the object before its answer was lost; the next attempt then finds the key taken
+        and says False. So a False that follows a failed attempt is checked: the object is read
+        back, and if it holds exactly ``data`` -- unique to the caller, by the contract of
+        CreatingExclusively -- this call created it (True). If it is gone by then, False: it
+        is no longer there for the caller to hold, whoever made it."""
+        creator = self._creator()
+        failed = [False]
+
+        def note_failure() -> None:
+            failed[0] = True
+
+        created = self._run(f"the creation of {key}", lambda: creator.create_new(key, data), note_failure)
+        if created or not failed[0]:
+            return created
+        try:
+            stored = self.read_range(key, 0, len(data) + 1)
+        except ObjectNotFoundError:
+            return False
+        return stored == data
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        creator = self._creator()
+        return iter(self._run("a listing", lambda: list(creator.list_modified(prefix))))
+
+    def _creator(self) -> CreatingExclusively:
+        creator = creating_exclusively(self.inner)
+        if creator is None:  # creating_exclusively(self) said None: a caller that did not ask
+            raise RemoteError(f"{self.url}: this remote cannot create objects exclusively")
+        return creator
 
     def url_of(self, key: str) -> str:
         return self.inner.url_of(key)

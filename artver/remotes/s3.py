@@ -234,6 +234,48 @@ class S3Storage:
             raise meter.error or _translate(error, self, key) from None
         on_bytes(size)
 
+    def create_new(self, key: str, data: bytes) -> bool:
+        """One PUT with ``If-None-Match: *`` (the store refuses it with 412 if the key exists,
+        atomically: SeaweedFS and AWS both let exactly one of racing PUTs through, which
+        tests/test_storage_contract.py checks). Content-MD5 makes a body cut short a refusal,
+        not a short object. AWS answers 409 ConditionalRequestConflict while another
+        conditional write of the key is under way: transient, and the retry then sees 412."""
+        digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        try:
+            route = self._direct()
+            self._require_bucket()
+            if route is not None:
+                response = self._send(route, "PUT", key, headers={"Content-MD5": digest, "If-None-Match": "*"}, body=data)
+                if response.status_code not in (200, 201, 204):
+                    raise client_error(response.status_code, response.content, "PutObject")
+            else:
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*",
+                                        ContentMD5=digest)
+        except botocore.exceptions.ClientError as error:
+            if _code(error) in ("PreconditionFailed", "412"):
+                return False
+            if _code(error) in ("ConditionalRequestConflict", "409"):
+                raise TransientRemoteError(f"{self.url}: another conditional write of {key} was under way") from None
+            raise _translate(error, self, key) from None
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
+            raise _translate(error, self, key) from None
+        return True
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Through the client (a lock listing is one small page, where the direct path saves
+        nothing): each key with its LastModified, the time the store wrote it."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), PaginationConfig={"PageSize": self._page}):
+                for item in page.get("Contents", ()):
+                    modified = item.get("LastModified")
+                    if not isinstance(modified, datetime.datetime) or modified.tzinfo is None:
+                        raise RemoteError(f"{self.url}: the listing states no time for {item.get('Key')!r}")
+                    yield item["Key"][strip:], modified.timestamp()
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
+            raise _translate(error, self, "") from None
+
     def _upload_multipart(self, key: str, source: str, size: int, on_bytes: ByteCallback, meter: SpeedMeter) -> None:
         part_size = max(PART_SIZE, -(-size // MAX_PARTS))
         full_key = self._key(key)

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from artver.errors import TransientRemoteError
 from artver.hashing import ByteCallback
-from artver.remotes.base import Sink, Size, Storage
+from artver.remotes.base import CreatingExclusively, Sink, Size, Storage, creating_exclusively
 
 T = TypeVar("T")
 
@@ -81,6 +81,18 @@ class FaultyStorage:
 
     def delete(self, key: str) -> None:
         self._wrap("delete", lambda: self.inner.delete(key))
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        """A fault 'after' is a create that stored the object but whose answer was lost."""
+        return self._wrap("create_new", lambda: self._creator().create_new(key, data))
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        return iter(self._wrap("list_modified", lambda: list(self._creator().list_modified(prefix))))
+
+    def _creator(self) -> CreatingExclusively:
+        creator = creating_exclusively(self.inner)
+        assert creator is not None, "the wrapped storage cannot create exclusively"
+        return creator
 
     def url_of(self, key: str) -> str:
         return self.inner.url_of(key)
