@@ -108,12 +108,28 @@ class Output:
         return DelayedBar(notes)
 
 
+# The results' fields that name a remote (a remote_label.RemoteLabel, or None) were plain strings
+# in the JSON output; now they are {"name", "url"} objects, and for one release the string stays
+# beside them as "<field>_text" (documented as deprecated in docs/json.md).
+REMOTE_FIELDS = frozenset({"remote"})
+DEPRECATED_TEXT_SUFFIX = "_text"
+
+
 def to_jsonable(value: Any) -> Any:
     """A result as JSON values: a dataclass becomes its fields, then its public properties (a
-    result's ``ok``), so JSON output states what the CLI's exit code is based on."""
+    result's ``ok``), so JSON output states what the CLI's exit code is based on. A value
+    with ``as_json()`` (a RemoteLabel) becomes what that returns; a remote field also keeps
+    its former string form beside it, as ``remote_text``, for one release."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        fields: dict[str, Any] = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            fields[field.name] = to_jsonable(item)
+            if field.name in REMOTE_FIELDS and (item is None or hasattr(item, "as_json")):
+                fields[field.name + DEPRECATED_TEXT_SUFFIX] = None if item is None else str(item)
         return {**fields, **{name: to_jsonable(getattr(value, name)) for name in _properties(type(value))}}
+    if hasattr(value, "as_json"):
+        return to_jsonable(value.as_json())
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
     if isinstance(value, dict):
