@@ -291,6 +291,30 @@ def remote_modify(
     _out(ctx).say(f"{'Unset' if unset else 'Set'} {key} of remote '{name}'{' in .artver/config.local' if local else ''}.")
 
 
+@app.command("config")
+def config_command(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="core.remote, core.listing_inline_max, core.lock_timeout, core.hash (read only), cache.dir, cache.link, or remote.NAME.KEY (see 'artver remote modify').", show_default=False)],
+    value: Annotated[str | None, typer.Argument(help="The new value; omit it to print the current one.", show_default=False)] = None,
+    local: LocalOpt = False,
+    user: Annotated[bool, typer.Option("--user", help="Write to your user config (~/.config/artver/config: every clone on this machine); only cache.dir, cache.link, core.lock_timeout.")] = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print or change one setting, without editing a file.
+
+    Without VALUE, prints the value in effect (exit 1 if it is not set). cache.dir and a remote's secrets, profile and credentials_path are never written to the committed .artver/config: add --local (or --user).
+    """
+    out = _out(ctx)
+    setting = api.config(key, value, unset, local, user, ".")
+    if json_output:
+        out.json(setting)
+    else:
+        render.config(out, setting)
+    if setting.action is None and setting.value is None:
+        raise typer.Exit(1)
+
+
 GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
 
 

@@ -194,6 +194,25 @@ def remote_list(out: Output, remotes: Sequence[Any]) -> None:
         out.say(f"{'*' if info.default else ' '} {info.name}\t{info.url}{extra}{secrets}")
 
 
+def config(out: Output, setting: Any) -> None:
+    default = f" (default: {setting.default})" if setting.default else ""
+    if setting.action is not None:
+        in_effect = setting.origin is not None and setting.origin.endswith(setting.changed)
+        shown = f" = {setting.value}" if in_effect and setting.value not in (None, "(set)") else ""
+        line = f"{setting.action.capitalize()} {setting.key}{shown} in {setting.changed}."
+        if setting.value is None:
+            line += f" It is not set now{default}."
+        elif not in_effect:
+            line += f" The value in effect is still {setting.value}, from {setting.origin}, which overrides it."
+        out.say(line)
+        return
+    if setting.value is None:
+        out.warn(f"{setting.key} is not set{default}")
+        return
+    write_line(sys.stdout, setting.value)  # the value alone, even with -q: for $(artver config KEY)
+    out.detail(f"(from {setting.origin})")
+
+
 def diff(out: Output, result: Any) -> None:
     if not result.changes:
         out.say(f"No artifact changes between {result.old} and {result.new}.")
