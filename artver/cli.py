@@ -54,10 +54,10 @@ def _version(value: bool) -> None:
 def _main(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only errors.")] = False,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print more detail (and tracebacks of internal errors).")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Print more detail: the remote, what was decided and how long it took (and tracebacks of internal errors); -vv also each request to a remote.")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    ctx.obj = Output(quiet=quiet, verbose=verbose)
+    ctx.obj = Output(quiet=quiet, verbose=verbose > 0, trace=verbose > 1)
 
 
 def _out(ctx: typer.Context) -> Output:
@@ -315,7 +315,7 @@ def config_command(
         raise typer.Exit(1)
 
 
-GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "-vv", "--verbose")
 
 
 def _hoist_global_flags(args: list[str]) -> list[str]:
@@ -588,7 +588,7 @@ def url_command(
 def main(argv: list[str] | None = None) -> int:
     args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
-    verbose = any(arg in ("-v", "--verbose") for arg in args)
+    verbose = any(arg in ("-v", "-vv", "--verbose") for arg in args)
     return error_handler.run(
         lambda: command.main(args=args, prog_name="artver", standalone_mode=False), verbose
     )

@@ -76,6 +76,7 @@ def write_line(stream: TextIO, line: str) -> None:
 class Output:
     quiet: bool = False
     verbose: bool = False
+    trace: bool = False  # -vv: also one line per request to a remote (with verbose)
 
     def say(self, line: str = "") -> None:
         if not self.quiet:
@@ -103,9 +104,10 @@ class Output:
 
     def progress(self) -> Progress:
         notes = self.note if self.verbose and not self.quiet else None
+        detail = 0 if notes is None else 2 if self.trace else 1
         if self.quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
-            return NO_PROGRESS if notes is None else NotesOnly(notes)
-        return DelayedBar(notes)
+            return NO_PROGRESS if notes is None else NotesOnly(notes, detail)
+        return DelayedBar(notes, detail)
 
 
 # The results' fields that name a remote (a remote_label.RemoteLabel, or None) were plain strings
@@ -154,8 +156,9 @@ def relative_to_cwd(root: Path, repo_relative: str) -> str:
 class DelayedBar:
     """A rich progress bar on stderr that appears only once a phase has run PROGRESS_DELAY seconds."""
 
-    def __init__(self, notes: Callable[[str], None] | None = None) -> None:
+    def __init__(self, notes: Callable[[str], None] | None = None, detail: int = 0) -> None:
         self._notes = notes
+        self.detail = detail if notes is not None else 0
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None

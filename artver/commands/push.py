@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer, verification
+from artver import file_lock, transfer, transfer_report, verification
 from artver.artifacts import Tracked, listing_members, open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -27,6 +27,8 @@ def push_items(
 ) -> TransferSummary:
     objects, unknown_listings = required_objects(repo, items)
     session = transfer.open_session(repo, remote, jobs, progress.note)
+    report = transfer_report.Watch.of(repo, session, progress)
+    listings = listing_members(repo, items)
     with open_stats(repo) as stats:
 
         def corrupt(hashes: list[str]) -> set[str]:
@@ -34,8 +36,11 @@ def push_items(
             verified = stats.verified_objects()
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
-        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, progress, corrupt,
-                                listing_members(repo, items))
+        storage = report.storage if report is not None else session.storage
+        summary = transfer.push(repo.cache, storage, objects, session.jobs, report.clock if report else progress,
+                                corrupt, listings)
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
+    if report is not None:
+        report.done("uploaded", "deciding what to upload", objects, set(listings) | set(unknown_listings), summary)
     return summary
