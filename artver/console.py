@@ -208,27 +208,8 @@ class DelayedBar:
 
     def _show(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
 
-        amount = [DownloadColumn(), TransferSpeedColumn()] if self._unit == "bytes" else [MofNCompleteColumn()]
-        self._bar = RichProgress(
-            TextColumn("{task.description}", markup=False),  # a path like "a[/b]" is not markup
-            BarColumn(),
-            *amount,
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        self._bar = make_bar(Console(stderr=True), self._unit)
         self._bar.start()
         self._task = self._bar.add_task(self._description, total=self._total, completed=self._done)
 
@@ -237,3 +218,37 @@ class DelayedBar:
             self._bar.update(self._task, completed=self._done)  # the last advances may have been skipped
             self._bar.stop()
             self._bar = None
+
+
+def make_bar(console: Any, unit: str = "bytes") -> Any:
+    """A rich Progress on ``console`` that fits its width on one line: the description is cut
+    with an ellipsis rather than wrapped, and the bar takes what is left. Sizes and speeds
+    are in binary units (KiB, MiB, GiB), as every summary artver prints."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+    from rich.table import Column
+    from rich.text import Text
+
+    from artver.fsutil import human_size
+
+    class Amount(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            total = "?" if task.total is None else human_size(int(task.total))
+            return Text(f"{human_size(int(task.completed))}/{total}", style="progress.download")
+
+    class Speed(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
+
+    amount: list[ProgressColumn] = [Amount(), Speed()] if unit == "bytes" else [MofNCompleteColumn()]
+    return RichProgress(
+        # a path like "a[/b]" is not markup; a long one is cut, never wrapped onto a second line
+        TextColumn("{task.description}", markup=False, table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
+        BarColumn(bar_width=None, table_column=Column(ratio=2, max_width=40)),
+        *amount,
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        expand=True,
+    )
