@@ -280,14 +280,17 @@ class FolderState:
     added: tuple[str, ...] = ()  # in the folder, not in the listing
     modified: tuple[str, ...] = ()  # other content or executable bit: the user's change
     deleted: tuple[str, ...] = ()  # listed, absent, and the cache has the object (checkout restores it)
-    outdated: tuple[str, ...] = ()  # another revision's data, or absent, and the cache lacks the object
+    # Another revision's data (content the cache has), or absent, where the cache lacks the listed
+    # object; or, next to such files, a file this revision does not list whose content the cache has.
+    outdated: tuple[str, ...] = ()
 
 
 def folder_state(cache: Cache, hasher: Hasher, artifact: str, present: Sequence[WorkspaceFile],
                  entries: Sequence[Entry], preloaded: Preloaded | None = None) -> FolderState:
     """What a tracked folder that exists is, file by file (see file_state): MODIFIED if any
     file was added, changed or deleted by the user; else OUTDATED if any file is at another
-    revision (or absent) for want of its object in the cache; else NOT_IN_CACHE if a
+    revision (or absent) for want of its object in the cache (files the listing lacks count
+    as another revision's too when the cache has their content); else NOT_IN_CACHE if a
     matching file's object is missing from the cache; else CLEAN."""
     hashes = {entry.hash for entry in entries}
     cached = cache.present(hashes)
@@ -316,6 +319,15 @@ def folder_state(cache: Cache, hasher: Hasher, artifact: str, present: Sequence[
     for path, entry in expected.items():
         if path not in seen:
             (deleted if entry.hash in cached else outdated).append(path)
+    if added and outdated and not modified and not deleted:
+        # Files this revision does not list, next to files at another revision: if the cache
+        # has their content too, they are that other revision's (checkout removes them once
+        # this revision's data is there). Hashed only in this case: status never reads new files otherwise.
+        by_name = {item.relative: item for item in present}
+        contents = {hasher.hash(f"{artifact}/{path}", by_name[path].path, by_name[path].stat, preloaded) for path in added}
+        if len(cache.present(contents)) == len(contents):
+            outdated += added
+            added = []
     outdated.sort()
     if added or modified or deleted:
         state = State.MODIFIED

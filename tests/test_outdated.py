@@ -132,3 +132,21 @@ def test_the_post_checkout_hook_says_outdated(clone_at_v1: Path, run_artver) -> 
     assert switched.returncode == 0, switched.stderr
     assert "stayed at another revision" in switched.stderr and "artver pull" in switched.stderr, switched.stderr
     assert "model.bin" in switched.stderr
+
+
+def test_pre_commit_says_pull_for_a_pointer_restored_from_another_revision(clone_at_v1: Path, run_artver) -> None:
+    """'git checkout v1 -- POINTER' on a branch whose data is v2's: committing that pointer
+    needs v1's data, which 'artver pull' brings; 'artver add' would record v2's bytes."""
+    clone = clone_at_v1
+    git(clone, "checkout", "-q", "v2")
+    assert run_artver(clone, "checkout").code == 0
+    git(clone, "checkout", "v1", "--", "model.bin.art", "data.art")
+    result = run_artver(clone, "hook", "pre-commit")
+    assert result.code == 1, result
+    assert "model.bin: the workspace holds another revision's data" in result.err, result.err
+    assert "data: the folder holds another revision's data" in result.err, result.err
+    assert "'artver pull model.bin'" in result.err and "'artver pull data'" in result.err
+    data = _states(run_artver, clone)["data"]
+    assert data["state"] == "outdated" and data["added"] == [], data
+    if "listing_inline_max" not in (clone / ".artver" / "config").read_text():
+        assert data["outdated"] == ["b", "c", "d"]  # d: v2's file, which v1 does not list

@@ -218,11 +218,20 @@ def _staged_problem(repo: Repo, tracked: Tracked, hasher: Hasher) -> str:
         if state is State.MODIFIED and absolute.is_file():
             return f"the workspace data differs from the staged pointer; {fix}"
         return ""
+    folder = absolute.is_dir() and not absolute.is_symlink()
+    outdated = (f"the folder holds another revision's data, and this pointer's {{what}} not in the cache; run "
+                f"'artver pull {tracked.path}' ('artver add' would record the other revision's data)")
     if isinstance(pointer.content, pointer_module.ListingRef) and not cache.has(pointer.content.hash):
+        if folder and workspace.unlisted_folder_state(cache, hasher, tracked.path, walk_directory(absolute, tracked.path),
+                                                      pointer.content.hash, repo.algorithm) is State.OUTDATED:
+            return outdated.format(what="listing is")
         return f"its listing is not in the cache; {fix}"
     entries: tuple[Entry, ...] = entries_of(repo, pointer, tracked.pointer_path)
     missing = [entry.path for entry in entries if not cache.has(entry.hash)]
     if missing:
+        if folder and workspace.folder_state(cache, hasher, tracked.path, walk_directory(absolute, tracked.path),
+                                             entries).state is State.OUTDATED:
+            return outdated.format(what=f"objects of {len(missing)} file(s) are") + f" (e.g. {missing[0]})"
         return f"{len(missing)} file(s) are not in the cache (e.g. {missing[0]}); {fix}"
     if absolute.is_dir():
         present = {item.relative: item for item in walk_directory(absolute, tracked.path)}
