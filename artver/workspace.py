@@ -261,7 +261,9 @@ def file_state(cache: Cache, hasher: Hasher, relative: str, absolute: Path | str
         return State.MODIFIED
     cached = cache.has(wanted_hash) if wanted_cached is None else wanted_cached
     current = None
-    if wanted_size is None or stat.st_size == wanted_size:
+    # A named pipe or device is read (hashing refuses it in one line, without blocking), never
+    # judged by its size.
+    if wanted_size is None or stat.st_size == wanted_size or not stat_module.S_ISREG(stat.st_mode):
         current = hasher.hash(relative, absolute, stat, preloaded)
         if current == wanted_hash:
             return State.CLEAN if cached else State.NOT_IN_CACHE
