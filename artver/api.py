@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
     from artver.commands.add import AddResult
     from artver.commands.check_large_files import LargeFile
     from artver.commands.checkout import CheckoutResult
+    from artver.commands.config import Setting
     from artver.commands.diff import DiffResult
     from artver.commands.gc import GcResult
     from artver.commands.hook import HookResult
@@ -50,7 +52,7 @@ if TYPE_CHECKING:  # the result types; each function imports its implementation 
 __all__ = [
     "open", "read", "get_url", "init", "add", "status", "cloud_status", "checkout", "remove", "push", "fetch",
     "pull", "diff", "diff_arguments", "log", "detached_head", "ls", "verify", "resolve", "publish", "gc",
-    "remote_add", "remote_list", "remote_remove", "remote_default", "remote_modify",
+    "remote_add", "remote_list", "remote_remove", "remote_default", "remote_modify", "config",
     "install_hooks", "uninstall_hooks", "hook", "merge_driver", "check_large_files", "parse_size", "work_tree", "artifact_path", "parse_duration", "parse_meta",
     "PullResult", "Revisions", "State", "CloudState",
 ]
@@ -210,6 +212,35 @@ def remote_modify(name: str, key: str, value: str | None, local: bool = False, r
     from artver.commands import remote
 
     remote.modify(_repo(repo), name, key, value, local)
+
+
+def config(key: str, value: str | None = None, unset: bool = False, local: bool = False, user: bool = False,
+           repo: PathLike = ".") -> Setting:
+    """Like ``artver config KEY [VALUE]``: read a setting (no ``value``, no ``unset``), or set or
+    unset it in .artver/config, .artver/config.local (``local``) or the user config (``user``),
+    with the checks its use makes; returns the setting as it is afterwards. Remote settings and
+    core.remote go through the remote command's checks (as 'remote modify' and 'remote default')."""
+    from artver.commands import config as config_command
+    from artver.commands import remote
+
+    if value is not None and unset:
+        raise UsageError("give either a VALUE or --unset, not both")
+    if local and user:
+        raise UsageError("--local and --user exclude each other")
+    repository = _repo(repo)
+    parsed = config_command.parse_key(key)
+    if value is None and not unset:
+        return config_command.get(repository, parsed)
+    scope: config_command.Scope = "user" if user else "local" if local else "committed"
+    config_command.check_scope(parsed, scope, repository)
+    if parsed.remote is not None:
+        remote.modify(repository, parsed.remote, parsed.name, value, local)
+    elif (parsed.section, parsed.name) == ("core", "remote") and value is not None:
+        remote.set_default(repository, value, local)
+    else:
+        config_command.write(repository, parsed, value, scope)
+    changed = config_command.written_file(scope, repository)
+    return dataclasses.replace(config_command.get(_repo(repo), parsed), action="unset" if unset else "set", changed=changed)
 
 
 def add(paths: PathLike | Sequence[PathLike], repo: PathLike = ".", desc: str | None = None,

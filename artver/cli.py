@@ -54,10 +54,10 @@ def _version(value: bool) -> None:
 def _main(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only errors.")] = False,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print more detail (and tracebacks of internal errors).")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Print more detail: the remote, what was decided and how long it took (and tracebacks of internal errors); -vv also each request to a remote.")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    ctx.obj = Output(quiet=quiet, verbose=verbose)
+    ctx.obj = Output(quiet=quiet, verbose=verbose > 0, trace=verbose > 1)
 
 
 def _out(ctx: typer.Context) -> Output:
@@ -301,7 +301,31 @@ def remote_modify(
     _out(ctx).say(f"{'Unset' if unset else 'Set'} {key} of remote '{name}'{' in .artver/config.local' if local else ''}.")
 
 
-GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+@app.command("config")
+def config_command(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="core.remote, core.listing_inline_max, core.lock_timeout, core.hash (read only), cache.dir, cache.link, or remote.NAME.KEY (see 'artver remote modify').", show_default=False)],
+    value: Annotated[str | None, typer.Argument(help="The new value; omit it to print the current one.", show_default=False)] = None,
+    local: LocalOpt = False,
+    user: Annotated[bool, typer.Option("--user", help="Write to your user config (~/.config/artver/config: every clone on this machine); only cache.dir, cache.link, core.lock_timeout.")] = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Print or change one setting, without editing a file.
+
+    Without VALUE, prints the value in effect (exit 1 if it is not set). cache.dir and a remote's secrets, profile and credentials_path are never written to the committed .artver/config: add --local (or --user).
+    """
+    out = _out(ctx)
+    setting = api.config(key, value, unset, local, user, ".")
+    if json_output:
+        out.json(setting)
+    else:
+        render.config(out, setting)
+    if setting.action is None and setting.value is None:
+        raise typer.Exit(1)
+
+
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "-vv", "--verbose")
 
 
 def _hoist_global_flags(args: list[str]) -> list[str]:
@@ -651,7 +675,7 @@ def update_command(
 def main(argv: list[str] | None = None) -> int:
     args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
-    verbose = any(arg in ("-v", "--verbose") for arg in args)
+    verbose = any(arg in ("-v", "-vv", "--verbose") for arg in args)
     return error_handler.run(
         lambda: command.main(args=args, prog_name="artver", standalone_mode=False), verbose
     )

@@ -284,9 +284,10 @@ def set_value(artver_dir: Path, section: str, key: str, value: str | None, local
             )
         reason = LOCAL_ONLY.get((section.partition(".")[0], key))
         if reason is not None:
+            user = " (or --user, with 'artver config', for all your clones)" if (section, key) in USER_KEYS else ""
             raise ConfigError(
                 f"{section}.{key} is never written to the committed config ({reason}); add --local "
-                f"to store it in .artver/{LOCAL_CONFIG_NAME}, which Git ignores"
+                f"to store it in .artver/{LOCAL_CONFIG_NAME}, which Git ignores{user}"
             )
     path = artver_dir / (LOCAL_CONFIG_NAME if local else CONFIG_NAME)
     parser = _read(path)
@@ -300,6 +301,27 @@ def set_value(artver_dir: Path, section: str, key: str, value: str | None, local
             parser.add_section(section)
         parser.set(section, key, value)
     _write(path, parser, mode=0o600 if local else 0o644)
+
+
+def set_user_value(path: Path, section: str, key: str, value: str | None) -> None:
+    """Set (or with value None, remove) one key in the user's config file (only USER_KEYS)."""
+    check_key(section, key)
+    if (section, key) not in USER_KEYS:
+        allowed = ", ".join(f"{s}.{k}" for s, k in sorted(USER_KEYS))
+        raise ConfigError(f"{section}.{key} cannot be set in your user config ({path}), which holds only {allowed}")
+    parser = _read(path)
+    if value is None:
+        if not parser.has_section(section):
+            return
+        parser.remove_option(section, key)
+        if not parser.items(section):
+            parser.remove_section(section)
+    else:
+        if not parser.has_section(section):
+            parser.add_section(section)
+        parser.set(section, key, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, parser, mode=0o644)
 
 
 def remove_section(artver_dir: Path, section: str) -> bool:

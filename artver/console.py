@@ -76,6 +76,7 @@ def write_line(stream: TextIO, line: str) -> None:
 class Output:
     quiet: bool = False
     verbose: bool = False
+    trace: bool = False  # -vv: also one line per request to a remote (with verbose)
 
     def say(self, line: str = "") -> None:
         if not self.quiet:
@@ -103,17 +104,34 @@ class Output:
 
     def progress(self) -> Progress:
         notes = self.note if self.verbose and not self.quiet else None
+        detail = 0 if notes is None else 2 if self.trace else 1
         if self.quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
-            return NO_PROGRESS if notes is None else NotesOnly(notes)
-        return DelayedBar(notes)
+            return NO_PROGRESS if notes is None else NotesOnly(notes, detail)
+        return DelayedBar(notes, detail)
+
+
+# The results' fields that name a remote (a remote_label.RemoteLabel, or None) were plain strings
+# in the JSON output; now they are {"name", "url"} objects, and for one release the string stays
+# beside them as "<field>_text" (documented as deprecated in docs/json.md).
+REMOTE_FIELDS = frozenset({"remote"})
+DEPRECATED_TEXT_SUFFIX = "_text"
 
 
 def to_jsonable(value: Any) -> Any:
     """A result as JSON values: a dataclass becomes its fields, then its public properties (a
-    result's ``ok``), so JSON output states what the CLI's exit code is based on."""
+    result's ``ok``), so JSON output states what the CLI's exit code is based on. A value
+    with ``as_json()`` (a RemoteLabel) becomes what that returns; a remote field also keeps
+    its former string form beside it, as ``remote_text``, for one release."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        fields: dict[str, Any] = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            fields[field.name] = to_jsonable(item)
+            if field.name in REMOTE_FIELDS and (item is None or hasattr(item, "as_json")):
+                fields[field.name + DEPRECATED_TEXT_SUFFIX] = None if item is None else str(item)
         return {**fields, **{name: to_jsonable(getattr(value, name)) for name in _properties(type(value))}}
+    if hasattr(value, "as_json"):
+        return to_jsonable(value.as_json())
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
     if isinstance(value, dict):
@@ -138,8 +156,9 @@ def relative_to_cwd(root: Path, repo_relative: str) -> str:
 class DelayedBar:
     """A rich progress bar on stderr that appears only once a phase has run PROGRESS_DELAY seconds."""
 
-    def __init__(self, notes: Callable[[str], None] | None = None) -> None:
+    def __init__(self, notes: Callable[[str], None] | None = None, detail: int = 0) -> None:
         self._notes = notes
+        self.detail = detail if notes is not None else 0
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
@@ -189,27 +208,8 @@ class DelayedBar:
 
     def _show(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
 
-        amount = [DownloadColumn(), TransferSpeedColumn()] if self._unit == "bytes" else [MofNCompleteColumn()]
-        self._bar = RichProgress(
-            TextColumn("{task.description}", markup=False),  # a path like "a[/b]" is not markup
-            BarColumn(),
-            *amount,
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        self._bar = make_bar(Console(stderr=True), self._unit)
         self._bar.start()
         self._task = self._bar.add_task(self._description, total=self._total, completed=self._done)
 
@@ -218,3 +218,37 @@ class DelayedBar:
             self._bar.update(self._task, completed=self._done)  # the last advances may have been skipped
             self._bar.stop()
             self._bar = None
+
+
+def make_bar(console: Any, unit: str = "bytes") -> Any:
+    """A rich Progress on ``console`` that fits its width on one line: the description is cut
+    with an ellipsis rather than wrapped, and the bar takes what is left. Sizes and speeds
+    are in binary units (KiB, MiB, GiB), as every summary artver prints."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+    from rich.table import Column
+    from rich.text import Text
+
+    from artver.fsutil import human_size
+
+    class Amount(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            total = "?" if task.total is None else human_size(int(task.total))
+            return Text(f"{human_size(int(task.completed))}/{total}", style="progress.download")
+
+    class Speed(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
+
+    amount: list[ProgressColumn] = [Amount(), Speed()] if unit == "bytes" else [MofNCompleteColumn()]
+    return RichProgress(
+        # a path like "a[/b]" is not markup; a long one is cut, never wrapped onto a second line
+        TextColumn("{task.description}", markup=False, table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
+        BarColumn(bar_width=None, table_column=Column(ratio=2, max_width=40)),
+        *amount,
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        expand=True,
+    )

@@ -7,6 +7,11 @@ from typing import Protocol
 
 
 class Progress(Protocol):
+    @property
+    def detail(self) -> int:
+        """How much detail the user asked for: 0 none, 1 notes (-v), 2 notes and one line per
+        request to a remote (-vv). A command computes a detail only when this asks for it."""
+
     def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
         """Begin a phase; ``total`` in ``unit`` (None if unknown)."""
 
@@ -21,6 +26,8 @@ class Progress(Protocol):
 
 
 class NoProgress:
+    detail = 0
+
     def start(self, description: str, total: int | None, unit: str = "bytes") -> None:
         pass
 
@@ -37,8 +44,9 @@ class NoProgress:
 class NotesOnly(NoProgress):
     """No progress display, but notes go to ``show`` (the CLI with -v and no terminal)."""
 
-    def __init__(self, show: Callable[[str], None]) -> None:
+    def __init__(self, show: Callable[[str], None], detail: int = 1) -> None:
         self._show = show
+        self.detail = detail
 
     def note(self, line: str) -> None:
         self._show(line)

@@ -26,6 +26,8 @@ STATUS_HINTS = {
     "modified": "'artver add PATH' records the change, 'artver checkout PATH' (with --force) discards it",
     "missing": "'artver checkout' (or 'artver pull') restores the data",
     "not-in-cache": "the data is only in the workspace: 'artver add PATH' saves it again",
+    "outdated": "the workspace still holds another revision's data because this revision's is not in the cache: "
+                "'artver pull' fetches and checks it out (not 'artver add', which would record the other revision's data)",
 }
 
 
@@ -95,10 +97,14 @@ def status(out: Output, results: Sequence[Any], dirty: Sequence[Any]) -> None:
         detail = f" ({result.detail})" if result.detail else ""
         counts = ""
         if result.added or result.modified or result.deleted:
-            counts = f" ({len(result.added)} added, {len(result.modified)} modified, {len(result.deleted)} deleted)"
+            counts = f" ({len(result.added)} added, {len(result.modified)} modified, {len(result.deleted)} deleted"
+            counts += f", {len(result.outdated)} outdated)" if result.outdated else ")"
+        elif result.outdated:
+            counts = f" ({len(result.outdated)} file{'s' if len(result.outdated) != 1 else ''})"
         out.say(f"{result.state:13} {result.path}{counts}{detail}")
         shown = [f"    {label + ':':10} {item}" for label, items in
-                 (("added", result.added), ("modified", result.modified), ("deleted", result.deleted)) for item in items]
+                 (("added", result.added), ("modified", result.modified), ("deleted", result.deleted),
+                  ("outdated", result.outdated)) for item in items]
         print_capped(out, out.say, shown)
     for state in dict.fromkeys(result.state for result in dirty):
         out.detail(f"hint: {state}: {STATUS_HINTS[state]}")
@@ -133,6 +139,10 @@ def checkout(out: Output, result: Any, after_fetch: bool = False) -> None:
         why = "they could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch them"
         out.warn(f"{len(result.missing)} object(s) are not in the cache; {why}:")
         print_capped(out, out.warn, [f"    {path}" for path in result.missing])
+    if result.outdated:
+        why = "it could not be fetched (see above)" if after_fetch else "run 'artver pull' to fetch it"
+        out.warn(f"{len(result.outdated)} path(s) stayed at another revision: this revision's data is not in the cache; {why}:")
+        print_capped(out, out.warn, [f"    {path}" for path in result.outdated])
     if result.corrupt:
         out.warn(f"{len(result.corrupt)} file(s) not checked out: their cache object was corrupt and is now quarantined; run 'artver pull' to get it again:")
         print_capped(out, out.warn, [f"    {path}" for path in result.corrupt])
@@ -182,6 +192,25 @@ def remote_list(out: Output, remotes: Sequence[Any]) -> None:
         extra = "".join(f" {key}={value}" for key, value in info.settings.items() if key != "url")
         secrets = "".join(f" {key}=(set)" for key in info.secrets)
         out.say(f"{'*' if info.default else ' '} {info.name}\t{info.url}{extra}{secrets}")
+
+
+def config(out: Output, setting: Any) -> None:
+    default = f" (default: {setting.default})" if setting.default else ""
+    if setting.action is not None:
+        in_effect = setting.origin is not None and setting.origin.endswith(setting.changed)
+        shown = f" = {setting.value}" if in_effect and setting.value not in (None, "(set)") else ""
+        line = f"{setting.action.capitalize()} {setting.key}{shown} in {setting.changed}."
+        if setting.value is None:
+            line += f" It is not set now{default}."
+        elif not in_effect:
+            line += f" The value in effect is still {setting.value}, from {setting.origin}, which overrides it."
+        out.say(line)
+        return
+    if setting.value is None:
+        out.warn(f"{setting.key} is not set{default}")
+        return
+    write_line(sys.stdout, setting.value)  # the value alone, even with -q: for $(artver config KEY)
+    out.detail(f"(from {setting.origin})")
 
 
 def diff(out: Output, result: Any) -> None:

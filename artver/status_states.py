@@ -15,6 +15,9 @@ class State(StrEnum):
     MODIFIED = "modified"
     MISSING = "missing"  # not in the workspace
     NOT_IN_CACHE = "not-in-cache"  # the workspace matches, but the cache lacks an object
+    # The workspace holds another revision's data (content the cache has), and the cache lacks
+    # this revision's: 'artver pull' brings it; 'artver add' would record the wrong revision.
+    OUTDATED = "outdated"
 
 
 class CloudState(StrEnum):

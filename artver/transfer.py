@@ -690,6 +690,13 @@ class Session:
         use of them), or None for a Session opened without them."""
         return self.open_packed(self.storage) if self.open_packed is not None else None
 
+    def packed_over(self, storage: Storage) -> PackedRemote | None:
+        """The remote's packs read and written through ``storage``: the session's own, or a
+        wrapper of it (such as the one -v counts requests with)."""
+        if storage is self.storage or self.open_packed is None:
+            return self.packed
+        return self.open_packed(storage)
+
 
 def open_session(repo: Repo, remote: str | None, jobs: int | None,
                  notify: Callable[[str], None] | None = None) -> Session:

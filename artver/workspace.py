@@ -1,4 +1,6 @@
-"""Putting cache objects into the workspace (and taking them out).
+"""Putting cache objects into the workspace (and taking them out), and deciding what a
+workspace path is against the object its pointer wants there (``file_state``,
+``folder_state``: the one decision status, checkout and the hooks share).
 
 How a file is materialised is set by ``cache.link``: a comma-separated order of
 ``reflink``, ``copy``, ``hardlink``, ``symlink`` (default ``reflink,copy``).
@@ -19,12 +21,20 @@ from __future__ import annotations
 import functools
 import os
 import stat as stat_module
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from artver.cache import Cache
 from artver.errors import ConfigError
 from artver.fsutil import clone_fd, copy_fd, unlink_if_present
+from artver.status_states import State
 from artver.tempfiles import Owner
+
+if TYPE_CHECKING:  # artifacts imports repo, which imports this module
+    from artver.artifacts import Hasher, Preloaded, WorkspaceFile
+    from artver.listing import Entry
 
 # From this size on, a file in the way is deleted first (its content saved) or moved aside
 # (see materialize and _swap_in); below it, renaming over it is as fast or faster.
@@ -223,3 +233,125 @@ def remove_empty_parents(start: Path, stop: Path) -> None:
         except OSError:
             return
         current = current.parent
+
+
+def file_state(cache: Cache, hasher: Hasher, relative: str, absolute: Path | str, wanted_hash: str,
+               wanted_size: int | None = None, stat: os.stat_result | None = None,
+               preloaded: Preloaded | None = None, wanted_cached: bool | None = None) -> State:
+    """What the workspace file at ``relative`` is, against the object ``wanted_hash`` that its
+    pointer wants there. ``stat`` (followed through symlinks) saves a stat when the caller has
+    it; ``wanted_cached`` saves a cache lookup when the caller asked the cache in bulk.
+
+    - MISSING: nothing is there;
+    - CLEAN: it holds the wanted content; NOT_IN_CACHE if the cache lacks that content (the
+      workspace file is then its only copy);
+    - OUTDATED: the cache lacks the wanted object, and the file holds content the cache has,
+      i.e. another revision's data that checkout could not replace. It is not the user's
+      change: 'artver pull' brings the wanted object, and 'artver add' would record the other
+      revision's data under this revision's pointer;
+    - MODIFIED: anything else (content saved nowhere, a folder where the file should be).
+
+    The file is hashed (through the stat database) only when the answer depends on it."""
+    if stat is None:
+        try:
+            stat = os.stat(absolute)
+        except (FileNotFoundError, NotADirectoryError):
+            return State.MISSING
+    if stat_module.S_ISDIR(stat.st_mode):
+        return State.MODIFIED
+    cached = cache.has(wanted_hash) if wanted_cached is None else wanted_cached
+    current = None
+    # A named pipe or device is read (hashing refuses it in one line, without blocking), never
+    # judged by its size.
+    if wanted_size is None or stat.st_size == wanted_size or not stat_module.S_ISREG(stat.st_mode):
+        current = hasher.hash(relative, absolute, stat, preloaded)
+        if current == wanted_hash:
+            return State.CLEAN if cached else State.NOT_IN_CACHE
+    if cached:
+        return State.MODIFIED  # checkout can put the wanted content back: what is here is a change
+    if current is None:
+        current = hasher.hash(relative, absolute, stat, preloaded)
+    return State.OUTDATED if cache.has(current) else State.MODIFIED
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A tracked folder against its listing (paths inside the folder, each in one list)."""
+
+    state: State
+    added: tuple[str, ...] = ()  # in the folder, not in the listing
+    modified: tuple[str, ...] = ()  # other content or executable bit: the user's change
+    deleted: tuple[str, ...] = ()  # listed, absent, and the cache has the object (checkout restores it)
+    # Another revision's data (content the cache has), or absent, where the cache lacks the listed
+    # object; or, next to such files, a file this revision does not list whose content the cache has.
+    outdated: tuple[str, ...] = ()
+
+
+def folder_state(cache: Cache, hasher: Hasher, artifact: str, present: Sequence[WorkspaceFile],
+                 entries: Sequence[Entry], preloaded: Preloaded | None = None) -> FolderState:
+    """What a tracked folder that exists is, file by file (see file_state): MODIFIED if any
+    file was added, changed or deleted by the user; else OUTDATED if any file is at another
+    revision (or absent) for want of its object in the cache (files the listing lacks count
+    as another revision's too when the cache has their content); else NOT_IN_CACHE if a
+    matching file's object is missing from the cache; else CLEAN."""
+    hashes = {entry.hash for entry in entries}
+    cached = cache.present(hashes)
+    expected = {entry.path: entry for entry in entries}
+    added: list[str] = []
+    modified: list[str] = []
+    outdated: list[str] = []
+    uncached_match = False
+    for item in present:
+        entry = expected.get(item.relative)
+        if entry is None:
+            added.append(item.relative)
+            continue
+        state = file_state(cache, hasher, f"{artifact}/{item.relative}", item.path, entry.hash, entry.size,
+                           item.stat, preloaded, entry.hash in cached)
+        if state in (State.CLEAN, State.NOT_IN_CACHE) and entry.executable != item.executable:
+            state = State.MODIFIED
+        if state is State.MODIFIED:
+            modified.append(item.relative)
+        elif state is State.OUTDATED:
+            outdated.append(item.relative)
+        elif state is State.NOT_IN_CACHE:
+            uncached_match = True
+    seen = {item.relative for item in present}
+    deleted: list[str] = []
+    for path, entry in expected.items():
+        if path not in seen:
+            (deleted if entry.hash in cached else outdated).append(path)
+    if added and outdated and not modified and not deleted:
+        # Files this revision does not list, next to files at another revision: if the cache
+        # has their content too, they are that other revision's (checkout removes them once
+        # this revision's data is there). Hashed only in this case: status never reads new files otherwise.
+        by_name = {item.relative: item for item in present}
+        contents = {hasher.hash(f"{artifact}/{path}", by_name[path].path, by_name[path].stat, preloaded) for path in added}
+        if len(cache.present(contents)) == len(contents):
+            outdated += added
+            added = []
+    outdated.sort()
+    if added or modified or deleted:
+        state = State.MODIFIED
+    elif outdated:
+        state = State.OUTDATED
+    else:
+        state = State.NOT_IN_CACHE if uncached_match else State.CLEAN
+    return FolderState(state, tuple(added), tuple(modified), tuple(deleted), tuple(outdated))
+
+
+def unlisted_folder_state(cache: Cache, hasher: Hasher, artifact: str, present: Sequence[WorkspaceFile],
+                          listing_hash: str, algorithm: str) -> State:
+    """What a tracked folder that exists is when the cache lacks its listing object, so its
+    files cannot be compared one by one: NOT_IN_CACHE if its files make exactly that listing
+    (the workspace matches; only the listing is gone), OUTDATED if every file holds content
+    the cache has (another revision's data), MODIFIED otherwise (some file is saved nowhere).
+    Hashes every file (through the stat database): only for this rare case."""
+    from artver.listing import Entry, identity
+
+    entries = [Entry(item.relative, hasher.hash(f"{artifact}/{item.relative}", item.path, item.stat), item.stat.st_size,
+                     item.executable) for item in present]
+    if identity(entries, algorithm) == listing_hash:
+        return State.NOT_IN_CACHE
+    hashes = {entry.hash for entry in entries}
+    return State.OUTDATED if len(cache.present(hashes)) == len(hashes) else State.MODIFIED

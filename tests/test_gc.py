@@ -197,7 +197,7 @@ def test_gc_dry_run_lists_count_and_bytes_and_deletes_nothing(project: Project, 
     assert payload == {
         "dry_run": True, "referenced": 4, "deleted": 2,
         "bytes": project.sizes[project.model["v2"]] + project.sizes[project.model["vF"]],
-        "remote": None, "remote_deleted": [],
+        "remote": None, "remote_text": None, "remote_deleted": [],
     }
     assert project.cached() == before
     payload = json.loads(ok(run_artver(project.root, "gc", "--all-tags", "--json")).out)

@@ -292,9 +292,9 @@ def test_status_of_parts_reports_only_what_is_under_them(repo: Path, tmp_path: P
     assert result.code == 0, result.err
     assert json.loads(result.out) == [
         {"path": "data/images/cats", "kind": "dir", "state": "modified", "added": ["new.jpg"], "modified": [],
-         "deleted": ["c2.jpg"], "detail": ""},
+         "deleted": ["c2.jpg"], "detail": "", "outdated": []},
         {"path": "data/images/dogs/d2.jpg", "kind": "file", "state": "clean", "added": [], "modified": [],
-         "deleted": [], "detail": ""},
+         "deleted": [], "detail": "", "outdated": []},
     ]  # cats/deep is inside cats, named already: reported once
     (images / "dogs" / "d2.jpg").chmod(0o755)
     (images / "dogs" / "d3.jpg").unlink()

@@ -35,10 +35,11 @@ from artver.artifacts import (
 from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
 from artver.listing import Entry
 from artver.paths import check_no_symlink_escape
-from artver.pointer import FilePointer
+from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.statcache import directory_signature
+from artver.status_states import State
 
 
 @dataclass
@@ -50,10 +51,13 @@ class CheckoutResult:
     corrupt: list[str] = field(default_factory=list)  # their cache object was corrupt (now quarantined)
     git_tracked: list[str] = field(default_factory=list)  # left alone: Git tracks them (index or HEAD)
     unchanged: int = 0
+    # Left at another revision: they hold data the cache has, and the cache lacks this revision's
+    # object (or a folder's listing); see workspace.file_state. 'artver pull' brings it.
+    outdated: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.unsaved and not self.missing and not self.corrupt and not self.git_tracked
+        return not self.unsaved and not self.missing and not self.corrupt and not self.git_tracked and not self.outdated
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ def checkout_unlocked(repo: Repo, paths: list[str] | None, force: bool, progress
         for item in tracked:
             plan.artifact(item)
         plan.place_all(progress)
-    for items in (result.updated, result.removed, result.unsaved, result.missing, result.corrupt, result.git_tracked):
+    for items in (result.updated, result.removed, result.unsaved, result.missing, result.corrupt, result.git_tracked,
+                  result.outdated):
         items.sort()
     return result
 
@@ -157,7 +162,12 @@ class _Checkout:
         try:
             entries = selected_entries(self.repo, tracked)
         except ObjectMissingError:
-            self.result.missing.append(tracked.selected_path)
+            if tracked.part is not None:
+                self.result.missing.append(tracked.selected_path)
+            else:
+                # Without the listing nothing in the folder can be checked out: a folder holding
+                # another revision's data stays at that revision (see workspace.unlisted_folder_state).
+                self._listing_missing(tracked, absolute)
             return
         if tracked.part is not None:
             self._part(tracked, absolute, entries)
@@ -265,6 +275,17 @@ class _Checkout:
             elif not self._already_there(wanted_file, found, absolute, preloaded):
                 self._want(wanted_file, check_no_symlink_escape(absolute, entry.path, tracked.pointer_path), absolute, preloaded)
 
+    def _listing_missing(self, tracked: Tracked, absolute: Path) -> None:
+        outdated = False
+        pointer = tracked.pointer
+        if absolute.is_dir() and not absolute.is_symlink() and isinstance(pointer, DirPointer) \
+                and isinstance(pointer.content, ListingRef):
+            present = walk_directory(absolute, tracked.path)
+            state = workspace.unlisted_folder_state(self.repo.cache, self.hasher, tracked.path, present,
+                                                    pointer.content.hash, self.repo.algorithm)
+            outdated = state is State.OUTDATED
+        (self.result.outdated if outdated else self.result.missing).append(tracked.path)
+
     def _want_absent(self, wanted: _Wanted) -> None:
         # Whether the cache has the object is found out when it is placed: one stat, not two.
         self.to_place.append(wanted)
@@ -283,7 +304,7 @@ class _Checkout:
 
     def _counts(self) -> tuple[int, ...]:
         return (len(self.to_place), len(self.result.unsaved), len(self.result.missing), len(self.result.removed),
-                len(self.result.corrupt), len(self.result.git_tracked))
+                len(self.result.corrupt), len(self.result.git_tracked), len(self.result.outdated))
 
     def _git_allows(self, path: str) -> bool:
         """May artver write, replace or delete ``path`` (or anything below it)? Not if Git
@@ -303,8 +324,9 @@ class _Checkout:
                 return
         elif target.is_file():
             stat = target.stat()
-            current = self.hasher.hash(wanted.path, target, stat, preloaded) if stat.st_size == wanted.size else None
-            if current == wanted.hash:
+            state = workspace.file_state(self.repo.cache, self.hasher, wanted.path, target, wanted.hash, wanted.size,
+                                         stat, preloaded)
+            if state in (State.CLEAN, State.NOT_IN_CACHE):
                 if bool(stat.st_mode & 0o100) != wanted.executable and not target.is_symlink() and stat.st_nlink == 1:
                     if not self._git_allows(wanted.path):
                         return
@@ -312,6 +334,9 @@ class _Checkout:
                 self.result.unchanged += 1
                 return
             if not self._git_allows(wanted.path):
+                return
+            if state is State.OUTDATED:
+                self.result.outdated.append(wanted.path)
                 return
             if not self.force:
                 if not self._saved(wanted.path, target, stat, None, folder):

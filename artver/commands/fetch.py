@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from artver import file_lock, transfer
-from artver.artifacts import open_stats, required_objects
+from artver import file_lock, transfer, transfer_report
+from artver.artifacts import listing_members, open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
@@ -34,23 +34,33 @@ def fetch_unlocked(
     items = pointers_in_scope(repo, paths, revisions)
     repo.cache.remove_stale_temps()
     session = transfer.open_session(repo, remote, jobs, progress.note)
+    report = transfer_report.Watch.of(repo, session, progress)
+    storage = report.storage if report is not None else session.storage
     objects, unknown_listings = required_objects(repo, items)
+    needed = dict(objects)
     summary = transfer.TransferSummary(session.url)
     if not unknown_listings and len(repo.cache.present(objects)) == len(objects):
         summary.skipped = len(objects)
+        if report is not None:
+            report.done("downloaded", "deciding what to download", needed, set(listing_members(repo, items)), summary)
         return summary  # everything is here: the remote is not even opened
     if unknown_listings:
         # Listings first: only they say which file objects a large directory needs.
-        summary = transfer.fetch(repo.cache, session.storage, dict.fromkeys(unknown_listings, 0), session.jobs,
-                                 packed=session.packed)
+        summary = transfer.fetch(repo.cache, storage, dict.fromkeys(unknown_listings, 0), session.jobs,
+                                 packed=session.packed_over(storage))
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
+        needed.update(objects)
     installed: list[tuple[str, StatKey]] = []
     summary = transfer.merge(
         summary,
-        transfer.fetch(repo.cache, session.storage, objects, session.jobs, progress, installed, session.packed),
+        transfer.fetch(repo.cache, storage, objects, session.jobs, report.clock if report else progress, installed,
+                       session.packed_over(storage)),
     )
     with open_stats(repo) as stats:
         stats.mark_verified(installed)  # hashed while downloading: no need to read them again
+    if report is not None:
+        listings = set(listing_members(repo, items)) | set(unknown_listings)
+        report.done("downloaded", "deciding what to download", needed, listings, summary)
     return summary

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from artver import file_lock, git, hashing
+from artver import file_lock, git, hashing, workspace
 from artver import pointer as pointer_module
 from artver.artifacts import Hasher, Tracked, open_stats, walk_directory
 from artver.errors import ArtverError, UsageError
 from artver.listing import Entry
 from artver.repo import Repo
+from artver.status_states import State
 
 if TYPE_CHECKING:
     from artver.transfer import TransferSummary
@@ -41,6 +42,7 @@ class CheckoutOutcome(Protocol):
     unsaved: list[str]
     missing: list[str]
     git_tracked: list[str]
+    outdated: list[str]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ def _checkout(repo: Repo, result: HookResult, steps: Steps) -> HookResult:
     if outcome.missing:
         result.messages.append(
             f"artver: {len(outcome.missing)} file(s) are not in the cache; run 'artver pull' to get them"
+        )
+    if outcome.outdated:
+        result.messages.append(
+            f"artver: {len(outcome.outdated)} path(s) stayed at another revision because this revision's data is not in the cache: "
+            + ", ".join(outcome.outdated[:5]) + (" ..." if len(outcome.outdated) > 5 else "")
+            + " (run 'artver pull'; 'artver add' would record the other revision's data)"
         )
     if outcome.git_tracked:
         result.messages.append(
@@ -201,16 +209,29 @@ def _staged_problem(repo: Repo, tracked: Tracked, hasher: Hasher) -> str:
     fix = f"run 'artver add {tracked.path}' and 'git add {tracked.pointer_path}'"
     pointer = tracked.pointer
     if isinstance(pointer, pointer_module.FilePointer):
+        state = workspace.file_state(cache, hasher, tracked.path, absolute, pointer.hash, pointer.size)
+        if state is State.OUTDATED:
+            return (f"the workspace holds another revision's data, and this pointer's object {hashing.short(pointer.hash)} "
+                    f"is not in the cache; run 'artver pull {tracked.path}' ('artver add' would record the other revision's data)")
         if not cache.has(pointer.hash):
             return f"its object {hashing.short(pointer.hash)} is not in the cache; {fix}"
-        if absolute.is_file() and hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
+        if state is State.MODIFIED and absolute.is_file():
             return f"the workspace data differs from the staged pointer; {fix}"
         return ""
+    folder = absolute.is_dir() and not absolute.is_symlink()
+    outdated = (f"the folder holds another revision's data, and this pointer's {{what}} not in the cache; run "
+                f"'artver pull {tracked.path}' ('artver add' would record the other revision's data)")
     if isinstance(pointer.content, pointer_module.ListingRef) and not cache.has(pointer.content.hash):
+        if folder and workspace.unlisted_folder_state(cache, hasher, tracked.path, walk_directory(absolute, tracked.path),
+                                                      pointer.content.hash, repo.algorithm) is State.OUTDATED:
+            return outdated.format(what="listing is")
         return f"its listing is not in the cache; {fix}"
     entries: tuple[Entry, ...] = entries_of(repo, pointer, tracked.pointer_path)
     missing = [entry.path for entry in entries if not cache.has(entry.hash)]
     if missing:
+        if folder and workspace.folder_state(cache, hasher, tracked.path, walk_directory(absolute, tracked.path),
+                                             entries).state is State.OUTDATED:
+            return outdated.format(what=f"objects of {len(missing)} file(s) are") + f" (e.g. {missing[0]})"
         return f"{len(missing)} file(s) are not in the cache (e.g. {missing[0]}); {fix}"
     if absolute.is_dir():
         present = {item.relative: item for item in walk_directory(absolute, tracked.path)}

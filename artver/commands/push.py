@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from artver import file_lock, remote_lock, transfer, verification
+from artver import file_lock, remote_lock, transfer, transfer_report, verification
 from artver.artifacts import Tracked, listing_members, open_stats, partly_selected_listings, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -32,6 +32,9 @@ def push_items(
     for listing in partial:
         objects.pop(listing, None)  # not on the strength of a part's files: see _complete_listings
     session = transfer.open_session(repo, remote, jobs, progress.note)
+    report = transfer_report.Watch.of(repo, session, progress)
+    listings = listing_members(repo, items)
+    storage = report.storage if report is not None else session.storage
     # A shared lock in the remote from the first existence check to the last upload: gc
     # --cloud (which takes the exclusive one) cannot delete or repack what this push finds
     # present and then references (docs/design.md, "Remote locks").
@@ -42,12 +45,14 @@ def push_items(
             verified = stats.verified_objects()
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
-        summary = transfer.push(repo.cache, session.storage, objects, session.jobs, progress, corrupt,
-                                listing_members(repo, items), session.packed)
+        summary = transfer.push(repo.cache, storage, objects, session.jobs, report.clock if report else progress,
+                                corrupt, listings, session.packed_over(storage))
         if partial and summary.ok:
             summary = transfer.merge(summary, _complete_listings(repo, session, partial, progress, corrupt))
     for listing in unknown_listings:
         summary.failed.append(Failure(listing, "directory listing not in the local cache; run 'artver fetch' first"))
+    if report is not None:
+        report.done("uploaded", "deciding what to upload", objects, set(listings) | set(unknown_listings), summary)
     return summary
 
 

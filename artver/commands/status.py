@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from artver import workspace
 from artver.artifacts import (
     Hasher,
     Tracked,
@@ -22,6 +23,8 @@ from artver.repo import Repo
 from artver.statcache import directory_signature
 from artver.status_states import CloudState, State
 
+OUTDATED_DETAIL = "another revision's data; this revision's is not in the cache: run 'artver pull'"
+
 
 @dataclass(frozen=True)
 class ArtifactStatus:
@@ -32,6 +35,7 @@ class ArtifactStatus:
     modified: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
     detail: str = ""
+    outdated: tuple[str, ...] = ()  # a folder's files at another revision, or absent, for want of their object
 
 
 def status(repo: Repo, paths: list[str] | None = None, progress: Progress = NO_PROGRESS) -> list[ArtifactStatus]:
@@ -61,14 +65,14 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     pointer = tracked.pointer
     cache = repo.cache
     if isinstance(pointer, FilePointer):
-        in_cache = cache.has(pointer.hash)
-        if not absolute.exists():
-            return ArtifactStatus(tracked.path, "file", State.MISSING, detail="" if in_cache else "not in the cache either")
-        if absolute.is_dir():
-            return ArtifactStatus(tracked.path, "file", State.MODIFIED, detail="a folder is where the file should be")
-        if hasher.hash(tracked.path, absolute, absolute.stat()) != pointer.hash:
-            return ArtifactStatus(tracked.path, "file", State.MODIFIED)
-        return ArtifactStatus(tracked.path, "file", State.CLEAN if in_cache else State.NOT_IN_CACHE)
+        state = workspace.file_state(cache, hasher, tracked.path, absolute, pointer.hash, pointer.size)
+        if state is State.MISSING:
+            return ArtifactStatus(tracked.path, "file", state, detail="" if cache.has(pointer.hash) else "not in the cache either")
+        if state is State.MODIFIED and absolute.is_dir():
+            return ArtifactStatus(tracked.path, "file", state, detail="a folder is where the file should be")
+        if state is State.OUTDATED:
+            return ArtifactStatus(tracked.path, "file", state, detail=OUTDATED_DETAIL)
+        return ArtifactStatus(tracked.path, "file", state)
     if absolute.is_dir() and not absolute.is_symlink():
         present = walk_directory(absolute, tracked.path)
         identity = content_hash_of(tracked, repo)
@@ -78,34 +82,25 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
     try:
         entries = entries_of(repo, pointer, tracked.pointer_path)
     except ObjectMissingError:
-        state = State.MISSING if not absolute.exists() else State.NOT_IN_CACHE
-        return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache")
+        if not absolute.exists():
+            return ArtifactStatus(tracked.path, "dir", State.MISSING, detail="its listing is not in the cache")
+        if not absolute.is_dir() or absolute.is_symlink():
+            return ArtifactStatus(tracked.path, "dir", State.MODIFIED, detail="a file is where the folder should be")
+        assert isinstance(pointer.content, ListingRef)  # an inline listing is never missing
+        state = workspace.unlisted_folder_state(cache, hasher, tracked.path, present, pointer.content.hash,
+                                                repo.algorithm)
+        return ArtifactStatus(tracked.path, "dir", state, detail="its listing is not in the cache: run 'artver pull'")
     if not absolute.exists():
         hashes = {entry.hash for entry in entries}
         detail = "" if len(cache.present(hashes)) == len(hashes) else "not in the cache either"
         return ArtifactStatus(tracked.path, "dir", State.MISSING, detail=detail)
     if not absolute.is_dir():
         return ArtifactStatus(tracked.path, "dir", State.MODIFIED, detail="a file is where the folder should be")
-    expected = {entry.path: entry for entry in entries}
-    preloaded = hasher.stats.under(tracked.path)
-    added, modified = [], []
-    for item in present:
-        entry = expected.get(item.relative)
-        if entry is None:
-            added.append(item.relative)
-            continue
-        if entry.size != item.stat.st_size or entry.executable != item.executable:
-            modified.append(item.relative)
-            continue
-        if hasher.hash(f"{tracked.path}/{item.relative}", item.path, item.stat, preloaded) != entry.hash:
-            modified.append(item.relative)
-    seen = {item.relative for item in present}
-    deleted = [path for path in expected if path not in seen]
-    if added or modified or deleted:
-        return ArtifactStatus(tracked.path, "dir", State.MODIFIED, tuple(added), tuple(modified), tuple(deleted))
-    hashes = {entry.hash for entry in entries}
-    if len(cache.present(hashes)) != len(hashes):
-        return ArtifactStatus(tracked.path, "dir", State.NOT_IN_CACHE)
+    found = workspace.folder_state(cache, hasher, tracked.path, present, entries, hasher.stats.under(tracked.path))
+    if found.state is not State.CLEAN:
+        detail = OUTDATED_DETAIL if found.state is State.OUTDATED else ""
+        return ArtifactStatus(tracked.path, "dir", found.state, found.added, found.modified, found.deleted, detail,
+                              found.outdated)
     hasher.stats.record_directory(tracked.path, identity, signature)
     return ArtifactStatus(tracked.path, "dir", State.CLEAN)
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from artver.config import Config
 from artver.errors import ConfigError, UsageError
+from artver.remote_label import RemoteLabel
 from artver.remotes.base import Storage
 
 SCHEMES = ("s3", "gs", "file")
@@ -29,8 +30,8 @@ class RemoteSpec:
     bucket: str  # s3/gs bucket; for file: the directory
     prefix: str  # key prefix inside the bucket, no leading/trailing '/'
 
-    def describe(self) -> str:
-        return f"remote '{self.name}' ({self.url})"
+    def describe(self) -> RemoteLabel:
+        return RemoteLabel(self.name, self.url)
 
 
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")  # S3 (legacy names too) and GCS bucket names: never ':' or '@'
