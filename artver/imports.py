@@ -21,6 +21,7 @@ hash on the way in, so what a hostile remote sends never enters the cache.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from artver.listing import Entry
 from artver.paths import check_artifact_path
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer, Source
 from artver.progress import NO_PROGRESS, Progress
+from artver.remote_packs import reading_packs
 from artver.repo import Repo
 from artver.statcache import StatKey
 
@@ -295,7 +297,9 @@ def open_remote(source: SourceRepo, commit: str, jobs: int | None, progress: Pro
     if spec.scheme == "file" and source.base is None and not os.path.isabs(os.path.expanduser(config.get(f"remote.{spec.name}", "url") or "")):
         raise ConfigError(f"source repository {source.shown}: its remote '{spec.name}' is a relative directory, "
                           f"which only means something in a clone of it; use a local clone as SOURCE_REPO instead")
-    return transfer.open_session(Repo(base, config), spec.name, jobs, progress.note)
+    # No packs through this session's own database: it would live in the source's .artver.
+    # Readers of the source's packs are made per destination cache (reading_packs).
+    return dataclasses.replace(transfer.open_session(Repo(base, config), spec.name, jobs, progress.note), open_packed=None)
 
 
 def _raise_failures(summary: transfer.TransferSummary) -> None:
@@ -309,7 +313,8 @@ def entries_of(cache: Cache, pointer: DirPointer, session: transfer.Session, whe
     content = pointer.content
     if isinstance(content, InlineListing):
         return content.entries
-    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1))
+    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1,
+                                   packed=reading_packs(session.storage, cache)))
     return listing.from_object_bytes(cache.read_bytes(content.hash, where), f"{where} (listing {hashing.short(content.hash)})")
 
 
@@ -333,7 +338,8 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
             entries = tuple(chosen)
         objects = {entry.hash: entry.size for entry in entries}
     installed: list[tuple[str, StatKey]] = []
-    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed))
+    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed,
+                                   reading_packs(session.storage, cache)))
     return entries, installed
 
 

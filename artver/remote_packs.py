@@ -291,16 +291,17 @@ class PackedRemote:
         return RemoteError(f"{where} arrived damaged {len(seen)} times; gave up after {len(seen)} reads. The remote's "
                            f"copy may be intact: check the network, then run the command again")
 
-    def install(self, hash_value: str, data: bytes) -> StatKey:
-        """Give verified member bytes their cache name."""
-        temp, fd = self.cache.create_temp()
+    def install(self, cache: Cache, hash_value: str, data: bytes) -> StatKey:
+        """Give verified member bytes their name in ``cache`` (the one the fetch fills,
+        which need not be the one this remote writes its temp files to)."""
+        temp, fd = cache.create_temp()
         try:
             try:
                 _write_all(fd, data, None, temp, "a download into the cache")
                 stat = StatKey.of(os.fstat(fd))
             finally:
                 os.close(fd)
-            self.cache.install_trusted(temp, hash_value, read_only=True)
+            cache.install_trusted(temp, hash_value, read_only=True)
         except BaseException:
             unlink_if_present(temp)
             raise
@@ -349,6 +350,15 @@ def by_pack(locations: Mapping[str, Location]) -> Iterable[Member]:
 
 def open_packed(storage: Storage, cache: Cache, database: Path | None, settings: PackSettings) -> PackedRemote:
     return PackedRemote(storage, cache, database, settings)
+
+
+READING_ONLY = PackSettings(enabled=False, threshold=0, pack_size=DEFAULT_PACK_SIZE)
+
+
+def reading_packs(storage: Storage, cache: Cache) -> PackedRemote:
+    """A remote's packs for reading into ``cache`` only, with what is learnt of its indexes
+    kept in memory: for a remote that belongs to another repository (artver get/import)."""
+    return PackedRemote(storage, cache, None, READING_ONLY)
 
 
 REPACK_SHARE = 0.2  # a pack is rewritten once at least this share of its bytes is dead

@@ -394,7 +394,7 @@ def fetch(
 
     done: list[str] = []
     if located and packed is not None:
-        done += _fetch_members(summary, packed, located, keys, jobs, progress, download)
+        done += _fetch_members(cache, summary, packed, located, keys, jobs, progress, download)
     whole = [hash_value for hash_value in todo if hash_value not in located]
     done += _transfer_each(summary, whole, objects, download, jobs, progress, f"Fetching from {storage.url}")
     if installed is not None:
@@ -415,7 +415,7 @@ def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dic
 READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
 
 
-def _fetch_members(summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],
+def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],
                    keys: dict[str, StatKey], jobs: int, progress: Progress,
                    download_whole: Callable[[str], None]) -> list[str]:
     """Read the located members by coalesced ranged reads, several at once, install each
@@ -465,7 +465,7 @@ def _fetch_members(summary: TransferSummary, packed: PackedRemote, located: dict
             return
         for hash_value, outcome in outcomes.items():
             if isinstance(outcome, bytes):
-                record(hash_value, packed.install(hash_value, outcome))
+                record(hash_value, packed.install(cache, hash_value, outcome))
             else:
                 record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
 
@@ -602,7 +602,7 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     ``packed``, an object a pack holds is read as its range of the pack."""
     member = _packed_member(packed, hash_value, size)
     if member is not None and packed is not None:
-        return packed.install(hash_value, _read_member(packed, member, progress))
+        return packed.install(cache, hash_value, _read_member(packed, member, progress))
     downloaded = _download_checked(cache, storage, hash_value, progress, size)
     try:
         cache.install_trusted(downloaded.temp, hash_value, read_only=True)
