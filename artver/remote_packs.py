@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ MAX_GAP = 256 * 1024  # unwanted bytes a ranged read may span to save a request
 MAX_SPAN = 8 * 1024 * 1024  # bytes of one ranged read (held in memory while its members are checked)
 CONSOLIDATE_AT = 32  # index objects; push merges them into one beyond this
 READS = 3  # reads of a member whose bytes are wrong, at most, before giving up on it
+REFRESH_ROUNDS = 3  # listings of index/ at most, when indexes vanish while they are read
 
 
 @dataclass(frozen=True)
@@ -119,36 +121,42 @@ class PackedRemote:
             if self._database is not None and self._database.exists():  # e.g. a remote emptied and begun again
                 self.index.remove_indexes(self.index.index_names())
             return
-        listed = set()
-        for key, _ in self.storage.list(packs.INDEX_PREFIX):
-            name = packs.name_in_key(key, packs.INDEX_PREFIX)
-            if name is not None:
-                listed.add(name)
-        known = self.index.index_names()
-        for name in sorted(listed - known):
-            self._load_index(name)
-        self.index.remove_indexes(known - listed)
+        # An index deleted between the listing and its download was merged into a new one by
+        # another clone (consolidation writes the merged index first): list again to find it.
+        for _ in range(REFRESH_ROUNDS):
+            listed = set()
+            for key, _ in self.storage.list(packs.INDEX_PREFIX):
+                name = packs.name_in_key(key, packs.INDEX_PREFIX)
+                if name is not None:
+                    listed.add(name)
+            known = self.index.index_names()
+            vanished = [name for name in sorted(listed - known) if not self._load_index(name)]
+            self.index.remove_indexes(known - listed)
+            if not vanished:
+                return
+        raise RemoteError(f"{self.storage.url}: its indexes kept changing while they were read (other clones "
+                          f"consolidating them); run the command again")
 
-    def _load_index(self, name: str) -> None:
+    def _load_index(self, name: str) -> bool:
+        """Read index ``name`` into the database; False if it is gone from the remote. It is
+        downloaded into an unnamed temp file (no cache write: status --cloud works with a
+        read-only cache), checked against its name, then parsed line by line."""
         key = packs.index_key(name)
         where = f"{self.storage.url}: index {key}"
-        temp = self.cache.new_temp()
-        try:
-            with open(temp, "w+b") as handle:
-                sink = _IndexSink(handle, where)
-                try:
-                    self.storage.download(key, sink, _ignore)
-                except ObjectNotFoundError:
-                    return  # deleted since the listing (consolidated by another clone): its members are elsewhere
-                if sink.hasher.hexdigest() != name:
-                    raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
-                                      f"'artver verify -r' checks the remote")
-                handle.seek(0)
-                # Lines read with a bound: one endless line must not fill memory.
-                lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
-                self.index.add_index(name, packs.parse_index(lines, where))
-        finally:
-            unlink_if_present(temp)
+        with tempfile.TemporaryFile() as handle:
+            sink = _IndexSink(handle, where)
+            try:
+                self.storage.download(key, sink, _ignore)
+            except ObjectNotFoundError:
+                return False
+            if sink.hasher.hexdigest() != name:
+                raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
+                                  f"'artver verify -r' checks the remote")
+            handle.seek(0)
+            # Lines read with a bound: one endless line must not fill memory.
+            lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
+            self.index.add_index(name, packs.parse_index(lines, where))
+        return True
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
         """Which of ``hashes`` the remote's packs hold, and where (no request once refreshed)."""

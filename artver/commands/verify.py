@@ -7,9 +7,10 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, transfer
+from artver import file_lock, hashing, remote_format, transfer
 from artver.artifacts import open_stats, select, selected_entries
 from artver.errors import ArtverError, ObjectMissingError
+from artver.pack_verification import check_packs
 from artver.pointer import FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
@@ -46,6 +47,9 @@ class VerifyResult:
             hints.append("artver fetch   (downloads the quarantined or missing objects again)")
         if any(problem.where == "remote" and problem.problem == "missing" for problem in self.problems):
             hints.append("artver push    (uploads what the remote lacks, from a clone that has it)")
+        if any(problem.where == "remote" and problem.object.startswith(("packs/", "index/")) for problem in self.problems):
+            hints.append("a damaged pack: delete it and every index/ object whose text names it (a damaged index: delete "
+                         "it), then 'artver push' from a clone that has the objects: they are packed anew")
         if any(problem.where == "remote" and problem.problem == "corrupt" for problem in self.problems):
             hints.append("delete the corrupt remote objects listed above, then 'artver push' from a clone that has them intact")
         return hints
@@ -120,3 +124,12 @@ def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: 
     transfer.parallel(session.jobs, check, objects)
     if errors:
         raise errors[0]
+    if session.packed is not None and session.packed.version >= remote_format.PACKED:
+        # Every index and every pack in full, also those holding nothing in scope.
+        checked, found = check_packs(session.packed, progress.advance)
+        result.remote_checked += checked
+        reported = {(problem.object, problem.where) for problem in result.problems}
+        for problem in found:
+            if (problem.object, "remote") not in reported:
+                result.problems.append(ObjectProblem(problem.object, "remote", problem.problem,
+                                                     tuple(users.get(problem.object, ()))))
