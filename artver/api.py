@@ -464,6 +464,11 @@ def get_url(path: PathLike, rev: str | None = None, repo: PathLike = ".", remote
     session = transfer.open_session(repository, remote, 1)
     storage = session.storage  # opens the backend: once
     key = transfer.key_of(hash_value)
+    if session.chunked is not None and session.chunked.recipes_present([hash_value]):
+        raise UsageError(f"{os.fspath(path)}: it is stored in {storage.url} as chunks (files of "
+                         f"remote.NAME.chunk_threshold bytes or more are), so it has no URL of its own; read it with "
+                         f"artver.api.open (which streams it with cache=False) or 'artver pull', or set "
+                         f"'artver remote modify NAME chunk false' before pushing")
     if session.packed is not None and session.packed.locate([hash_value]):
         raise UsageError(f"{os.fspath(path)}: its object is stored inside a pack in {storage.url} (objects under "
                          f"remote.NAME.pack_threshold bytes are), so it has no URL of its own; read it with "
@@ -521,9 +526,11 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     if not repository.cache.has(hash_value):
         session = transfer.open_session(repository, remote, 1)
         if cache:
-            transfer.download_verified(repository.cache, session.storage, hash_value, packed=session.packed)
+            transfer.download_verified(repository.cache, session.storage, hash_value, packed=session.packed,
+                                       chunked=session.chunked)
         else:
-            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value, session.packed)
+            temp = transfer.download_to_temp(repository.cache, session.storage, hash_value, session.packed,
+                                             session.chunked)
     source = temp or repository.cache.path_of(hash_value)
     try:
         if temp is None:

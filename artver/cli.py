@@ -286,7 +286,7 @@ def remote_default(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
 def remote_modify(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The remote to change.")],
-    key: Annotated[str, typer.Argument(help="url, endpoint_url, region, profile, project, credentials_path, jobs, retries, timeout, speed_limit, speed_time, link, direct_requests, pack, pack_threshold, pack_size, or a secret: access_key_id, secret_access_key, session_token.")],
+    key: Annotated[str, typer.Argument(help="url, endpoint_url, region, profile, project, credentials_path, jobs, retries, timeout, speed_limit, speed_time, link, direct_requests, pack, pack_threshold, pack_size, chunk, chunk_threshold, or a secret: access_key_id, secret_access_key, session_token.")],
     value: Annotated[str | None, typer.Argument(help="The new value (omit with --unset).", show_default=False)] = None,
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,

@@ -59,6 +59,8 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "pack",
             "pack_threshold",
             "pack_size",
+            "chunk",
+            "chunk_threshold",
         }
     )
     | SECRET_KEYS,
@@ -94,6 +96,8 @@ NUMBERS: Mapping[tuple[str, str], WholeNumber] = {
     # Bytes. Below the threshold an object goes into a pack (0: none do); packs.MAX_MEMBER bounds it.
     ("remote", "pack_threshold"): WholeNumber(0, 64 * 1024 * 1024),
     ("remote", "pack_size"): WholeNumber(1024 * 1024, 1024 * 1024 * 1024),
+    # Bytes: files of this size or more are chunked (remote_chunks.MIN_CHUNK_THRESHOLD is the floor).
+    ("remote", "chunk_threshold"): WholeNumber(1024 * 1024, 1 << 50),
 }
 
 Scope = Literal["committed", "user", "local"]

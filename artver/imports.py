@@ -42,6 +42,7 @@ from artver.listing import Entry
 from artver.paths import check_artifact_path
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer, Source
 from artver.progress import NO_PROGRESS, Progress
+from artver.remote_chunks import reading_chunks
 from artver.remote_packs import reading_packs
 from artver.repo import Repo
 from artver.statcache import StatKey
@@ -338,8 +339,9 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
             entries = tuple(chosen)
         objects = {entry.hash: entry.size for entry in entries}
     installed: list[tuple[str, StatKey]] = []
-    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed,
-                                   reading_packs(session.storage, cache)))
+    packed = reading_packs(session.storage, cache)
+    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed, packed,
+                                   reading_chunks(packed)))
     return entries, installed
 
 

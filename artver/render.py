@@ -166,8 +166,11 @@ def transfer(out: Output, summary: Any, verb: str) -> None:
     if summary.transferred == 0 and not summary.failed:
         out.say(f"Everything is up to date: {summary.skipped} object{'s' if summary.skipped != 1 else ''} in {summary.remote}.")
     else:
+        moved = human_size(summary.bytes)
+        if summary.deduplicated:  # chunks of large files that did not have to move
+            moved += f"; {human_size(summary.deduplicated)} more not sent, as chunks already there"
         out.say(
-            f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({human_size(summary.bytes)}), "
+            f"{verb} {summary.transferred} object{'s' if summary.transferred != 1 else ''} ({moved}), "
             f"{summary.skipped} already there, {len(summary.failed)} failed; {summary.remote}."
         )
     for failure in summary.failed[:10]:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from artver import hashing, packs
 from artver.cache import Cache
+from artver.chunk_index import ChunkIndex
+from artver.chunk_index import database_path as chunk_database_path
 from artver.errors import (
     AccessDeniedError,
     ArtverError,
@@ -42,6 +44,7 @@ from artver.errors import (
 from artver.fsutil import unlink_if_present
 from artver.packs import Location, Member
 from artver.progress import NO_PROGRESS, Progress
+from artver.remote_chunks import ChunkedRemote, chunk_settings, may_be_chunked
 from artver.remote_index import database_path
 from artver.remote_packs import PackedRemote, open_packed, pack_settings
 from artver.remotes.base import Size, Storage, hard_linking
@@ -98,6 +101,7 @@ class TransferSummary:
     bytes: int = 0
     skipped: int = 0  # already at the destination
     failed: list[Failure] = field(default_factory=list)
+    deduplicated: int = 0  # bytes of chunked files that did not move: the other side had those chunks
 
     @property
     def ok(self) -> bool:
@@ -199,10 +203,16 @@ def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int) -> dict[str
     return {keys[key]: size for key, size in found_keys.items()}
 
 
-def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, packed: PackedRemote | None = None) -> set[str]:
-    """Which of ``hashes`` the remote holds (whatever their size), in its packs or whole."""
+def remote_has(storage: Storage, hashes: Sequence[str], jobs: int, packed: PackedRemote | None = None,
+               chunked: ChunkedRemote | None = None, sizes: dict[str, int] | None = None) -> set[str]:
+    """Which of ``hashes`` the remote holds (whatever their size), in its packs, whole, or
+    (for those ``sizes`` says are large) as a recipe."""
     in_packs = set(packed.locate(hashes)) if packed is not None and hashes else set()
-    return in_packs | set(remote_sizes(storage, [hash_value for hash_value in hashes if hash_value not in in_packs], jobs))
+    found = in_packs | set(remote_sizes(storage, [hash_value for hash_value in hashes if hash_value not in in_packs], jobs))
+    if chunked is not None and sizes is not None:
+        large = [hash_value for hash_value in hashes if hash_value not in found and may_be_chunked(sizes.get(hash_value) or 0)]
+        found |= chunked.recipes_present(large)
+    return found
 
 
 def _transfer_each(
@@ -254,6 +264,7 @@ def push(
     validate: Callable[[list[str]], set[str]] | None = None,
     listings: dict[str, frozenset[str]] | None = None,
     packed: PackedRemote | None = None,
+    chunked: ChunkedRemote | None = None,
 ) -> TransferSummary:
     """Upload every object in ``objects`` (hash -> size) that the remote lacks.
     ``objects`` comes in artifact-path order: that is the order of members in packs, so
@@ -267,7 +278,9 @@ def push(
     the whole remote (docs/design.md, "Write ordering").
 
     With ``packed`` (a remote that may hold packs), objects its packs hold are known
-    without a request, and small objects go up in packs (remote_packs.py)."""
+    without a request, and small objects go up in packs (remote_packs.py). With
+    ``chunked``, large files go up as the chunks the remote lacks plus a recipe
+    (remote_chunks.py); a file whose recipe is there counts as present."""
     listings = listings or {}
     summary = TransferSummary(storage.url)
     in_cache = cache.present(objects)
@@ -285,6 +298,8 @@ def push(
     unvouched = set(objects) - set(known) - vouched
     in_packs = set(packed.locate(sorted(unvouched))) if packed is not None and unvouched else set()
     found.update(remote_sizes(storage, sorted(unvouched - in_packs), jobs))
+    unseen = [hash_value for hash_value in sorted(unvouched - in_packs - set(found)) if may_be_chunked(sizes[hash_value])]
+    in_recipes = chunked.recipes_present(unseen) if chunked is not None and unseen else set()
     # An object the store states to be shorter than it should be is what some stores keep of
     # an interrupted upload (SeaweedFS keeps a cut PUT as an empty object): it is replaced.
     # An object of unknown size is left alone, like any other object under its key ('artver
@@ -292,7 +307,7 @@ def push(
     # own word that it is short.
     damaged = {hash_value for hash_value, size in found.items()
                if hash_value in in_cache and size is not None and size < sizes[hash_value]}
-    present = (set(found) - damaged) | (vouched & set(objects)) | in_packs
+    present = (set(found) - damaged) | (vouched & set(objects)) | in_packs | in_recipes
     summary.skipped = len(present)
     for hash_value in sorted(set(objects) - present - in_cache):
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
@@ -313,9 +328,16 @@ def push(
         packable = {hash_value for hash_value in files_first if packed.settings.packs(sizes[hash_value])}
         to_pack = [hash_value for hash_value in objects if hash_value in packable]  # artifact-path order
         files_first = [hash_value for hash_value in files_first if hash_value not in packable]
+    to_chunk: list[str] = []
+    if chunked is not None:
+        chunkable = {hash_value for hash_value in files_first if chunked.settings.chunks(sizes[hash_value])}
+        to_chunk = [hash_value for hash_value in objects if hash_value in chunkable]
+        files_first = [hash_value for hash_value in files_first if hash_value not in chunkable]
     uploaded: set[str] = set()
     if to_pack and packed is not None:
         uploaded |= _push_packs(summary, packed, to_pack, sizes, jobs, progress)
+    if to_chunk and chunked is not None:
+        uploaded |= _push_chunked(summary, cache, chunked, to_chunk, sizes, progress)
     uploaded |= set(_transfer_each(summary, files_first, sizes, upload, jobs, progress, f"Pushing to {storage.url}"))
     in_remote = present | uploaded
     listings_last = []
@@ -327,7 +349,7 @@ def push(
         else:
             listings_last.append(listing)
     _transfer_each(summary, listings_last, sizes, upload, jobs, progress, f"Pushing to {storage.url}")
-    if packed is not None and to_pack:
+    if packed is not None and (to_pack or to_chunk):
         packed.consolidate()
     summary.failed.sort(key=lambda failure: failure.object)
     return summary
@@ -368,6 +390,30 @@ def _push_packs(summary: TransferSummary, packed: PackedRemote, to_pack: list[st
 PACK_JOBS = 4  # packs built and uploaded at once: each is a temp file of pack_size in the cache
 
 
+def _push_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote, to_chunk: list[str],
+                  sizes: dict[str, int], progress: Progress) -> set[str]:
+    """Upload each large file as the chunks the remote lacks plus its recipe, one file at a
+    time (each file's packs several at once)."""
+    done: set[str] = set()
+    progress.start(f"Pushing to {chunked.storage.url}", sum(sizes[hash_value] for hash_value in to_chunk))
+    try:
+        for hash_value in to_chunk:
+            try:
+                moved = chunked.push_file(cache, hash_value, sizes[hash_value], progress.advance)
+            except ArtverError as error:
+                if stops_the_command(error):
+                    raise
+                summary.failed.append(Failure(hash_value, str(error)))
+                continue
+            summary.transferred += 1
+            summary.bytes += moved.transferred
+            summary.deduplicated += moved.deduplicated
+            done.add(hash_value)
+    finally:
+        progress.finish()
+    return done
+
+
 def fetch(
     cache: Cache,
     storage: Storage,
@@ -376,12 +422,14 @@ def fetch(
     progress: Progress = NO_PROGRESS,
     installed: list[tuple[str, StatKey]] | None = None,
     packed: PackedRemote | None = None,
+    chunked: ChunkedRemote | None = None,
 ) -> TransferSummary:
     """Download every object in ``objects`` that the cache lacks, verifying each one.
     The objects installed are appended to ``installed`` with the stat of their cache file.
     With ``packed``, objects its packs hold are read as ranges of their packs (members
     close together in one request); the others, and members of a pack that is gone, are
-    downloaded whole."""
+    downloaded whole. With ``chunked``, a large file the remote holds as a recipe is rebuilt
+    from the chunks the cache's files hold and those read from packs."""
     summary = TransferSummary(storage.url)
     present = cache.present(objects)
     todo = sorted(hash_value for hash_value in objects if hash_value not in present)
@@ -396,6 +444,12 @@ def fetch(
     if located and packed is not None:
         done += _fetch_members(cache, summary, packed, located, keys, jobs, progress, download)
     whole = [hash_value for hash_value in todo if hash_value not in located]
+    large = [hash_value for hash_value in whole if may_be_chunked(objects[hash_value])]
+    recipes = chunked.recipes_present(large) if chunked is not None and large else set()
+    if recipes and chunked is not None:
+        done += _fetch_chunked(summary, cache, chunked, [hash_value for hash_value in whole if hash_value in recipes],
+                               objects, keys, progress)
+        whole = [hash_value for hash_value in whole if hash_value not in recipes]
     done += _transfer_each(summary, whole, objects, download, jobs, progress, f"Fetching from {storage.url}")
     if installed is not None:
         installed.extend((hash_value, keys[hash_value]) for hash_value in done)
@@ -413,6 +467,29 @@ def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dic
 
 
 READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
+
+
+def _fetch_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote, files: list[str],
+                   objects: dict[str, int], keys: dict[str, StatKey], progress: Progress) -> list[str]:
+    """Rebuild each file from its recipe, one at a time (each file's reads several at once)."""
+    done: list[str] = []
+    progress.start(f"Fetching from {chunked.storage.url}", sum(objects[hash_value] for hash_value in files))
+    try:
+        for hash_value in files:
+            try:
+                _, keys[hash_value], moved = chunked.fetch_file(cache, hash_value, objects[hash_value], progress.advance)
+            except ArtverError as error:
+                if stops_the_command(error):
+                    raise
+                summary.failed.append(Failure(hash_value, str(error)))
+                continue
+            summary.transferred += 1
+            summary.bytes += moved.transferred
+            summary.deduplicated += moved.deduplicated
+            done.append(hash_value)
+    finally:
+        progress.finish()
+    return done
 
 
 def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],
@@ -596,13 +673,18 @@ def _raise_if_damaged(storage: Storage, hash_value: str, outcome: tuple[int, str
 
 
 def download_verified(cache: Cache, storage: Storage, hash_value: str, progress: Progress = NO_PROGRESS,
-                      size: int | None = None, packed: PackedRemote | None = None) -> StatKey:
+                      size: int | None = None, packed: PackedRemote | None = None,
+                      chunked: ChunkedRemote | None = None) -> StatKey:
     """Download one object and install it in the cache, only if it matches its hash;
     return the stat of the installed object (it was hashed on the way in). With
-    ``packed``, an object a pack holds is read as its range of the pack."""
+    ``packed``, an object a pack holds is read as its range of the pack; with ``chunked``,
+    a file held as a recipe is rebuilt from its chunks."""
     member = _packed_member(packed, hash_value, size)
     if member is not None and packed is not None:
         return packed.install(cache, hash_value, _read_member(packed, member, progress))
+    recipe_size = _recipe_size(chunked, hash_value, size)
+    if recipe_size is not None and chunked is not None:
+        return chunked.fetch_file(cache, hash_value, recipe_size, progress.advance)[1]
     downloaded = _download_checked(cache, storage, hash_value, progress, size)
     try:
         cache.install_trusted(downloaded.temp, hash_value, read_only=True)
@@ -610,6 +692,14 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
         unlink_if_present(downloaded.temp)
         raise
     return downloaded.stat
+
+
+def _recipe_size(chunked: ChunkedRemote | None, hash_value: str, size: int | None) -> int | None:
+    """The size of the file if the remote holds it as a recipe (its size is then needed: the
+    caller's, or the one the recipe states), else None."""
+    if chunked is None or not may_be_chunked(size) or not chunked.recipes_present([hash_value]):
+        return None
+    return size if size is not None else chunked.recipe_size(hash_value)
 
 
 def _packed_member(packed: PackedRemote | None, hash_value: str, size: int | None) -> Member | None:
@@ -628,8 +718,12 @@ def _read_member(packed: PackedRemote, member: Member, progress: Progress = NO_P
     return outcome
 
 
-def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None) -> str:
+def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None,
+                     chunked: ChunkedRemote | None = None) -> str:
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
+    recipe_size = _recipe_size(chunked, hash_value, None)
+    if recipe_size is not None and chunked is not None:
+        return chunked.fetch_file(cache, hash_value, recipe_size, _ignore_bytes, install=False)[0]
     member = _packed_member(packed, hash_value, None)
     if member is not None and packed is not None:
         data = _read_member(packed, member)
@@ -644,10 +738,13 @@ def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: Pa
     return _download_checked(cache, storage, hash_value, NO_PROGRESS).temp
 
 
-def check_remote_object(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None) -> str | None:
+def check_remote_object(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None,
+                        chunked: ChunkedRemote | None = None) -> str | None:
     """None if the remote holds the object intact, else 'missing' or 'corrupt'. A missing
     bucket or directory is not a missing object: ContainerNotFoundError is raised. A
-    packed object is checked in its pack; if its pack is gone, it may still be whole."""
+    packed object is checked in its pack; if its pack is gone, it may still be whole. An
+    object not stored whole may be a chunked file: rebuilt from the remote's chunks alone
+    (never from local copies) and hashed whole."""
     member = _packed_member(packed, hash_value, None)
     if member is not None and packed is not None:
         try:
@@ -662,7 +759,15 @@ def check_remote_object(cache: Cache, storage: Storage, hash_value: str, packed:
     except IntegrityError:
         return "corrupt"
     except ObjectNotFoundError:
-        return "missing"
+        recipe_size = _recipe_size(chunked, hash_value, None)
+        if recipe_size is None or chunked is None:
+            return "missing"
+        try:
+            temp = chunked.fetch_file(cache, hash_value, recipe_size, _ignore_bytes, use_local=False, install=False)[0]
+        except IntegrityError:
+            return "corrupt"
+        except ObjectNotFoundError:
+            return "missing"
     unlink_if_present(temp)
     return None
 
@@ -679,6 +784,7 @@ class Session:
     open_storage: Callable[[], Storage]
     notify: Callable[[str], None] | None = None  # details for -v (see Progress.note)
     open_packed: Callable[[Storage], PackedRemote] | None = None
+    open_chunked: Callable[[PackedRemote], ChunkedRemote] | None = None
 
     @functools.cached_property
     def storage(self) -> Storage:
@@ -689,6 +795,19 @@ class Session:
         """The remote's packs (its format marker is read and its indexes refreshed on first
         use of them), or None for a Session opened without them."""
         return self.open_packed(self.storage) if self.open_packed is not None else None
+
+    @functools.cached_property
+    def chunked(self) -> ChunkedRemote | None:
+        """The remote's chunked files (through the session's packs), or None."""
+        packed = self.packed
+        return self.open_chunked(packed) if packed is not None and self.open_chunked is not None else None
+
+    def chunked_over(self, storage: Storage) -> ChunkedRemote | None:
+        """As packed_over, for chunked files."""
+        packed = self.packed_over(storage)
+        if packed is None or self.open_chunked is None:
+            return None
+        return self.chunked if packed is self.packed else self.open_chunked(packed)
 
     def packed_over(self, storage: Storage) -> PackedRemote | None:
         """The remote's packs read and written through ``storage``: the session's own, or a
@@ -718,7 +837,14 @@ def open_session(repo: Repo, remote: str | None, jobs: int | None,
     def packed(storage: Storage) -> PackedRemote:
         return open_packed(storage, repo.cache, database, settings)
 
-    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify, packed)
+    chunking = chunk_settings(repo.config.section(section), lambda key, default: repo.config.get_int(section, key, default),
+                              spec.describe())
+
+    def chunked(packed_remote: PackedRemote) -> ChunkedRemote:
+        return ChunkedRemote(packed_remote, ChunkIndex(chunk_database_path(repo.artver_dir)), chunking)
+
+    return Session(spec.describe(), jobs, policy, lambda: open_storage(spec, repo.config, jobs, notify), notify, packed,
+                   chunked)
 
 
 def _kind_of(spec: RemoteSpec) -> str:
@@ -736,4 +862,9 @@ def merge(first: TransferSummary, second: TransferSummary) -> TransferSummary:
         bytes=first.bytes + second.bytes,
         skipped=first.skipped + second.skipped,
         failed=sorted(first.failed + second.failed, key=lambda failure: failure.object),
+        deduplicated=first.deduplicated + second.deduplicated,
     )
+
+
+def _ignore_bytes(count: int) -> None:
+    del count

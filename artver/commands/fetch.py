@@ -56,7 +56,7 @@ def fetch_unlocked(
     summary = transfer.merge(
         summary,
         transfer.fetch(repo.cache, storage, objects, session.jobs, report.clock if report else progress, installed,
-                       session.packed_over(storage)),
+                       session.packed_over(storage), session.chunked_over(storage)),
     )
     with open_stats(repo) as stats:
         stats.mark_verified(installed)  # hashed while downloading: no need to read them again

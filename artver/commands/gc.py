@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, listing, packs, remote_lock, transfer
+from artver import chunking, file_lock, hashing, listing, packs, remote_lock, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
+from artver.remote_chunks import live_chunks
 from artver.remote_packs import plan_repack, repack
 from artver.remotes.base import Storage
 from artver.repo import Repo
@@ -75,6 +76,7 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
         session = transfer.open_session(repo, remote, None)
         result.remote_url = session.url
         pack_sizes: dict[str, int | None] = {}
+        recipes: set[str] = set()
         for key, stored_size in session.storage.list(""):
             remote_hash = transfer.hash_of_key(key)
             if remote_hash is not None and remote_hash not in referenced:
@@ -82,9 +84,16 @@ def plan(repo: Repo, workspace: bool, revisions: Revisions, cloud: bool = False,
             name = packs.name_in_key(key, packs.PACKS_PREFIX)
             if name is not None:
                 pack_sizes[name] = stored_size
+            chunked_file = chunking.file_of_recipe_key(key)
+            if chunked_file is not None:
+                recipes.add(chunked_file)
         result.remote_whole.sort()
-        dead_packed = plan_repack(session.packed, referenced, pack_sizes).dead if session.packed is not None else frozenset()
-        result.remote = sorted(set(result.remote_whole) | dead_packed)
+        dead_recipes = recipes - referenced
+        dead_packed: frozenset[str] = frozenset()
+        if session.chunked is not None and session.packed is not None:
+            live = referenced | live_chunks(session.chunked, sorted(recipes & referenced))
+            dead_packed = plan_repack(session.packed, live, pack_sizes).dead
+        result.remote = sorted(set(result.remote_whole) | dead_recipes | dead_packed)
     return result
 
 
@@ -125,10 +134,18 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
                 session.storage.delete(transfer.key_of(hash_value))
                 deleted_remote.add(hash_value)
 
+            # Recipes first: a recipe vouches for its chunks, which the repack may then drop.
+            recipes = {chunking.file_of_recipe_key(key) for key, _ in session.storage.list(chunking.RECIPES_PREFIX)} - {None}
+            for dead in sorted(recipe for recipe in recipes if recipe is not None and recipe not in gc_plan.live):
+                lock.check()
+                session.storage.delete(chunking.recipe_key(dead))
+                deleted_remote.add(dead)
             for phase in remote_phases:
                 transfer.parallel(session.jobs, delete, phase)
-            if session.packed is not None:
-                repack_plan = plan_repack(session.packed, gc_plan.live, _pack_sizes(session.storage))
+            if session.packed is not None and session.chunked is not None:
+                live_recipes = sorted(recipe for recipe in recipes if recipe is not None and recipe in gc_plan.live)
+                live = gc_plan.live | live_chunks(session.chunked, live_recipes)
+                repack_plan = plan_repack(session.packed, live, _pack_sizes(session.storage))
                 repack(session.packed, repack_plan, lock.check)
                 deleted_remote |= repack_plan.dead
     return GcResult(False, gc_plan.referenced, len(gc_plan.local), gc_plan.local_bytes, gc_plan.remote_url,

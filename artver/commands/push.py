@@ -46,7 +46,7 @@ def push_items(
             return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
 
         summary = transfer.push(repo.cache, storage, objects, session.jobs, report.clock if report else progress,
-                                corrupt, listings, session.packed_over(storage))
+                                corrupt, listings, session.packed_over(storage), session.chunked_over(storage))
         if partial and summary.ok:
             summary = transfer.merge(summary, _complete_listings(repo, session, partial, progress, corrupt))
     for listing in unknown_listings:

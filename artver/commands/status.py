@@ -124,7 +124,7 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
     tracked = select(repo, paths)
     session = transfer.open_session(repo, remote, jobs)
     needs: list[tuple[Tracked, set[str], str]] = []
-    everything: set[str] = set()
+    everything: dict[str, int] = {}
     for item in tracked:
         detail = ""
         objects, unknown = required_objects(repo, [item])
@@ -139,7 +139,8 @@ def cloud_status(repo: Repo, paths: list[str] | None = None, remote: str | None 
             objects, _ = required_objects(repo, [item])
         needs.append((item, set(objects), detail))
         everything.update(objects)
-    present = transfer.remote_has(session.storage, sorted(everything), session.jobs, session.packed)
+    present = transfer.remote_has(session.storage, sorted(everything), session.jobs, session.packed, session.chunked,
+                                  everything)
     results = []
     for item, needed, detail in needs:
         missing = len(needed - present)

@@ -109,7 +109,8 @@ def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: 
 
     def check(hash_value: str) -> None:
         try:
-            problem = transfer.check_remote_object(repo.cache, session.storage, hash_value, session.packed)
+            problem = transfer.check_remote_object(repo.cache, session.storage, hash_value, session.packed,
+                                                   session.chunked)
         except ArtverError as error:
             if transfer.stops_the_command(error):  # no such bucket or directory: not "every object missing"
                 raise

@@ -203,7 +203,7 @@ def bool_setting(settings: Mapping[str, str], key: str, default: bool, url: str)
 
 # Settings of a remote read by the storage layer beyond ``timeout``, each checked by its
 # function above when the remote is opened and by check_transfer_setting at 'remote modify'.
-TRANSFER_SETTINGS = ("direct_requests", "speed_limit", "speed_time", "pack")
+TRANSFER_SETTINGS = ("direct_requests", "speed_limit", "speed_time", "pack", "chunk")
 
 
 def check_transfer_setting(remote: str, key: str, value: str) -> None:
@@ -212,7 +212,7 @@ def check_transfer_setting(remote: str, key: str, value: str) -> None:
     from artver.remotes.speed import low_speed_rule
 
     try:
-        if key in ("direct_requests", "pack"):
+        if key in ("direct_requests", "pack", "chunk"):
             bool_setting({key: value}, key, True, f"remote.{remote}")
         elif key in ("speed_limit", "speed_time"):
             low_speed_rule({key: value}, f"remote.{remote}")

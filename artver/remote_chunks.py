@@ -1,0 +1,366 @@
+"""Large files in a remote as chunks in packs plus a recipe: only new chunks move.
+
+Push (write ordering, docs/design.md "Chunks"): the cached file is cut into chunks
+(chunking.py); chunks the remote's packs already hold are not sent; the others go into
+new packs, each pack before its index; the recipe goes up last, so a recipe in the
+remote vouches for every chunk it lists (as a directory listing does for its files).
+
+Fetch: the recipe is read as untrusted input (chunking.parse_recipe); every chunk a
+cached file already holds (chunk_index.py) is copied from it, the others are read from
+their packs by coalesced ranged reads; each chunk is hashed before it is written, and
+the rebuilt file is hashed whole before it gets its cache name. A file is rebuilt in a
+temp file of its full size, written at each chunk's offset: memory stays bounded by
+the reads in flight, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from artver import chunking, hashing, packs, remote_format
+from artver.cache import Cache
+from artver.chunk_index import ChunkIndex
+from artver.chunking import ChunkRef
+from artver.errors import CacheError, IntegrityError, ObjectNotFoundError, RemoteError
+from artver.fsutil import unlink_if_present
+from artver.hashing import ByteCallback
+from artver.packs import Member
+from artver.remote_packs import MAX_GAP, MAX_SPAN, PackedRemote
+from artver.remotes.base import Storage, bool_setting
+from artver.statcache import StatKey
+
+DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024  # bytes: larger files are chunked (docs/benchmarks.md, "Chunks")
+MIN_CHUNK_THRESHOLD = 1024 * 1024  # the smallest threshold a remote may set; readers look for recipes from here
+PACK_JOBS = 4  # packs of one file built and uploaded at once
+READ_JOBS = 8  # ranged reads of one file at once
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    enabled: bool
+    threshold: int
+
+    def chunks(self, size: int | None) -> bool:
+        return self.enabled and size is not None and size >= self.threshold
+
+
+def chunk_settings(settings: Mapping[str, str], get_int: Callable[[str, int], int], url: str) -> ChunkSettings:
+    return ChunkSettings(bool_setting(settings, "chunk", True, url),
+                         max(MIN_CHUNK_THRESHOLD, get_int("chunk_threshold", DEFAULT_CHUNK_THRESHOLD)))
+
+
+def may_be_chunked(size: int | None) -> bool:
+    """Whether a file of this size may have a recipe in a remote, whatever this clone's own
+    settings (another clone may have pushed it). An unknown size (None) may be anything; 0
+    is what directory listings are recorded with, and they are never chunked."""
+    return size is None or size >= MIN_CHUNK_THRESHOLD
+
+
+@dataclass
+class Moved:
+    """What moving one chunked file did: bytes sent or received, and bytes that did not
+    have to move (chunks the other side already had)."""
+
+    transferred: int = 0
+    deduplicated: int = 0
+
+
+@dataclass
+class _Recipe:
+    chunks: list[ChunkRef]
+    places: dict[str, list[int]] = field(default_factory=dict)  # chunk hash -> offsets in the file
+    lengths: dict[str, int] = field(default_factory=dict)  # chunk hash -> its length
+
+    def __post_init__(self) -> None:
+        for chunk in self.chunks:
+            self.places.setdefault(chunk.hash, []).append(chunk.offset)
+            self.lengths[chunk.hash] = chunk.length
+
+
+class ChunkedRemote:
+    """A packed remote's chunked files: recipes, and the chunks they list."""
+
+    def __init__(self, packed: PackedRemote, index: ChunkIndex, settings: ChunkSettings) -> None:
+        self.packed = packed
+        self.index = index
+        self.settings = settings
+
+    @property
+    def storage(self) -> Storage:
+        return self.packed.storage
+
+    def recipes_present(self, file_hashes: Sequence[str]) -> set[str]:
+        """Which of the files have a recipe in the remote (one request each; a remote
+        without the packed format has none)."""
+        if not file_hashes or self.packed.version < remote_format.PACKED:
+            return set()
+        keys = {chunking.recipe_key(file_hash): file_hash for file_hash in file_hashes}
+        found: set[str] = set()
+        lock = threading.Lock()
+        batches = [list(keys)[start:start + 20] for start in range(0, len(keys), 20)]
+
+        def check(batch: list[str]) -> None:
+            present = self.storage.exists(batch)
+            with lock:
+                found.update(keys[key] for key in present)
+
+        _parallel(READ_JOBS, check, batches)
+        return found
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def push_file(self, cache: Cache, file_hash: str, size: int, on_bytes: ByteCallback) -> Moved:
+        """Upload the chunks of the cached file that the remote lacks, then its recipe."""
+        path = cache.path_of(file_hash)
+        algorithm = hashing.algorithm_of(file_hash)
+        try:
+            with open(path, "rb") as handle:
+                refs = [ref for ref, _ in chunking.chunks_of(handle, algorithm)]
+        except OSError as error:
+            raise CacheError(f"cannot read cache object {path}: {(error.strerror or str(error)).lower()}") from None
+        if sum(ref.length for ref in refs) != size:
+            raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
+        self.index.record(file_hash, refs)
+        self.packed.mark_packed()
+        held = set(self.packed.locate(sorted({ref.hash for ref in refs})))
+        moved = Moved()
+        new: list[ChunkRef] = []
+        seen: set[str] = set()
+        for ref in refs:
+            if ref.hash in held or ref.hash in seen:
+                moved.deduplicated += ref.length
+                on_bytes(ref.length)
+                continue
+            seen.add(ref.hash)
+            new.append(ref)
+        groups = _groups(new, self.packed.settings.pack_size)
+        lock = threading.Lock()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            def upload(group: list[ChunkRef]) -> None:
+                members = self.packed.upload_pack(_read_chunks(fd, group, path), on_bytes)
+                self.packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
+                with lock:
+                    moved.transferred += sum(ref.length for ref in group)
+
+            _parallel(PACK_JOBS, upload, groups)
+        finally:
+            os.close(fd)
+        self._upload_recipe(cache, file_hash, size, refs)
+        return moved
+
+    def _upload_recipe(self, cache: Cache, file_hash: str, size: int, refs: list[ChunkRef]) -> None:
+        temp = cache.new_temp()
+        try:
+            with open(temp, "xb") as handle:
+                for line in chunking.recipe_lines(size, refs):
+                    handle.write(line)
+            self.storage.upload(chunking.recipe_key(file_hash), temp, _ignore)
+        finally:
+            unlink_if_present(temp)
+
+    # -- fetch --------------------------------------------------------------------------------
+
+    def recipe_size(self, file_hash: str) -> int:
+        """The file size a recipe states (for a caller that does not know it); checked again
+        against the chunks when the recipe is parsed."""
+        key = chunking.recipe_key(file_hash)
+        head = self.storage.read_range(key, 0, 200)
+        lines = head.split(b"\n")
+        if len(lines) < 2 or lines[0] + b"\n" != chunking.RECIPE_HEADER or not lines[1].startswith(b"size "):
+            raise RemoteError(f"{self.storage.url}: recipe {key} is damaged; it was not used")
+        fields = lines[1].split(b" ")
+        if len(fields) < 2 or not fields[1].isdigit() or len(fields[1]) > 16:
+            raise RemoteError(f"{self.storage.url}: recipe {key} is damaged; it was not used")
+        return int(fields[1])
+
+    def read_recipe(self, file_hash: str, size: int) -> list[ChunkRef]:
+        key = chunking.recipe_key(file_hash)
+        where = f"{self.storage.url}: recipe {key}"
+        sink = _BoundedSink(chunking.max_recipe_bytes(size), where)
+        self.storage.download(key, sink, _ignore)
+        return chunking.parse_recipe(sink.lines(), file_hash, size, where)
+
+    def fetch_file(self, cache: Cache, file_hash: str, size: int, on_bytes: ByteCallback,
+                   use_local: bool = True, install: bool = True) -> tuple[str, StatKey, Moved]:
+        """Rebuild the file from its recipe into a temp file of the cache, verified whole;
+        install it (or, with ``install=False``, return the temp file's path for the caller
+        to delete). Chunks the cache's files hold are copied from them (``use_local``)."""
+        recipe = _Recipe(self.read_recipe(file_hash, size))
+        moved = Moved()
+        temp, fd = cache.create_temp()
+        try:
+            try:
+                os.ftruncate(fd, size)
+                wanted = set(recipe.places)
+                if use_local:
+                    copied = self._copy_local(cache, fd, recipe, wanted, temp)
+                    moved.deduplicated += sum(len(recipe.places[hash_value]) * recipe.lengths[hash_value]
+                                              for hash_value in copied)
+                    on_bytes(moved.deduplicated)
+                    wanted -= copied
+                moved.transferred += self._read_remote(fd, recipe, wanted, temp, on_bytes)
+                actual = _hash_file(temp, hashing.algorithm_of(file_hash))
+                stat = StatKey.of(os.fstat(fd))
+            finally:
+                os.close(fd)
+            if actual != file_hash:
+                raise IntegrityError(f"{self.storage.url}: the file {file_hash} rebuilt from its recipe hashes to "
+                                     f"{actual}; it was not used ('artver verify -r' checks the remote)")
+            if not install:
+                return temp, stat, moved
+            cache.install_trusted(temp, file_hash, read_only=True)
+        except BaseException:
+            unlink_if_present(temp)
+            raise
+        self.index.record(file_hash, recipe.chunks)
+        return cache.path_of(file_hash), stat, moved
+
+    def _copy_local(self, cache: Cache, fd: int, recipe: _Recipe, wanted: set[str], temp: str) -> set[str]:
+        """Write into ``fd`` every wanted chunk a cached file holds (checked against its hash);
+        the chunks copied."""
+        copied: set[str] = set()
+        places = self.index.locate(sorted(wanted))
+        sources: dict[str, int] = {}
+        try:
+            for hash_value, candidates in places.items():
+                length = recipe.lengths[hash_value]
+                for file_hash, offset in candidates:
+                    source = sources.get(file_hash)
+                    if source is None:
+                        try:
+                            source = os.open(cache.path_of(file_hash), os.O_RDONLY | os.O_CLOEXEC)
+                        except FileNotFoundError:
+                            continue  # deleted by gc since it was recorded
+                        sources[file_hash] = source
+                    data = os.pread(source, length, offset)
+                    if len(data) == length and hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) == hash_value:
+                        for target in recipe.places[hash_value]:
+                            _pwrite_all(fd, data, target, temp)
+                        copied.add(hash_value)
+                        break
+        finally:
+            for source in sources.values():
+                os.close(source)
+        return copied
+
+    def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback) -> int:
+        located = self.packed.locate(sorted(wanted))
+        missing = wanted - set(located)
+        if missing:
+            raise ObjectNotFoundError(f"{self.storage.url}: {len(missing)} chunk(s) of this file are in no pack "
+                                      f"(e.g. {sorted(missing)[0]}); push it again from a clone that has it")
+        members = [Member(hash_value, location) for hash_value, location in located.items()
+                   if location.length == recipe.lengths[hash_value]]
+        if len(members) != len(located):
+            raise RemoteError(f"{self.storage.url}: an index states a length for a chunk that its recipe does not; "
+                              f"'artver verify -r' checks the remote")
+        total = 0
+        lock = threading.Lock()
+
+        def read(span: packs.Span) -> None:
+            nonlocal total
+            outcomes = self.packed.read_span(span, on_bytes)
+            for hash_value, outcome in outcomes.items():
+                if isinstance(outcome, Exception):
+                    raise outcome
+                for target in recipe.places[hash_value]:
+                    _pwrite_all(fd, outcome, target, temp)
+            with lock:
+                total += span.length
+
+        _parallel(READ_JOBS, read, packs.spans(members, MAX_GAP, MAX_SPAN))
+        return total
+
+
+class _BoundedSink:
+    """A recipe download: in memory, refused beyond what a recipe of the file can be."""
+
+    def __init__(self, limit: int, where: str) -> None:
+        self._limit = limit
+        self._where = where
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise RemoteError(f"{self._where} is larger than the recipe of this file can be; it was not used")
+        self._parts.append(bytes(data))
+
+    def rewind(self) -> None:
+        self._parts.clear()
+        self._size = 0
+
+    def lines(self) -> Iterator[bytes]:
+        return iter(b"".join(self._parts).splitlines(keepends=True))
+
+
+def _groups(refs: list[ChunkRef], pack_size: int) -> list[list[ChunkRef]]:
+    result: list[list[ChunkRef]] = []
+    current: list[ChunkRef] = []
+    filled = 0
+    for ref in refs:
+        if current and filled + ref.length > pack_size:
+            result.append(current)
+            current, filled = [], 0
+        current.append(ref)
+        filled += ref.length
+    if current:
+        result.append(current)
+    return result
+
+
+def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[str, bytes]]:
+    for ref in group:
+        data = os.pread(fd, ref.length, ref.offset)
+        if len(data) != ref.length:
+            raise CacheError(f"cache object {path} changed while it was pushed; run 'artver verify'")
+        yield ref.hash, data
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
+    view = memoryview(data)
+    written = 0
+    try:
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], offset + written)
+    except OSError as error:
+        raise CacheError(f"cannot write a download into the cache ({temp}): {(error.strerror or str(error)).lower()}; "
+                         f"free some space or fix the cache directory, then run the command again") from None
+
+
+def _hash_file(path: str, algorithm: str) -> str:
+    """The hash of what was written (read back through a descriptor of its own: the one
+    that wrote it is write-only)."""
+    return hashing.hash_file(path, algorithm)[0]
+
+
+def _ignore(count: int) -> None:
+    del count
+
+
+def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:
+    from artver.transfer import parallel  # transfer imports this module
+
+    parallel(jobs, function, items)
+
+
+def reading_chunks(packed: PackedRemote) -> ChunkedRemote:
+    """Chunked files of another repository's remote, read with what is learnt kept in memory
+    (artver get/import)."""
+    return ChunkedRemote(packed, ChunkIndex(None), ChunkSettings(enabled=False, threshold=DEFAULT_CHUNK_THRESHOLD))
+
+
+def live_chunks(chunked: ChunkedRemote, file_hashes: Sequence[str]) -> frozenset[str]:
+    """Every chunk the recipes of these files list (what gc must keep for them). A recipe
+    that cannot be read stops gc: deleting chunks it might list would lose the file."""
+    live: set[str] = set()
+    for file_hash in file_hashes:
+        live.update(chunk.hash for chunk in chunked.read_recipe(file_hash, chunked.recipe_size(file_hash)))
+    return frozenset(live)
