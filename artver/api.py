@@ -499,8 +499,10 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
     """A read-only file object for an artifact (or a file in a tracked directory) at any revision.
 
     Served from the cache when present (verified), else downloaded from the remote,
-    verified, and kept in the cache (``cache=False``: in a temp file, deleted on close).
-    The workspace is never touched.
+    verified, and kept in the cache (``cache=False``: in a temp file, deleted on close;
+    a file the remote holds as chunks is then streamed, seekable, without being put
+    together on disk: each chunk is verified, and the whole file's hash once the stream is
+    read through in order). The workspace is never touched.
 
     ``repo`` may also be a Git URL (https://, ssh://, git://, file://, host:path) of an
     artver repository that is not checked out: its pointer and committed remote settings
@@ -521,10 +523,22 @@ def open(  # noqa: A001 - deliberately mirrors builtins.open
                     yield text
         return
     repository = _repo(repo)
-    hash_value, _ = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
+    hash_value, size = _locate(repository, (_paths(repo, path) or [""])[0], rev, remote)
     temp: str | None = None
     if not repository.cache.has(hash_value):
         session = transfer.open_session(repository, remote, 1)
+        if not cache and session.chunked is not None \
+                and session.chunked.recipes_present([hash_value]):
+            from artver.chunk_stream import ChunkedReader
+
+            # A chunked file streams chunk range by chunk range: never put together on disk.
+            with io.BufferedReader(ChunkedReader(session.chunked, hash_value, size), buffer_size=1024 * 1024) as raw:
+                if "b" in mode:
+                    yield raw
+                else:
+                    with io.TextIOWrapper(raw, encoding=encoding) as text:
+                        yield text
+            return
         if cache:
             transfer.download_verified(repository.cache, session.storage, hash_value, packed=session.packed,
                                        chunked=session.chunked)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import artver.api as av
 from artver import chunking
 from artver.chunking import MIN_CHUNK, ChunkRef, chunks_of, parse_recipe, recipe_lines
-from artver.errors import RemoteError, UsageError
+from artver.errors import IntegrityError, RemoteError, UsageError
 from tests.support.cli import Result
 from tests.support.git import commit_all, git
 from tests.support.remotes import RemoteUnderTest, make_remote, stored_objects, tamper
@@ -309,3 +309,52 @@ def test_chunk_settings_are_checked(repo: Path, tmp_path: Path, run_artver) -> N
     assert run_artver(repo, "remote", "modify", "origin", "chunk_threshold", str(4 * MiB)).code == 0
     assert os.path.isdir(store)
     assert chunking.recipe_key("xxh128:" + "ab" * 16) == "recipes/xxh128/ab/" + "ab" * 15
+
+
+def test_open_without_caching_streams_a_chunked_file_and_seeks(repo: Path, tmp_path: Path, request, monkeypatch,
+                                                               run_artver) -> None:
+    """Nothing of the file is put together on disk: the cache stays empty, no temp file of its size appears."""
+    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    _configure(run_artver, repo, remote)
+    data = random.Random(17).randbytes(5 * MiB)
+    (repo / "model.bin").write_bytes(data)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "model")
+    _push_json(run_artver, repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    with av.open("model.bin", repo=clone, cache=False) as handle:
+        handle.seek(3 * MiB + 5)
+        assert handle.read(100) == data[3 * MiB + 5: 3 * MiB + 105]
+        handle.seek(-10, io.SEEK_END)
+        assert handle.read() == data[-10:]
+        handle.seek(0)
+        assert handle.read() == data  # read through in order: the whole-file hash is checked too
+        large = [path for path in (clone / ".artver").rglob("*") if path.is_file() and path.stat().st_size >= MiB]
+        assert large == []
+
+
+def test_a_recipe_that_lists_other_chunks_is_caught_by_the_whole_file_hash(repo: Path, tmp_path: Path, request,
+                                                                           monkeypatch, run_artver) -> None:
+    """Each chunk is intact, but the recipe (rewritten by someone with write access) orders them
+    otherwise: the rebuilt file's hash refuses it, in a pull and in a stream read through."""
+    remote = make_remote("local", request, tmp_path, monkeypatch)
+    _configure(run_artver, repo, remote)
+    data = random.Random(18).randbytes(3 * MiB)
+    (repo / "model.bin").write_bytes(data)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "model")
+    _push_json(run_artver, repo)
+    (key,) = [key for key in remote.keys() if key.startswith("recipes/")]
+    lines = remote.get_raw(key).splitlines(keepends=True)
+    assert lines[2] != lines[3]
+    lines[2], lines[3] = lines[3], lines[2]
+    remote.put_raw(key, b"".join(lines))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    result = run_artver(clone, "pull")
+    assert result.code == 1 and "rebuilt from its recipe hashes to" in result.err
+    assert not (clone / "model.bin").exists()
+    with pytest.raises(IntegrityError, match="streamed from its recipe hashes to"), \
+            av.open("model.bin", repo=clone, cache=False) as handle:
+        handle.read()
