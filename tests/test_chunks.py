@@ -358,3 +358,62 @@ def test_a_recipe_that_lists_other_chunks_is_caught_by_the_whole_file_hash(repo:
     with pytest.raises(IntegrityError, match="streamed from its recipe hashes to"), \
             av.open("model.bin", repo=clone, cache=False) as handle:
         handle.read()
+
+
+def _kill_when(processes, running, ready: Callable[[], bool], what: str) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL the process group once ``ready()``; fail if the process ended first (the kill
+    must land for the test to prove anything)."""
+    import signal
+    import time
+
+    from tests.support.processes import kill_group
+
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert running.process.poll() is None, f"{what}: the process ended before the kill point: {running.output()}"
+        assert time.monotonic() < deadline, f"{what}: the kill point never came"
+        time.sleep(0.005)
+    kill_group(running.process, signal.SIGKILL)
+    assert processes.wait(running) == -signal.SIGKILL, f"{what}: the kill did not land"
+
+
+@pytest.mark.parametrize("packs_before_kill", [1, 6])
+def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kill: int, repo: Path, tmp_path: Path,
+                                                                processes, run_artver) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.cli import run_artver_process
+    from tests.support.remotes import directory_remote
+
+    store = tmp_path / "store"
+    store.mkdir()
+    remote = directory_remote(store)
+    _configure(run_artver, repo, remote, pack_size=str(MiB))
+    data = random.Random(19).randbytes(24 * MiB)
+    (repo / "model.bin").write_bytes(data)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "model")
+    running = processes.start(repo, "push")
+    packs_dir = store / "packs"
+    _kill_when(processes, running, lambda: packs_dir.is_dir() and len(list(packs_dir.iterdir())) >= packs_before_kill,
+               "push")
+    assert not any(key.startswith("recipes/") for key in remote.keys())  # the recipe goes up last
+    rerun = run_artver_process(repo, "push")
+    assert rerun.code == 0, rerun.err
+    assert run_artver_process(repo, "verify", "-r", "origin").code == 0
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    temp_folder = clone / ".artver" / "cache" / "tmp"
+
+    def half_written() -> bool:
+        return temp_folder.is_dir() and any(path.stat().st_size == len(data) for path in temp_folder.iterdir()
+                                            if not path.name.endswith(".owner"))
+
+    running = processes.start(clone, "pull")
+    _kill_when(processes, running, half_written, "pull")
+    assert not (clone / "model.bin").exists()
+    rerun = run_artver_process(clone, "pull")
+    assert rerun.code == 0, rerun.err
+    assert (clone / "model.bin").read_bytes() == data
+    assert run_artver_process(clone, "verify", "--all").code == 0
+    leftovers = [path for path in temp_folder.iterdir() if path.stat().st_size >= MiB]
+    assert leftovers == [], "the killed pull's temp file was not cleaned up"
