@@ -225,6 +225,8 @@ class ChunkedRemote:
         """Write into ``fd`` every wanted chunk a cached file holds (checked against its hash);
         the chunks copied."""
         copied: set[str] = set()
+        if not self.index.files():
+            self.reindex(cache)
         places = self.index.locate(sorted(wanted))
         sources: dict[str, int] = {}
         try:
@@ -248,6 +250,23 @@ class ChunkedRemote:
             for source in sources.values():
                 os.close(source)
         return copied
+
+    def reindex(self, cache: Cache) -> int:
+        """Chunk every cached file of ``chunk_threshold`` bytes or more into the index (it was
+        lost, or never written: a clone whose cache predates chunking). One read of each;
+        returns how many files were indexed."""
+        indexed = 0
+        for file_hash, size in cache.objects():
+            if size < max(self.settings.threshold, MIN_CHUNK_THRESHOLD):
+                continue
+            try:
+                with open(cache.path_of(file_hash), "rb") as handle:
+                    refs = [ref for ref, _ in chunking.chunks_of(handle, hashing.algorithm_of(file_hash))]
+            except OSError:
+                continue  # deleted meanwhile: nothing to copy from
+            self.index.record(file_hash, refs)
+            indexed += 1
+        return indexed
 
     def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback) -> int:
         located = self.packed.locate(sorted(wanted))

@@ -417,3 +417,34 @@ def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kil
     assert run_artver_process(clone, "verify", "--all").code == 0
     leftovers = [path for path in temp_folder.iterdir() if path.stat().st_size >= MiB]
     assert leftovers == [], "the killed pull's temp file was not cleaned up"
+
+
+def test_a_lost_chunk_index_is_rebuilt_from_the_cache(repo: Path, tmp_path: Path, request, monkeypatch,
+                                                      run_artver) -> None:
+    import shutil
+
+    remote = make_remote("local", request, tmp_path, monkeypatch)
+    _configure(run_artver, repo, remote)
+    rng = random.Random(20)
+    v1 = rng.randbytes(4 * MiB)
+    v2 = _edited(v1, rng)
+    (repo / "model.bin").write_bytes(v1)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "v1")
+    git(repo, "tag", "v1")
+    _push_json(run_artver, repo)
+    (repo / "model.bin").chmod(0o644)
+    (repo / "model.bin").write_bytes(v2)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "v2")
+    _push_json(run_artver, repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "checkout", "-q", "v1")
+    assert run_artver(clone, "pull").code == 0
+    shutil.rmtree(clone / ".artver" / "chunks")
+    git(clone, "checkout", "-q", "-")
+    pulled = json.loads(run_artver(clone, "pull", "--json").out)["fetch"]
+    assert pulled["deduplicated"] >= 0.7 * len(v2)
+    assert (clone / "model.bin").read_bytes() == v2
+    assert (clone / ".artver" / "chunks" / ".gitignore").read_text().endswith("*\n")
