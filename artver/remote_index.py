@@ -25,7 +25,7 @@ from pathlib import Path
 from artver import packs
 from artver.packs import Location, Member
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOOKUP_BATCH = 500  # hashes per query (SQLite's limit on bound parameters is far above)
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
@@ -34,7 +34,8 @@ _TABLES = (
     # consolidated index and the ones it replaces, until they are deleted).
     "CREATE TABLE IF NOT EXISTS members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
     " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS members_by_index ON members (idx)",
+    # No index on members(idx): it would make loading a large index much slower, and rows are
+    # deleted by index only when indexes are merged or repacked, where one scan is cheap.
 )
 
 
@@ -62,6 +63,11 @@ class RemoteIndex:
     def add_index(self, name: str, members: Iterable[Member]) -> None:
         """Record index ``name`` with its members, all or nothing: ``members`` may raise
         half-way (a damaged index), and then nothing of it is recorded."""
+        self.add_rows(name, ((member.hash, member.location.pack, member.location.offset, member.location.length)
+                             for member in members))
+
+    def add_rows(self, name: str, rows: Iterable[packs.Row]) -> None:
+        """add_index, from (hash, pack, offset, length) rows (packs.parse_index_rows)."""
         with self._lock, self._connection as connection:
             cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
             if not cursor.rowcount:
@@ -69,15 +75,23 @@ class RemoteIndex:
             index_id = cursor.lastrowid
             pack_ids: dict[str, int] = {}
 
-            def rows() -> Iterator[tuple[str, int | None, int, int, int]]:
-                for member in members:
-                    pack = member.location.pack
-                    if pack not in pack_ids:
-                        connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
-                        (pack_ids[pack],) = connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
-                    yield member.hash, index_id, pack_ids[pack], member.location.offset, member.location.length
+            def pack_id(pack: str) -> int:
+                found = pack_ids.get(pack)
+                if found is None:
+                    connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
+                    (found,) = connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
+                    pack_ids[pack] = found
+                return found
 
-            connection.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?, ?, ?)", rows())
+            # Staged, then inserted in hash order: random inserts into the members B-tree are
+            # several times slower for a large index than one sorted pass.
+            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (hash TEXT, pack INTEGER, offset INTEGER, length INTEGER)")
+            connection.execute("DELETE FROM incoming")
+            connection.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?)",
+                                   ((hash_value, pack_id(pack), offset, length) for hash_value, pack, offset, length in rows))
+            connection.execute("INSERT OR IGNORE INTO members SELECT hash, ?, pack, offset, length FROM incoming ORDER BY hash",
+                               (index_id,))
+            connection.execute("DELETE FROM incoming")
 
     def remove_indexes(self, names: Iterable[str]) -> None:
         with self._lock, self._connection as connection:
@@ -152,6 +166,9 @@ def _connect_writable(path: Path) -> sqlite3.Connection:
                     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             # The default rollback journal, not WAL: a command that only reads the database
             # leaves its files as they were (WAL would leave -wal and -shm files behind).
+            # A kill (not a crash of the machine) cannot damage the database in this mode, and a
+            # crash of the machine can only cost what is re-read from the remote: it is a cache.
+            connection.execute("PRAGMA synchronous=OFF")
             _create(connection)
             return connection
         except sqlite3.OperationalError:

@@ -155,7 +155,7 @@ class PackedRemote:
             handle.seek(0)
             # Lines read with a bound: one endless line must not fill memory.
             lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
-            self.index.add_index(name, packs.parse_index(lines, where))
+            self.index.add_rows(name, packs.parse_index_rows(lines, where))
         return True
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
@@ -245,7 +245,7 @@ class PackedRemote:
             name = hasher.hexdigest()
             self.storage.upload(packs.index_key(name), temp, _ignore)
             with open(temp, "rb") as handle:
-                self.index.add_index(name, packs.parse_index(handle, f"index {name}"))
+                self.index.add_rows(name, packs.parse_index_rows(handle, f"index {name}"))
         finally:
             unlink_if_present(temp)
         return name

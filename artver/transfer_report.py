@@ -160,15 +160,24 @@ def remote_line(url: str, endpoint: str | None) -> str:
 
 
 def decision_lines(verb: str, needed: dict[str, int], listings: set[str], done_keys: set[str],
-                   key_of: Callable[[str], str], skipped: int, failed: int) -> list[str]:
-    """Per object class: how many were needed, already at the destination, transferred, failed."""
-    done = {hash_value for hash_value in needed if key_of(hash_value) in done_keys}
-    lines = [f"{len(needed)} object(s) needed: {skipped} already there, {len(done)} {verb}, {failed} failed"]
-    for label, members in (("file objects", set(needed) - listings), ("directory listings", set(needed) & listings)):
-        if members:
-            moved = members & done
-            size = sum(needed[hash_value] for hash_value in moved)
-            lines.append(f"  {label}: {len(members)} needed, {len(moved)} {verb} ({human_size(size)})")
+                   key_of: Callable[[str], str], summary: TransferSummary) -> list[str]:
+    """Per object class: how many were needed, already at the destination, transferred, failed.
+    Listings always move whole, under their own key; file objects may move inside packs or as
+    chunks, so theirs are the summary's figures less the listings'."""
+    moved_listings = {hash_value for hash_value in set(needed) & listings if key_of(hash_value) in done_keys}
+    lines = [f"{len(needed)} object(s) needed: {summary.skipped} already there, {summary.transferred} {verb}, "
+             f"{len(summary.failed)} failed"]
+    files = set(needed) - listings
+    if files:
+        count = summary.transferred - len(moved_listings)
+        size = summary.bytes - sum(needed[hash_value] for hash_value in moved_listings)
+        lines.append(f"  file objects: {len(files)} needed, {count} {verb} ({human_size(max(size, 0))})")
+    if set(needed) & listings:
+        size = sum(needed[hash_value] for hash_value in moved_listings)
+        lines.append(f"  directory listings: {len(set(needed) & listings)} needed, {len(moved_listings)} {verb} "
+                     f"({human_size(size)})")
+    if summary.deduplicated:
+        lines.append(f"  chunks of large files not {verb}, the other side had them: {human_size(summary.deduplicated)}")
     return lines
 
 
@@ -226,7 +235,7 @@ class Watch:
         for hash_value, size in needed.items():
             if not size and self.repo.cache.has(hash_value):  # listings are recorded without a size
                 needed[hash_value] = os.stat(self.repo.cache.path_of(hash_value)).st_size
-        for line in decision_lines(verb, needed, listings, done_keys, key_of, summary.skipped, len(summary.failed)):
+        for line in decision_lines(verb, needed, listings, done_keys, key_of, summary):
             self.note(line)
         for line in timing_lines(self.storage, self.clock, planning_what):
             self.note(line)

@@ -15,11 +15,13 @@ from tests.support.git import commit_all
 from tests.support.remotes import make_remote
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=[("local", True), ("s3", False)], ids=["local-packed", "s3-whole"])
 def project(request: pytest.FixtureRequest, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             run_artver: Callable[..., Result]) -> tuple[Path, str | None]:
-    """A model and a three-file folder with a listing object, and a remote; (root, endpoint)."""
-    remote = make_remote(request.param, request, tmp_path, monkeypatch)
+    """A model and a three-file folder with a listing object, and a remote (small objects in
+    packs, or every object whole); (root, endpoint)."""
+    kind, packed = request.param
+    remote = make_remote(kind, request, tmp_path, monkeypatch, packed=packed)
     assert run_artver(repo, "remote", "add", "o", remote.url, "--default").code == 0
     for key, value in remote.settings.items():
         assert run_artver(repo, "config", f"remote.o.{key}", value).code == 0
@@ -56,7 +58,11 @@ def test_verbose_push_and_fetch_say_what_was_decided(project, run_artver) -> Non
     assert "5 object(s) needed: 0 already there, 5 downloaded, 0 failed" in fetched.err, fetched.err
     assert "file objects: 4 needed, 4 downloaded" in fetched.err
     assert "directory listings: 1 needed, 1 downloaded" in fetched.err
-    assert re.search(r"download: 5 request\(s\) in [0-9.]+ s", fetched.err), fetched.err
+    if endpoint:  # whole objects: one download each
+        assert re.search(r"download: 5 request\(s\) in [0-9.]+ s", fetched.err), fetched.err
+    else:  # the listing whole, the four files in one ranged read of their pack
+        assert re.search(r"download: 1 request\(s\) in [0-9.]+ s", fetched.err), fetched.err
+        assert re.search(r"read_range: [0-9]+ request\(s\) in [0-9.]+ s", fetched.err), fetched.err
     assert "Fetching from remote 'o'" in fetched.err
 
 
@@ -65,5 +71,8 @@ def test_very_verbose_shows_each_request(project, run_artver) -> None:
     traced = run_artver(repo, "push", "-vv")
     assert traced.code == 0, traced.err
     uploads = [line for line in traced.err.splitlines() if line.startswith("artver: request: upload ")]
-    assert len(uploads) == 5, traced.err
+    if any("packs/" in line for line in uploads):  # marker, pack, its index, listing
+        assert [line.split(" ")[3].split("/")[0] for line in uploads] == ["artver-format", "packs", "index", "xxh128"], uploads
+    else:
+        assert len(uploads) == 5, traced.err
     assert "uploaded" in traced.err and "file objects: 4 needed, 4 uploaded" in traced.err
