@@ -203,6 +203,10 @@ def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iter
     git(repo, "init", "-q", env=env)
     run("init")
     run("remote", "add", "origin", "../remote", "--default")  # relative: each world copies repo/ and remote/
+    # Every object whole: the worlds are built by linking objects under their keys. Kills during
+    # packed and chunked transfers are tested in test_packs.py and test_chunks.py.
+    run("remote", "modify", "origin", "pack", "false")
+    run("remote", "modify", "origin", "chunk", "false")
     git(repo, "add", "-A", env=env)
     git(repo, "commit", "-q", "-m", "artver init", env=env)
     git(repo, "tag", "init", env=env)
@@ -765,7 +769,8 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
     remote = make_remote("s3", request, tmp_path, monkeypatch)
     client = s3_client(request.getfixturevalue("s3_server"))
     bucket, _, prefix = remote.url[len("s3://"):].partition("/")
-    settings = "".join(f"{key} = {value}\n" for key, value in remote.settings.items())
+    # chunk = false: this is about the multipart upload of one large object stored whole.
+    settings = "".join(f"{key} = {value}\n" for key, value in {**remote.settings, "chunk": "false"}.items())
     (repo / ".artver" / "config.local").write_text(
         f"[core]\nlock_timeout = 1\n\n[remote.origin]\nurl = {remote.url}\n{settings}"
     )
