@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""How long a clone takes to learn a large packed remote: an index of N members (default
+1,000,000) loaded into the local database for the first time, then opened again and asked
+about 20,000 objects, as a push or pull of a 20,000-file dataset does.
+
+    .venv/bin/python scripts/bench_index.py [--members N]
+
+Each step runs in a child process measured for wall time and peak memory (RSS), so the
+figures include nothing of the generator. The index is built in the documented format
+(docs/pointer-format.md), in packs of 10,000 members; data lives in a temp folder deleted
+at the end. No remote is involved: the download of the index is not timed (it is one GET).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 600  # seconds per step
+
+LOAD = textwrap.dedent("""
+    import resource, sys, time
+    from pathlib import Path
+    from artver import packs
+    from artver.remote_index import RemoteIndex
+    index_file, database = Path(sys.argv[1]), Path(sys.argv[2])
+    started = time.perf_counter()
+    with open(index_file, "rb") as handle, RemoteIndex(database) as index:
+        lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
+        index.add_rows("0" * 32, packs.parse_index_rows(lines, "bench index"))
+    print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+""")
+
+LOOKUP = textwrap.dedent("""
+    import random, resource, sys, time
+    from pathlib import Path
+    from artver.remote_index import RemoteIndex
+    database, wanted = Path(sys.argv[1]), Path(sys.argv[2]).read_text().split()
+    started = time.perf_counter()
+    with RemoteIndex(database) as index:
+        names = index.index_names()
+        found = index.locate(wanted)
+    assert len(found) == len(wanted) // 2, len(found)
+    print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+""")
+
+
+def child(code: str, *args: str) -> tuple[float, int]:
+    completed = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                               timeout=TIMEOUT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    if completed.returncode != 0:
+        raise SystemExit(f"bench_index: a step failed:\n{completed.stderr}")
+    seconds, rss = completed.stdout.split()
+    return float(seconds), int(rss)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    arguments = parser.parse_args()
+    rng = random.Random(20261130)
+    with tempfile.TemporaryDirectory(prefix="artver-bench-index-") as folder:
+        index_file, database, wanted_file = Path(folder) / "index", Path(folder) / "remote.db", Path(folder) / "wanted"
+        known: list[str] = []
+        with open(index_file, "wb") as out:
+            out.write(b"artver pack index 1\n")
+            for pack in range(-(-arguments.members // 10_000)):
+                out.write(f"pack {rng.getrandbits(128):032x}\n".encode())
+                offset = 14
+                for _ in range(min(10_000, arguments.members - pack * 10_000)):
+                    hash_value = f"xxh128:{rng.getrandbits(128):032x}"
+                    if len(known) < 10_000:
+                        known.append(hash_value)
+                    out.write(f"{hash_value} {offset} 4096\n".encode())
+                    offset += 4096
+        wanted = known + [f"xxh128:{rng.getrandbits(128):032x}" for _ in range(10_000)]
+        wanted_file.write_text("\n".join(wanted))
+        size = index_file.stat().st_size
+        first, first_rss = child(LOAD, str(index_file), str(database))
+        again, again_rss = child(LOOKUP, str(database), str(wanted_file))
+        print(f"index of {arguments.members:,} members ({size / 2**20:.1f} MiB of text):")
+        print(f"  first load into the local database: {first:.2f} s, peak RSS {first_rss} MiB "
+              f"(database {database.stat().st_size / 2**20:.0f} MiB)")
+        print(f"  a later command: open + locate 20,000 objects: {again:.3f} s, peak RSS {again_rss} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
