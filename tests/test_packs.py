@@ -241,3 +241,176 @@ def test_pulling_one_folder_reads_little_more_than_it(proxied, repo: Path, tmp_p
     assert_files(other, folder)
     assert moved.bytes_down > folder_bytes  # the proxy saw the pull
     assert moved.bytes_down <= 3 * folder_bytes + overhead, (moved.bytes_down, folder_bytes, overhead)
+
+
+# ------------------------------------------------------- 3. kill -9 at every step
+
+
+def pack_names(root: Path) -> set[str]:
+    folder = root / "packs"
+    return {name for name in os.listdir(folder) if re.fullmatch(r"[0-9a-f]{32}", name)} if folder.is_dir() else set()
+
+
+def index_names(root: Path) -> set[str]:
+    folder = root / "index"
+    return {name for name in os.listdir(folder) if re.fullmatch(r"[0-9a-f]{32}", name)} if folder.is_dir() else set()
+
+
+def kill_when(processes: Processes, running: Running, condition: Callable[[], bool], what: str,
+              timeout: float = 90.0) -> None:
+    """SIGKILL the process group as soon as ``condition`` holds; fail if the process ended
+    first (a kill that never landed proves nothing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if running.process.poll() is not None:
+            pytest.fail(f"the process ended before {what}: exit {running.process.returncode}, {running.output()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.0005)
+    os.killpg(running.process.pid, signal.SIGKILL)
+    assert processes.wait(running) == -signal.SIGKILL, f"the process had already ended when {what}: {running.output()}"
+
+
+def make_stale(root: Path) -> None:
+    """Age the remote's lock objects by an hour, as the store's clock would after a crash: the
+    next exclusive locker takes them over."""
+    for path in (root / "locks").rglob("*") if (root / "locks").is_dir() else ():
+        if path.is_file():
+            stat = path.stat()
+            os.utime(path, (stat.st_atime - 3600, stat.st_mtime - 3600))
+
+
+@pytest.fixture
+def ten_packs(local_remote: RemoteUnderTest, repo: Path, run_artver) -> tuple[Path, Path, dict[str, bytes]]:
+    """A repository with ~10 MB of small files, a directory remote with pack_size 1 MiB."""
+    files = make_dataset(repo, folders=8, per_folder=100, sizes=(6000, 19000))
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote, pack_size=str(MIB))
+    commit_all(repo, "data")
+    return repo, Path(local_remote.url), files
+
+
+KILL_POINTS: dict[str, Callable[[Path], bool]] = {
+    "after-the-marker": lambda root: (root / "artver-format").exists(),
+    "after-the-first-pack": lambda root: bool(pack_names(root)),
+    "after-three-indexes": lambda root: len(index_names(root)) >= 3,
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_push_killed_anywhere_leaves_a_consistent_remote(point: str, ten_packs, processes: Processes,
+                                                         tmp_path: Path, run_artver) -> None:
+    repo, root, files = ten_packs
+    running = processes.start(repo, "push")
+    kill_when(processes, running, lambda: KILL_POINTS[point](root), point)
+    remote = directory_remote(root)
+    assert_packs_intact(remote)  # what a reader may see at the kill is already consistent
+    # every member an index lists is in a pack; no listing vouches for files the remote lacks
+    assert len(index_names(root)) < 10, "the push had (nearly) finished: the kill proves little"
+
+    assert run_artver(repo, "push").code == 0
+    assert_packs_intact(remote)
+    stored = stored_objects(remote)
+    assert all(hash_of(content) in stored for content in files.values())
+    verify_remote_clean(run_artver, repo)
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, files)
+
+
+def test_push_killed_between_a_pack_and_its_index_leaves_an_orphan_that_nothing_trusts(
+        ten_packs, processes: Processes, tmp_path: Path, run_artver) -> None:
+    """The window between a pack and its index is short: a few tries to land in it."""
+    repo, root, files = ten_packs
+    for _ in range(8):
+        running = processes.start(repo, "push")
+        kill_when(processes, running, lambda: len(pack_names(root)) > len(index_names(root)), "a pack without index")
+        if len(pack_names(root)) > len(index_names(root)):
+            break
+        for folder in ("packs", "index"):  # landed after the index: start again on an empty remote
+            for name in os.listdir(root / folder):
+                os.unlink(root / folder / name)
+    else:
+        pytest.fail("never caught a pack before its index in 8 pushes")
+    remote = directory_remote(root)
+    listed = {where.key.split("/")[1] for where in stored_objects(remote).values() if where.packed}
+    orphans = pack_names(root) - listed
+    assert orphans
+    make_stale(root)  # the killed push's shared lock
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+    assert result.code == 0, result.err
+    assert not orphans & pack_names(root), "gc left a pack no index lists"
+    assert_packs_intact(remote)
+    assert run_artver(repo, "push").code == 0
+    assert_packs_intact(remote)
+    verify_remote_clean(run_artver, repo)
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, files)
+
+
+def halve(repo: Path, files: dict[str, bytes], run_artver) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Delete every other file of the dataset and record it: (live files, dead files)."""
+    live, dead = {}, {}
+    for number, (relative, content) in enumerate(sorted(files.items())):
+        if number % 2:
+            (repo / relative).unlink()
+            dead[relative] = content
+        else:
+            live[relative] = content
+    assert run_artver(repo, "add", "data").code == 0
+    commit_all(repo, "half the data")
+    return live, dead
+
+
+GC_KILL_POINTS = {
+    "after-the-first-new-pack": lambda root, old_packs, old_indexes: bool(pack_names(root) - old_packs),
+    "after-the-new-index": lambda root, old_packs, old_indexes: bool(index_names(root) - old_indexes),
+    "after-an-old-index-is-deleted": lambda root, old_packs, old_indexes: bool(old_indexes - index_names(root)),
+}
+
+
+@pytest.mark.parametrize("point", list(GC_KILL_POINTS))
+def test_repack_killed_anywhere_leaves_a_consistent_remote(point: str, ten_packs, processes: Processes,
+                                                           tmp_path: Path, run_artver) -> None:
+    repo, root, files = ten_packs
+    assert run_artver(repo, "push").code == 0
+    live, dead = halve(repo, files, run_artver)
+    old_packs, old_indexes = pack_names(root), index_names(root)
+    assert len(old_packs) >= 8
+    running = processes.start(repo, "gc", "--workspace", "--cloud", "--yes")
+    kill_when(processes, running, lambda: GC_KILL_POINTS[point](root, old_packs, old_indexes), point)
+    remote = directory_remote(root)
+    assert_packs_intact(remote)
+    stored = stored_objects(remote)
+    assert all(hash_of(content) in stored for content in live.values()), "a live object was lost"
+
+    make_stale(root)
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+    assert result.code == 0, result.err
+    assert_packs_intact(remote)
+    stored = stored_objects(remote)
+    assert all(hash_of(content) in stored for content in live.values())
+    assert not {hash_of(content) for content in dead.values()} & set(stored)
+    assert not pack_names(root) & old_packs  # every old pack was half dead: all rewritten
+    verify_remote_clean(run_artver, repo)
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, live)
+
+
+def test_pull_from_packs_killed_half_way_is_completed_by_the_next(ten_packs, processes: Processes,
+                                                                  tmp_path: Path, run_artver) -> None:
+    repo, root, files = ten_packs
+    assert run_artver(repo, "push").code == 0
+    other = clone(repo, tmp_path, "other")
+    running = processes.start(other, "pull")
+    kill_when(processes, running, lambda: len(cached(other)) >= 100, "a hundred objects arrived")
+    assert len(cached(other)) < len(files), "the pull had finished"
+    cache = other / ".artver" / "cache" / "xxh128"
+    for path in cache.glob("??/*"):  # whatever arrived is intact under its name
+        assert hash_of(path.read_bytes()) == f"xxh128:{path.parent.name}{path.name}", path
+    result = run_artver(other, "pull")
+    assert result.code == 0, result.err
+    assert_files(other, files)
+    assert run_artver(other, "verify", "--all").code == 0
