@@ -414,3 +414,158 @@ def test_pull_from_packs_killed_half_way_is_completed_by_the_next(ten_packs, pro
     assert result.code == 0, result.err
     assert_files(other, files)
     assert run_artver(other, "verify", "--all").code == 0
+
+
+# ------------------------------------------------------- 4. two pushes at once
+
+
+def test_two_clones_pushing_into_one_remote_at_once(remote: RemoteUnderTest, repo: Path, tmp_path: Path,
+                                                    processes: Processes, run_artver) -> None:
+    make_dataset(repo, folders=1, per_folder=5, sizes=(100, 200), top="seed")
+    assert run_artver(repo, "add", "seed").code == 0
+    configure(run_artver, repo, remote, pack_size=str(MIB))
+    commit_all(repo, "seed")
+    assert run_artver(repo, "push").code == 0
+    first, second = clone(repo, tmp_path, "first"), clone(repo, tmp_path, "second")
+    wanted: dict[str, bytes] = {}
+    for number, root in enumerate((first, second)):
+        made = make_dataset(root, folders=3, per_folder=120, sizes=(2000, 9000), seed=10 + number, top=f"part{number}")
+        # both also hold the same content under other names: packed twice at once is fine
+        shared = make_dataset(root, folders=1, per_folder=30, sizes=(500, 900), seed=99, top=f"shared{number}")
+        wanted |= made | shared
+        assert run_artver(root, "add", f"part{number}", f"shared{number}").code == 0
+        commit_all(root, f"part {number}")
+    runs = [processes.start(root, "push") for root in (first, second)]
+    for running in runs:
+        assert processes.wait(running, timeout=120) == 0, running.output()
+    assert_packs_intact(remote)
+
+    third = clone(first, tmp_path, "third")
+    for pointer in ("part1.art", "shared1.art"):  # the second clone's pointers (a merge would conflict in .gitignore)
+        (third / pointer).write_bytes((second / pointer).read_bytes())
+    result = run_artver(third, "pull")
+    assert result.code == 0, result.err
+    assert_files(third, wanted)
+    verify_remote_clean(run_artver, third)
+
+
+# ------------------------------------------------------- 5. gc against a push
+
+
+def local_storage(remote: RemoteUnderTest):
+    from artver.remotes.local import LocalStorage
+
+    return LocalStorage(Path(remote.url), f"remote 'origin' ({remote.url})")
+
+
+def test_gc_cloud_refuses_while_a_push_holds_the_shared_lock(ten_packs, run_artver) -> None:
+    from artver import remote_lock
+
+    repo, root, files = ten_packs
+    assert run_artver(repo, "push").code == 0
+    halve(repo, files, run_artver)
+    remote = directory_remote(root)
+    before = {key: remote.get_raw(key) for key in remote.keys()}
+    held = remote_lock.acquire_shared(local_storage(remote), "push")
+    try:
+        result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+        assert_one_line_error(result, "lock")
+        after = {key: remote.get_raw(key) for key in remote.keys() if not key.startswith("locks/")}
+        assert after == {key: data for key, data in before.items() if not key.startswith("locks/")}
+    finally:
+        held.release()
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")  # free again: it runs
+    assert result.code == 0, result.err
+
+
+def test_push_refuses_while_gc_holds_the_exclusive_lock(local_remote: RemoteUnderTest, repo: Path,
+                                                        run_artver) -> None:
+    from artver import remote_lock
+
+    make_dataset(repo, folders=2, per_folder=20, sizes=(100, 900))
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    held = remote_lock.acquire_exclusive(local_storage(local_remote), "gc --cloud")
+    try:
+        result = run_artver(repo, "push")
+        assert_one_line_error(result, "gc --cloud")
+        assert [key for key in local_remote.keys() if not key.startswith("locks/")] == []
+    finally:
+        held.release()
+    assert run_artver(repo, "push").code == 0
+    assert packed_keys(local_remote)[0]
+
+
+# ---------------------------------------------------------------- 6. repack
+
+
+def test_repack_drops_the_dead_and_rewrites_only_packs_that_are_dead_enough(
+        local_remote: RemoteUnderTest, repo: Path, tmp_path: Path, run_artver) -> None:
+    from artver.remote_packs import REPACK_SHARE
+
+    # keep/: all live; mixed/: every other file dead; gone/: all dead. ~2,000 objects, half dead.
+    keep = make_dataset(repo, folders=4, per_folder=200, sizes=(1500, 3000), seed=3, top="keep")
+    mixed = make_dataset(repo, folders=2, per_folder=200, sizes=(1500, 3000), seed=4, top="mixed")
+    gone = make_dataset(repo, folders=4, per_folder=200, sizes=(1500, 3000), seed=5, top="gone")
+    assert run_artver(repo, "add", "keep", "mixed", "gone").code == 0
+    configure(run_artver, repo, local_remote, pack_size=str(MIB))
+    commit_all(repo, "everything")
+    assert run_artver(repo, "push").code == 0
+    before = stored_objects(local_remote)
+    pack_data = {key: data for key, data in assert_packs_intact(local_remote).items() if key.startswith("packs/")}
+
+    live, dead = dict(keep), dict(gone)
+    for number, (relative, content) in enumerate(sorted(mixed.items())):
+        if number % 2:
+            (repo / relative).unlink()
+            dead[relative] = content
+        else:
+            live[relative] = content
+    result = run_artver(repo, "remove", "gone")
+    assert result.code == 0, result.err
+    assert run_artver(repo, "add", "mixed").code == 0
+    commit_all(repo, "half is dead")
+    dead_hashes = {hash_of(content) for content in dead.values()} - {hash_of(content) for content in live.values()}
+    assert len(dead_hashes) >= 900
+
+    dead_share = {}
+    for key, data in pack_data.items():
+        dead_bytes = sum(where.length or 0 for hash_value, where in before.items()
+                         if where.key == key and hash_value in dead_hashes)
+        dead_share[key] = dead_bytes / len(data)
+    assert any(share == 0 for share in dead_share.values()) and any(share > 0.9 for share in dead_share.values())
+
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes", "--json")
+    assert result.code == 0, result.err
+    after = stored_objects(local_remote)
+    assert not dead_hashes & set(after), "a dead object is still listed by an index"
+    assert all(hash_of(content) in after for content in live.values())
+    remaining = set(packed_keys(local_remote)[0])
+    for key, share in dead_share.items():
+        if share >= REPACK_SHARE:
+            assert key not in remaining, f"{key} ({share:.0%} dead) was not rewritten"
+        else:
+            assert key in remaining, f"{key} ({share:.0%} dead) was rewritten needlessly"
+    _, index_keys = packed_keys(local_remote)
+    assert len(index_keys) == 1
+    assert_packs_intact(local_remote)
+    verify_remote_clean(run_artver, repo)
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, live)
+
+
+def test_gc_deletes_a_pack_no_index_lists(local_remote: RemoteUnderTest, repo: Path, run_artver) -> None:
+    make_dataset(repo, folders=1, per_folder=20, sizes=(100, 900))
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    assert run_artver(repo, "push").code == 0
+    orphan = b"artver pack 1\n" + os.urandom(5000)  # what a push killed before its index leaves
+    name = xxhash.xxh3_128_hexdigest(orphan)
+    local_remote.put_raw(f"packs/{name}", orphan)
+    keys = set(local_remote.keys())
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+    assert result.code == 0, result.err
+    assert set(local_remote.keys()) == keys - {f"packs/{name}"}
+    verify_remote_clean(run_artver, repo)
