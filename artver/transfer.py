@@ -405,11 +405,16 @@ def fetch(
 
 def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dict[str, int]) -> dict[str, Location]:
     """Where the packs hold the wanted objects; a place whose length is not the object's
-    known size is a lie of the index, not used (the object is then looked for whole)."""
+    known size is a lie of an index, not used: another place is (one index's lie must not hide
+    another's truth), or the object is looked for whole."""
     if packed is None or not todo:
         return {}
-    return {hash_value: location for hash_value, location in packed.locate(todo).items()
-            if not objects.get(hash_value) or objects[hash_value] == location.length}
+    located: dict[str, Location] = {}
+    for hash_value, places in packed.places(todo).items():
+        fitting = [place for place in places if not objects.get(hash_value) or objects[hash_value] == place.length]
+        if fitting:
+            located[hash_value] = fitting[0]
+    return located
 
 
 READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
@@ -466,6 +471,8 @@ def _fetch_members(summary: TransferSummary, packed: PackedRemote, located: dict
         for hash_value, outcome in outcomes.items():
             if isinstance(outcome, bytes):
                 record(hash_value, packed.install(hash_value, outcome))
+            elif isinstance(outcome, ObjectNotFoundError):
+                whole(hash_value)  # its pack is gone and no other pack has it
             else:
                 record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
 
@@ -602,7 +609,10 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     ``packed``, an object a pack holds is read as its range of the pack."""
     member = _packed_member(packed, hash_value, size)
     if member is not None and packed is not None:
-        return packed.install(hash_value, _read_member(packed, member, progress))
+        try:
+            return packed.install(hash_value, _read_member(packed, member, progress))
+        except ObjectNotFoundError:
+            pass  # its pack is gone (repacked meanwhile?): it may be stored whole
     downloaded = _download_checked(cache, storage, hash_value, progress, size)
     try:
         cache.install_trusted(downloaded.temp, hash_value, read_only=True)
@@ -632,7 +642,10 @@ def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: Pa
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
     member = _packed_member(packed, hash_value, None)
     if member is not None and packed is not None:
-        data = _read_member(packed, member)
+        try:
+            data = _read_member(packed, member)
+        except ObjectNotFoundError:  # its pack is gone: it may be stored whole
+            return _download_checked(cache, storage, hash_value, NO_PROGRESS).temp
         temp = cache.new_temp()
         try:
             with open(temp, "xb") as handle:
