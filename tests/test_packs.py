@@ -706,3 +706,157 @@ def test_a_hostile_index_is_refused_and_nothing_of_it_used(case: str, local_remo
     assert_one_line_error(result, f"index/{name}", expected)
     assert not any((other / relative).exists() for relative in files)
     assert not {hash_of(content) for content in files.values()} & cached(other)
+
+
+# ------------------------------------------------------------ 9. format markers
+
+
+def test_an_old_format_remote_keeps_working_and_gains_packs(remote: RemoteUnderTest, repo: Path, tmp_path: Path,
+                                                            run_artver) -> None:
+    old = make_dataset(repo, folders=2, per_folder=30, sizes=(100, 2000), seed=11, top="old")
+    assert run_artver(repo, "add", "old").code == 0
+    configure(run_artver, repo, remote, pack="false")
+    commit_all(repo, "old")
+    push_ok(run_artver, repo)
+    assert "artver-format" not in remote.keys()
+    assert packed_keys(remote) == ([], [])
+    assert all(not where.packed for where in stored_objects(remote).values())
+
+    assert run_artver(repo, "remote", "modify", "origin", "pack", "true").code == 0
+    new = make_dataset(repo, folders=2, per_folder=30, sizes=(100, 2000), seed=12, top="new")
+    assert run_artver(repo, "add", "new").code == 0
+    commit_all(repo, "new")
+    assert push_ok(run_artver, repo)["transferred"] == len({hash_of(content) for content in new.values()})
+    assert remote.get_raw("artver-format") == b"artver remote format 2\n"
+    stored = stored_objects(remote)
+    assert all(not stored[hash_of(content)].packed for content in old.values())  # left where they were
+    assert all(stored[hash_of(content)].packed for content in new.values())
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, old | new)
+    verify_remote_clean(run_artver, other)
+
+
+@pytest.mark.parametrize("marker,needles", [
+    (b"artver remote format 3\n", ("format 3", "upgrade artver")),
+    (b"artver remote format 2", ("artver-format", "damaged")),
+    (b"\x00" * 40, ("artver-format", "damaged")),
+    (b"artver remote format 02\n", ("artver-format", "damaged")),
+])
+def test_a_marker_this_artver_cannot_read_stops_every_command(marker: bytes, needles: tuple[str, ...],
+                                                              local_remote: RemoteUnderTest, repo: Path,
+                                                              tmp_path: Path, run_artver) -> None:
+    files = make_dataset(repo, folders=1, per_folder=10, sizes=(100, 900), seed=13)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    local_remote.put_raw("artver-format", marker)
+    (repo / "more.bin").write_bytes(b"more")
+    assert run_artver(repo, "add", "more.bin").code == 0
+    keys = local_remote.keys()
+    other = clone(repo, tmp_path, "other")
+    for root, command in [(other, ("pull",)), (repo, ("push",)), (repo, ("status", "--cloud")),
+                          (repo, ("verify", "-r", "origin"))]:
+        result = run_artver(root, *command)
+        assert_one_line_error(result, "origin", *needles)
+    assert [key for key in local_remote.keys() if not key.startswith("locks/")] == \
+        [key for key in keys if not key.startswith("locks/")]
+    assert not any((other / relative).exists() for relative in files)
+
+
+# ----------------------------------------------------- 10. index consolidation
+
+
+def test_many_small_pushes_are_consolidated_into_one_index(local_remote: RemoteUnderTest, repo: Path,
+                                                           tmp_path: Path, run_artver) -> None:
+    from artver.remote_packs import CONSOLIDATE_AT
+
+    configure(run_artver, repo, local_remote)
+    files: dict[str, bytes] = {}
+    counts = []
+    for number in range(CONSOLIDATE_AT + 3):
+        relative = f"item-{number:03d}.bin"
+        files[relative] = os.urandom(100 + number)
+        (repo / relative).write_bytes(files[relative])
+        assert run_artver(repo, "add", relative).code == 0
+        assert run_artver(repo, "push", relative).code == 0
+        counts.append(len(packed_keys(local_remote)[1]))
+    assert counts[:CONSOLIDATE_AT] == list(range(1, CONSOLIDATE_AT + 1))  # one index per push
+    assert counts[CONSOLIDATE_AT] == 1  # then merged into one
+    assert counts[-1] == 3
+    stored = stored_objects(local_remote)
+    assert all(stored[hash_of(content)].packed for content in files.values())
+    assert_packs_intact(local_remote)
+    commit_all(repo, "items")
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, files)
+    verify_remote_clean(run_artver, other)
+
+
+def test_a_clone_that_knew_the_old_indexes_still_reads_after_consolidation(local_remote: RemoteUnderTest, repo: Path,
+                                                                          tmp_path: Path, run_artver) -> None:
+    """Its database lists indexes that are gone: they are forgotten, the merged one is read."""
+    from artver.remote_packs import CONSOLIDATE_AT
+
+    configure(run_artver, repo, local_remote)
+    files: dict[str, bytes] = {}
+    for number in range(CONSOLIDATE_AT + 1):
+        relative = f"item-{number:03d}.bin"
+        files[relative] = os.urandom(50 + number)
+        (repo / relative).write_bytes(files[relative])
+        assert run_artver(repo, "add", relative).code == 0
+        commit_all(repo, relative)
+        assert run_artver(repo, "push", relative).code == 0
+        if number == 3:
+            reader = clone(repo, tmp_path, "reader")
+            assert run_artver(reader, "status", "--cloud").code == 0  # its database: the first indexes
+            assert len(databases(reader)) == 1
+    assert len(packed_keys(local_remote)[1]) == 1
+    git(reader, "pull", "-q", "--ff-only")
+    result = run_artver(reader, "pull")
+    assert result.code == 0, result.err
+    assert_files(reader, files)
+
+
+# ------------------------------------------------------ 11. the local database
+
+
+def databases(root: Path) -> list[Path]:
+    return sorted((root / ".artver" / "remotes").glob("*.db"))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "empty", "other-schema"])
+def test_a_lost_or_damaged_database_is_rebuilt(damage: str, local_remote: RemoteUnderTest, repo: Path,
+                                               tmp_path: Path, run_artver) -> None:
+    files = make_dataset(repo, folders=2, per_folder=20, sizes=(100, 2000), seed=14)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    (database,) = databases(repo)
+    if damage == "deleted":
+        database.unlink()
+    elif damage == "garbage":
+        database.write_bytes(os.urandom(5000))
+    elif damage == "empty":
+        database.write_bytes(b"")
+    else:
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA user_version = 99")
+            connection.execute("CREATE TABLE extra (x)")
+        connection.close()
+    result = run_artver(repo, "status", "--cloud", "--json")
+    assert result.code == 0, result.err
+    assert {item["state"] for item in json.loads(result.out)} == {"in-remote"}
+    (rebuilt,) = databases(repo)
+    with sqlite3.connect(rebuilt) as connection:
+        assert connection.execute("SELECT count(*) FROM indexes").fetchone() == (1,)
+        assert connection.execute("SELECT count(*) FROM members").fetchone()[0] == len(files)
+    connection.close()
+    for path in list((repo / ".artver" / "cache" / "xxh128").glob("??/*")):
+        path.chmod(0o644)
+        path.unlink()
+    assert run_artver(repo, "pull").code == 0
+    assert_files(repo, files)
