@@ -16,6 +16,7 @@ own hash (remote_packs.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -148,6 +149,10 @@ def _connect_writable(path: Path) -> sqlite3.Connection:
         # Machine-local state, never committed, even in a repository whose .artver/.gitignore
         # predates this folder.
         (path.parent / ".gitignore").write_text("# artver: what this clone knows of its remotes' packs\n*\n")
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite opens a write-protected file read-only without a word, and fails only at the
+        # first write (a refresh records every new index): such a database is not used at all.
+        raise PermissionError(errno.EACCES, "cannot write the remote's index database", str(path))
     for attempt in range(2):
         connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
         try:

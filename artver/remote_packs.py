@@ -14,17 +14,20 @@ objects are (transfer._download_checked).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
+from typing import BinaryIO
 from pathlib import Path
 
 import xxhash
 
 from artver import hashing, packs, remote_format
 from artver.cache import Cache
-from artver.errors import CacheError, IntegrityError, ObjectNotFoundError, RemoteError
+from artver.errors import ArtverError, CacheError, IntegrityError, ObjectNotFoundError, RemoteError
 from artver.fsutil import unlink_if_present
 from artver.hashing import ByteCallback
 from artver.packs import Location, Member, Span
@@ -132,21 +135,35 @@ class PackedRemote:
     def _load_index(self, name: str) -> None:
         key = packs.index_key(name)
         where = f"{self.storage.url}: index {key}"
-        temp = self.cache.new_temp()
+        with self._index_temp() as handle:
+            sink = _IndexSink(handle, where)
+            try:
+                self.storage.download(key, sink, _ignore)
+            except ObjectNotFoundError:
+                return  # deleted since the listing (consolidated by another clone): its members are elsewhere
+            if sink.hasher.hexdigest() != name:
+                raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
+                                  f"'artver verify -r' checks the remote")
+            handle.seek(0)
+            # Lines read with a bound: one endless line must not fill memory.
+            lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
+            self.index.add_index(name, packs.parse_index(lines, where))
+
+    @contextlib.contextmanager
+    def _index_temp(self) -> Iterator[BinaryIO]:
+        """A file to download an index into: in the cache's temp folder, or, where the cache
+        cannot be written (a read-only .artver, which still reads remotes), an anonymous
+        temp file of the system's."""
         try:
-            with open(temp, "w+b") as handle:
-                sink = _IndexSink(handle, where)
-                try:
-                    self.storage.download(key, sink, _ignore)
-                except ObjectNotFoundError:
-                    return  # deleted since the listing (consolidated by another clone): its members are elsewhere
-                if sink.hasher.hexdigest() != name:
-                    raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
-                                      f"'artver verify -r' checks the remote")
-                handle.seek(0)
-                # Lines read with a bound: one endless line must not fill memory.
-                lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
-                self.index.add_index(name, packs.parse_index(lines, where))
+            temp = self.cache.new_temp()
+            handle = open(temp, "w+b")  # noqa: SIM115 - closed below
+        except (ArtverError, OSError):
+            with tempfile.TemporaryFile() as anonymous:
+                yield anonymous
+            return
+        try:
+            with handle:
+                yield handle
         finally:
             unlink_if_present(temp)
 

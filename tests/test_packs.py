@@ -860,3 +860,111 @@ def test_a_lost_or_damaged_database_is_rebuilt(damage: str, local_remote: Remote
         path.unlink()
     assert run_artver(repo, "pull").code == 0
     assert_files(repo, files)
+
+
+def test_a_read_only_artver_reads_a_packed_remote(tmp_path: Path, run_artver) -> None:
+    """Where .artver cannot be written, the database is kept in memory; where it exists but
+    cannot be written, new indexes are read anyway (regression: an internal error)."""
+    from tests.test_read_only_artver import as_nobody, read_only_artver_repo  # noqa: F401 - the fixture's setup
+
+    if os.geteuid() != 0:
+        raise AssertionError("this test expects to run as root (as on CI), like tests/test_read_only_artver.py")
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="artver-ro-packs-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        root, remote_root = base / "repo", base / "remote"
+        root.mkdir()
+        remote_root.mkdir()
+        git(root, "init", "-q")
+        assert run_artver(root, "init").code == 0
+        files = make_dataset(root, folders=1, per_folder=10, sizes=(100, 900), seed=15)
+        assert run_artver(root, "add", "data").code == 0
+        assert run_artver(root, "remote", "add", "origin", str(remote_root), "--default").code == 0
+        commit_all(root, "data")
+        assert run_artver(root, "push").code == 0
+        writer = clone(root, tmp_path, "writer")
+        for path in [root, *root.rglob("*")]:
+            if ".artver" not in path.relative_to(root).parts:
+                os.chown(path, 65534, 65534, follow_symlinks=False)
+
+        # the database exists (root's) and knows the only index: reads fine
+        result = as_nobody(root, "status", "--cloud", "--json")
+        assert result.code == 0, result.err
+        assert {item["state"] for item in json.loads(result.out)} == {"in-remote"}
+
+        # another clone pushes: a new index the read-only database cannot record
+        (writer / "extra.bin").write_bytes(b"extra bytes")
+        assert run_artver(writer, "add", "extra.bin").code == 0
+        assert run_artver(writer, "push").code == 0
+        (root / "extra.bin.art").write_bytes((writer / "extra.bin.art").read_bytes())
+        os.chown(root / "extra.bin.art", 65534, 65534)
+        assert len(packed_keys(directory_remote(remote_root))[1]) == 2
+        result = as_nobody(root, "status", "--cloud", "--json")
+        assert result.code == 0, result.err
+        assert "Traceback" not in result.err
+        states = {item["path"]: item["state"] for item in json.loads(result.out)}
+        assert states["extra.bin"] == "in-remote", states
+
+        # no database at all, and none can be made
+        shutil.rmtree(root / ".artver" / "remotes")
+        result = as_nobody(root, "status", "--cloud", "--json")
+        assert result.code == 0, result.err
+        assert {item["state"] for item in json.loads(result.out)} == {"in-remote"}
+        assert not (root / ".artver" / "remotes").exists()
+        assert files
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ------------------------------------------------ 12. status --cloud and the API
+
+
+def test_status_cloud_and_the_api_read_a_packed_remote(remote: RemoteUnderTest, repo: Path, tmp_path: Path,
+                                                       run_artver) -> None:
+    from artver import api
+
+    files = make_dataset(repo, folders=2, per_folder=25, sizes=(100, 3000), seed=16)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, remote)
+    commit_all(repo, "data")
+    (repo / "late.bin").write_bytes(b"not pushed yet")
+    assert run_artver(repo, "add", "late.bin").code == 0
+    states = {item["path"]: item["state"] for item in json.loads(run_artver(repo, "status", "--cloud", "--json").out)}
+    assert states == {"data": "not-in-remote", "late.bin": "not-in-remote"}
+    assert run_artver(repo, "push", "data").code == 0
+    states = {item["path"]: item["state"] for item in json.loads(run_artver(repo, "status", "--cloud", "--json").out)}
+    assert states == {"data": "in-remote", "late.bin": "not-in-remote"}
+    assert stored_objects(remote)[hash_of(files["data/f01/x0003.bin"])].packed
+
+    other = clone(repo, tmp_path, "other")
+    assert api.read("data/f01/x0003.bin", repo=other) == files["data/f01/x0003.bin"]
+    with api.open("data/f00/x0010.bin", repo=other, cache=False) as handle:
+        assert handle.read() == files["data/f00/x0010.bin"]
+    assert hash_of(files["data/f00/x0010.bin"]) not in cached(other)  # cache=False keeps nothing
+    assert hash_of(files["data/f01/x0003.bin"]) in cached(other)
+
+
+def test_the_api_reads_an_object_whole_when_its_pack_is_gone(local_remote: RemoteUnderTest, repo: Path,
+                                                             tmp_path: Path, run_artver) -> None:
+    """Regression: a packed object whose pack was gone failed with 'does not exist' in
+    api.open and api.read although the remote held it whole."""
+    from artver import api
+
+    files = make_dataset(repo, folders=1, per_folder=5, sizes=(100, 900), seed=17)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    (pack_key,), _ = packed_keys(local_remote)
+    for relative, content in files.items():  # as a pack=false push from another clone stores them
+        digest = hash_of(content)[7:]
+        local_remote.put_raw(f"xxh128/{digest[:2]}/{digest[2:]}", content)
+    (Path(local_remote.url) / pack_key).unlink()
+    other = clone(repo, tmp_path, "other")
+    for relative, content in files.items():
+        assert api.read(relative, repo=other) == content
+    with api.open("data/f00/x0001.bin", repo=other, cache=False) as handle:
+        assert handle.read() == files["data/f00/x0001.bin"]
