@@ -25,7 +25,7 @@ import xxhash
 from artver import hashing
 from tests.support.cli import Result, assert_one_line_error
 from tests.support.git import commit_all, git
-from tests.support.processes import Processes, Running, run_artver_to_end
+from tests.support.processes import Processes, Running
 from tests.support.remotes import (
     RemoteUnderTest,
     directory_remote,
@@ -865,7 +865,7 @@ def test_a_lost_or_damaged_database_is_rebuilt(damage: str, local_remote: Remote
 def test_a_read_only_artver_reads_a_packed_remote(tmp_path: Path, run_artver) -> None:
     """Where .artver cannot be written, the database is kept in memory; where it exists but
     cannot be written, new indexes are read anyway (regression: an internal error)."""
-    from tests.test_read_only_artver import as_nobody, read_only_artver_repo  # noqa: F401 - the fixture's setup
+    from tests.test_read_only_artver import as_nobody
 
     if os.geteuid() != 0:
         raise AssertionError("this test expects to run as root (as on CI), like tests/test_read_only_artver.py")
@@ -959,7 +959,7 @@ def test_the_api_reads_an_object_whole_when_its_pack_is_gone(local_remote: Remot
     commit_all(repo, "data")
     push_ok(run_artver, repo)
     (pack_key,), _ = packed_keys(local_remote)
-    for relative, content in files.items():  # as a pack=false push from another clone stores them
+    for content in files.values():  # as a pack=false push from another clone stores them
         digest = hash_of(content)[7:]
         local_remote.put_raw(f"xxh128/{digest[:2]}/{digest[2:]}", content)
     (Path(local_remote.url) / pack_key).unlink()
