@@ -188,6 +188,10 @@ class PackedRemote:
         marker looks for no packs)."""
         if self.version >= remote_format.PACKED:
             return
+        if self.storage.exists([remote_format.MARKER_KEY]):
+            # A marker that says format 1 (what no marker means): uploads never replace an
+            # object, so it goes first, or the packs would stay invisible under it.
+            self.storage.delete(remote_format.MARKER_KEY)
         self._upload_bytes(remote_format.MARKER_KEY, remote_format.marker_bytes(remote_format.PACKED))
         self._version = remote_format.PACKED
 

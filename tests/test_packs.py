@@ -968,3 +968,21 @@ def test_the_api_reads_an_object_whole_when_its_pack_is_gone(local_remote: Remot
         assert api.read(relative, repo=other) == content
     with api.open("data/f00/x0001.bin", repo=other, cache=False) as handle:
         assert handle.read() == files["data/f00/x0001.bin"]
+
+
+def test_a_format_1_marker_is_raised_to_2_before_the_first_pack(remote: RemoteUnderTest, repo: Path, tmp_path: Path,
+                                                                run_artver) -> None:
+    """Format 1 is what a remote without a marker is; a marker that says so explicitly must
+    not keep packs from being found once a push writes them."""
+    files = make_dataset(repo, folders=1, per_folder=10, sizes=(100, 900), seed=18)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, remote)
+    commit_all(repo, "data")
+    remote.put_raw("artver-format", b"artver remote format 1\n")
+    push_ok(run_artver, repo)
+    assert packed_keys(remote)[0]
+    assert remote.get_raw("artver-format") == b"artver remote format 2\n"
+    other = clone(repo, tmp_path, "other")
+    result = run_artver(other, "pull")
+    assert result.code == 0, result.err
+    assert_files(other, files)
