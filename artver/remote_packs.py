@@ -42,6 +42,7 @@ MAX_GAP = 256 * 1024  # unwanted bytes a ranged read may span to save a request
 MAX_SPAN = 8 * 1024 * 1024  # bytes of one ranged read (held in memory while its members are checked)
 CONSOLIDATE_AT = 32  # index objects; push merges them into one beyond this
 READS = 3  # reads of a member whose bytes are wrong, at most, before giving up on it
+REFRESH_ROUNDS = 3  # listings of index/ in one refresh, at most, while indexes vanish under it
 
 
 @dataclass(frozen=True)
@@ -122,17 +123,23 @@ class PackedRemote:
             if self._database is not None and self._database.exists():  # e.g. a remote emptied and begun again
                 self.index.remove_indexes(self.index.index_names())
             return
-        listed = set()
-        for key, _ in self.storage.list(packs.INDEX_PREFIX):
-            name = packs.name_in_key(key, packs.INDEX_PREFIX)
-            if name is not None:
-                listed.add(name)
-        known = self.index.index_names()
-        for name in sorted(listed - known):
-            self._load_index(name)
-        self.index.remove_indexes(known - listed)
+        for _ in range(REFRESH_ROUNDS):
+            listed = set()
+            for key, _ in self.storage.list(packs.INDEX_PREFIX):
+                name = packs.name_in_key(key, packs.INDEX_PREFIX)
+                if name is not None:
+                    listed.add(name)
+            known = self.index.index_names()
+            vanished = [name for name in sorted(listed - known) if not self._load_index(name)]
+            self.index.remove_indexes(known - listed)
+            if not vanished:
+                return
+            # An index deleted between the listing and its download was consolidated by another
+            # clone: its members are in the merged index, written before it was deleted but
+            # perhaps after this listing. List again.
 
-    def _load_index(self, name: str) -> None:
+    def _load_index(self, name: str) -> bool:
+        """Record index ``name``; False if it is gone from the remote."""
         key = packs.index_key(name)
         where = f"{self.storage.url}: index {key}"
         with self._index_temp() as handle:
@@ -140,7 +147,7 @@ class PackedRemote:
             try:
                 self.storage.download(key, sink, _ignore)
             except ObjectNotFoundError:
-                return  # deleted since the listing (consolidated by another clone): its members are elsewhere
+                return False  # deleted since the listing (consolidated by another clone)
             if sink.hasher.hexdigest() != name:
                 raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
                                   f"'artver verify -r' checks the remote")
@@ -148,6 +155,7 @@ class PackedRemote:
             # Lines read with a bound: one endless line must not fill memory.
             lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
             self.index.add_index(name, packs.parse_index(lines, where))
+        return True
 
     @contextlib.contextmanager
     def _index_temp(self) -> Iterator[BinaryIO]:

@@ -986,3 +986,65 @@ def test_a_format_1_marker_is_raised_to_2_before_the_first_pack(remote: RemoteUn
     result = run_artver(other, "pull")
     assert result.code == 0, result.err
     assert_files(other, files)
+
+
+class ConsolidatedMidRefresh:
+    """A directory remote where another clone consolidates the indexes (merged index first,
+    then the old ones deleted) just as this one starts downloading the first of them."""
+
+    def __init__(self, root: Path) -> None:
+        from artver.remotes.local import LocalStorage
+
+        self.inner = LocalStorage(root, f"remote 'origin' ({root})")
+        self.url = self.inner.url
+        self.root = root
+        self.done = False
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def download(self, key: str, sink, on_bytes) -> None:
+        if key.startswith("index/") and not self.done:
+            self.done = True
+            from artver import packs
+            from artver.packs import Location, Member
+
+            remote = directory_remote(self.root)
+            members = [Member(hash_value, Location(where.key.split("/")[1], where.offset, where.length or 0))
+                       for hash_value, where in stored_objects(remote).items() if where.packed]
+            merged = packs.index_bytes(members)
+            old = index_names(self.root)
+            remote.put_raw(f"index/{xxhash.xxh3_128_hexdigest(merged)}", merged)
+            for name in old:
+                (self.root / "index" / name).unlink()
+        return self.inner.download(key, sink, on_bytes)
+
+
+def test_indexes_consolidated_during_a_refresh_are_found_in_the_merged_one(local_remote: RemoteUnderTest,
+                                                                           repo: Path, tmp_path: Path,
+                                                                           run_artver) -> None:
+    """Regression: an index listed, then deleted by a consolidation before it was read, was
+    skipped as 'its members are elsewhere', but the merged index was not in that listing:
+    its members were not found at all for the rest of the command."""
+    from artver.cache import Cache
+    from artver.remote_packs import PackedRemote, PackSettings
+
+    configure(run_artver, repo, local_remote)
+    files = {}
+    for number in range(4):
+        relative = f"item-{number}.bin"
+        files[relative] = os.urandom(300 + number)
+        (repo / relative).write_bytes(files[relative])
+        assert run_artver(repo, "add", relative).code == 0
+        assert run_artver(repo, "push", relative).code == 0
+    root = Path(local_remote.url)
+    assert len(index_names(root)) == 4
+    storage = ConsolidatedMidRefresh(root)
+    packed = PackedRemote(storage, Cache(tmp_path / "reader-cache", "xxh128"), tmp_path / "reader.db",  # type: ignore[arg-type]
+                          PackSettings(True, MIB, MIB))
+    wanted = sorted(hash_of(content) for content in files.values())
+    try:
+        assert sorted(packed.locate(wanted)) == wanted
+    finally:
+        packed.index.close()
+    assert storage.done and len(index_names(root)) == 1
