@@ -1048,3 +1048,56 @@ def test_indexes_consolidated_during_a_refresh_are_found_in_the_merged_one(local
     finally:
         packed.index.close()
     assert storage.done and len(index_names(root)) == 1
+
+
+def test_a_repack_that_meets_a_corrupt_live_member_stops_before_changing_any_index(
+        local_remote: RemoteUnderTest, repo: Path, run_artver) -> None:
+    files = make_dataset(repo, folders=2, per_folder=40, sizes=(500, 2000), seed=19)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    live, _ = halve(repo, files, run_artver)
+    victim = hash_of(sorted(live.items())[3][1])
+    tamper(local_remote, victim, lambda data: bytes([data[0] ^ 0xFF]) + data[1:])
+    _, indexes = packed_keys(local_remote)
+    packs_before, _ = packed_keys(local_remote)
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+    assert_one_line_error(result, victim, "corrupt")
+    assert packed_keys(local_remote) == (packs_before, indexes)  # no index or pack changed
+
+
+def test_gc_after_two_clones_packed_the_same_objects_keeps_one_copy(local_remote: RemoteUnderTest, repo: Path,
+                                                                     tmp_path: Path, run_artver) -> None:
+    """Two pushes at once may pack the same objects twice (each checked before the other
+    wrote): gc keeps one copy of each and drops the pack that only duplicates."""
+    from artver import packs
+    from artver.packs import Location, Member
+
+    files = make_dataset(repo, folders=2, per_folder=40, sizes=(500, 3000), seed=20)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    (original,), _ = packed_keys(local_remote)
+    # what the other clone's push leaves: the same members in a pack of its own, and its index
+    data = local_remote.get_raw(original)
+    twin = packs.PACK_HEADER + b"\0" + data[len(packs.PACK_HEADER):]  # same members, one byte later
+    twin_name = xxhash.xxh3_128_hexdigest(twin)
+    members = [Member(hash_value, Location(twin_name, where.offset + 1, where.length or 0))
+               for hash_value, where in stored_objects(local_remote).items() if where.packed]
+    index = packs.index_bytes(members)
+    local_remote.put_raw(f"packs/{twin_name}", twin)
+    local_remote.put_raw(f"index/{xxhash.xxh3_128_hexdigest(index)}", index)
+    assert_packs_intact(local_remote)
+
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes")
+    assert result.code == 0, result.err
+    pack_keys, index_keys = packed_keys(local_remote)
+    assert len(pack_keys) == 1 and len(index_keys) == 1
+    assert_packs_intact(local_remote)
+    stored = stored_objects(local_remote)
+    assert all(stored[hash_of(content)].packed for content in files.values())
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, files)
