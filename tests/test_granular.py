@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from artver.hashing import hash_bytes
-from artver.transfer import hash_of_key
 from tests.support.cli import Result, assert_one_line_error
 from tests.support.git import commit_all, git
-from tests.support.remotes import RemoteUnderTest, make_remote
+from tests.support.remotes import RemoteUnderTest, make_remote, stored_objects
 
 KINDS = ["local", "s3", "gcs"]
 LISTING_FORMS = ["inline", "object"]
@@ -57,7 +56,8 @@ def cache_objects(root: Path) -> set[str]:
 
 
 def remote_objects(remote: RemoteUnderTest) -> set[str]:
-    return {hash_value for key in remote.keys() if (hash_value := hash_of_key(key)) is not None}
+    """Every object the remote holds, whole or in a pack."""
+    return set(stored_objects(remote))
 
 
 def listing_of(root: Path) -> str | None:
