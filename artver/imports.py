@@ -41,6 +41,7 @@ from artver.listing import Entry
 from artver.paths import check_artifact_path
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer, Source
 from artver.progress import NO_PROGRESS, Progress
+from artver.remote_packs import DEFAULT_PACK_SIZE, PackedRemote, PackSettings, open_packed
 from artver.repo import Repo
 from artver.statcache import StatKey
 
@@ -305,11 +306,19 @@ def _raise_failures(summary: transfer.TransferSummary) -> None:
         raise RemoteError(f"{summary.remote}: cannot fetch {hashing.short(first.object)}{more}: {first.error}")
 
 
-def entries_of(cache: Cache, pointer: DirPointer, session: transfer.Session, where: str) -> tuple[Entry, ...]:
+def source_packs(cache: Cache, session: transfer.Session) -> PackedRemote:
+    """The packs of the source's remote, read into ``cache`` (the destination's). Their index
+    database is kept in memory: nothing is written into the source repository."""
+    return open_packed(session.storage, cache, None, PackSettings(enabled=False, threshold=0, pack_size=DEFAULT_PACK_SIZE))
+
+
+def entries_of(cache: Cache, pointer: DirPointer, session: transfer.Session, where: str,
+               packed: PackedRemote | None = None) -> tuple[Entry, ...]:
     content = pointer.content
     if isinstance(content, InlineListing):
         return content.entries
-    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1))
+    packed = packed if packed is not None else source_packs(cache, session)
+    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1, packed=packed))
     return listing.from_object_bytes(cache.read_bytes(content.hash, where), f"{where} (listing {hashing.short(content.hash)})")
 
 
@@ -321,10 +330,11 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
     nothing may refer to data that is not in the cache."""
     pointer = located.pointer
     entries: tuple[Entry, ...] | None = None
+    packed = source_packs(cache, session)
     if isinstance(pointer, FilePointer):
         objects = {pointer.hash: pointer.size}
     else:
-        entries = entries_of(cache, pointer, session, located.where)
+        entries = entries_of(cache, pointer, session, located.where, packed)
         if located.inner:
             chosen = [entry for entry in entries if entry.path == located.inner]
             if not chosen:
@@ -333,7 +343,7 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
             entries = tuple(chosen)
         objects = {entry.hash: entry.size for entry in entries}
     installed: list[tuple[str, StatKey]] = []
-    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed))
+    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed, packed))
     return entries, installed
 
 

@@ -1101,3 +1101,27 @@ def test_gc_after_two_clones_packed_the_same_objects_keeps_one_copy(local_remote
     other = clone(repo, tmp_path, "other")
     assert run_artver(other, "pull").code == 0
     assert_files(other, files)
+
+
+def test_a_directory_pushed_in_parts_pulls_into_a_fresh_clone(local_remote: RemoteUnderTest, repo: Path,
+                                                              tmp_path: Path, run_artver) -> None:
+    """The listing of a directory pushed in parts goes up with the last part; a fresh clone
+    must find it wherever it was put (regression: it was packed, and the fetch of listings
+    looked for it whole only: 'does not exist')."""
+    config = repo / ".artver" / "config"
+    config.write_text(config.read_text().replace("[core]\n", "[core]\nlisting_inline_max = 2\n"))
+    files = make_dataset(repo, folders=2, per_folder=10, sizes=(100, 900), seed=21)
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    assert run_artver(repo, "push", "data/f00").code == 0
+    assert run_artver(repo, "push", "data/f01").code == 0  # completes it: the listing goes up
+    assert run_artver(repo, "status", "--cloud", "--check").code == 0
+    other = clone(repo, tmp_path, "other")
+    result = run_artver(other, "pull")
+    assert result.code == 0, result.err
+    assert_files(other, files)
+    third = clone(repo, tmp_path, "third")
+    result = run_artver(third, "pull", "data/f01/x0003.bin")
+    assert result.code == 0, result.err
+    assert (third / "data/f01/x0003.bin").read_bytes() == files["data/f01/x0003.bin"]
