@@ -13,8 +13,12 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +28,7 @@ import xxhash
 
 from artver import hashing
 from tests.support.cli import Result, assert_one_line_error
-from tests.support.git import commit_all, git
+from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.support.processes import Processes, Running
 from tests.support.remotes import (
     RemoteUnderTest,
@@ -862,16 +866,22 @@ def test_a_lost_or_damaged_database_is_rebuilt(damage: str, local_remote: Remote
     assert_files(repo, files)
 
 
+def as_nobody(cwd: Path, *args: str) -> Result:
+    """artver run as the user 'nobody', who can read but not write the root-owned .artver."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd.parent), "GIT_CONFIG_NOSYSTEM": "1",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    completed = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "artver", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, env=env,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
 def test_a_read_only_artver_reads_a_packed_remote(tmp_path: Path, run_artver) -> None:
     """Where .artver cannot be written, the database is kept in memory; where it exists but
     cannot be written, new indexes are read anyway (regression: an internal error)."""
-    from tests.test_read_only_artver import as_nobody
-
-    if os.geteuid() != 0:
-        raise AssertionError("this test expects to run as root (as on CI), like tests/test_read_only_artver.py")
-    import shutil
-    import tempfile
-
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        raise AssertionError("this test expects to run as root with setpriv available (as on CI)")
     base = Path(tempfile.mkdtemp(prefix="artver-ro-packs-", dir="/tmp"))
     os.chmod(base, 0o755)
     try:
