@@ -203,6 +203,9 @@ def template(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iter
     git(repo, "init", "-q", env=env)
     run("init")
     run("remote", "add", "origin", "../remote", "--default")  # relative: each world copies repo/ and remote/
+    # Worlds are built by linking whole objects; kills of packed pushes, pulls and repacks are
+    # tests/test_packs.py's.
+    run("remote", "modify", "origin", "pack", "false")
     git(repo, "add", "-A", env=env)
     git(repo, "commit", "-q", "-m", "artver init", env=env)
     git(repo, "tag", "init", env=env)
@@ -762,7 +765,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
     objects.add(_write(repo, "big.bin", big))
     del big
     assert run_artver(repo, "add", "data", "big.bin").code == 0
-    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    remote = make_remote("s3", request, tmp_path, monkeypatch, packed=False)  # the multipart upload of whole objects
     client = s3_client(request.getfixturevalue("s3_server"))
     bucket, _, prefix = remote.url[len("s3://"):].partition("/")
     settings = "".join(f"{key} = {value}\n" for key, value in remote.settings.items())
@@ -811,7 +814,9 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
             return None
 
         with ThreadPoolExecutor(8) as pool:
-            problems = [problem for problem in pool.map(check, keys) if problem]
+            # the killed push's lock object stays until it is stale: not an object
+            problems = [problem for problem in pool.map(check, [key for key in keys if not key.startswith("locks/")])
+                        if problem]
         return problems
 
     report: list[str] = []
