@@ -43,7 +43,7 @@ from artver.paths import check_artifact_path
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer, Source
 from artver.progress import NO_PROGRESS, Progress
 from artver.remote_chunks import reading_chunks
-from artver.remote_packs import reading_packs
+from artver.remote_packs import PackedRemote, reading_packs
 from artver.repo import Repo
 from artver.statcache import StatKey
 
@@ -310,12 +310,19 @@ def _raise_failures(summary: transfer.TransferSummary) -> None:
         raise RemoteError(f"{summary.remote}: cannot fetch {hashing.short(first.object)}{more}: {first.error}")
 
 
-def entries_of(cache: Cache, pointer: DirPointer, session: transfer.Session, where: str) -> tuple[Entry, ...]:
+def source_packs(cache: Cache, session: transfer.Session) -> PackedRemote:
+    """The packs of the source's remote, read into ``cache`` with what is learnt of its
+    indexes kept in memory (nothing is written into the source repository)."""
+    return reading_packs(session.storage, cache)
+
+
+def entries_of(cache: Cache, pointer: DirPointer, session: transfer.Session, where: str,
+               packed: PackedRemote | None = None) -> tuple[Entry, ...]:
     content = pointer.content
     if isinstance(content, InlineListing):
         return content.entries
-    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1,
-                                   packed=reading_packs(session.storage, cache)))
+    packed = packed if packed is not None else source_packs(cache, session)
+    _raise_failures(transfer.fetch(cache, session.storage, {content.hash: 0}, 1, packed=packed))
     return listing.from_object_bytes(cache.read_bytes(content.hash, where), f"{where} (listing {hashing.short(content.hash)})")
 
 
@@ -327,10 +334,11 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
     nothing may refer to data that is not in the cache."""
     pointer = located.pointer
     entries: tuple[Entry, ...] | None = None
+    packed = source_packs(cache, session)
     if isinstance(pointer, FilePointer):
         objects = {pointer.hash: pointer.size}
     else:
-        entries = entries_of(cache, pointer, session, located.where)
+        entries = entries_of(cache, pointer, session, located.where, packed)
         if located.inner:
             chosen = [entry for entry in entries if entry.path == located.inner]
             if not chosen:
@@ -339,7 +347,6 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
             entries = tuple(chosen)
         objects = {entry.hash: entry.size for entry in entries}
     installed: list[tuple[str, StatKey]] = []
-    packed = reading_packs(session.storage, cache)
     _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed, packed,
                                    reading_chunks(packed)))
     return entries, installed

@@ -16,6 +16,7 @@ own hash (remote_packs.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -103,16 +104,22 @@ class RemoteIndex:
             connection.execute("DELETE FROM packs WHERE id NOT IN (SELECT DISTINCT pack FROM members)")
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
-        """Where each of ``hashes`` that a pack holds lies (one of its places if several)."""
-        found: dict[str, Location] = {}
+        """Where each of ``hashes`` that a pack holds lies (the first of its places if several)."""
+        return {hash_value: places[0] for hash_value, places in self.places(hashes).items()}
+
+    def places(self, hashes: Sequence[str]) -> dict[str, list[Location]]:
+        """Every place the indexes give for each of ``hashes`` that a pack holds, each once.
+        Several places are normal (two clones packed one object at once); one of them may
+        also be a lie of a hostile or damaged index, which must not hide the others."""
+        found: dict[str, list[Location]] = {}
         with self._lock:
             for start in range(0, len(hashes), _LOOKUP_BATCH):
                 batch = list(hashes[start:start + _LOOKUP_BATCH])
                 marks = ",".join("?" * len(batch))
                 for hash_value, pack, offset, length in self._connection.execute(
-                        f"SELECT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
-                        f" WHERE m.hash IN ({marks})", batch):
-                    found.setdefault(hash_value, Location(pack, offset, length))
+                        f"SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
+                        f" WHERE m.hash IN ({marks}) ORDER BY m.hash, p.name, m.offset, m.length", batch):
+                    found.setdefault(hash_value, []).append(Location(pack, offset, length))
         return found
 
     def members(self) -> Iterator[Member]:
@@ -156,6 +163,10 @@ def _connect_writable(path: Path) -> sqlite3.Connection:
         # Machine-local state, never committed, even in a repository whose .artver/.gitignore
         # predates this folder.
         (path.parent / ".gitignore").write_text("# artver: what this clone knows of its remotes' packs\n*\n")
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite opens a write-protected file read-only without a word, and fails only at the
+        # first write (a refresh records every new index): such a database is not used at all.
+        raise PermissionError(errno.EACCES, "cannot write the remote's index database", str(path))
     for attempt in range(2):
         connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
         try:

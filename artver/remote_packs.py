@@ -165,6 +165,13 @@ class PackedRemote:
             return {}
         return self.index.locate(hashes)
 
+    def places(self, hashes: Sequence[str]) -> dict[str, list[Location]]:
+        """Every place the remote's indexes give for each of ``hashes`` (see RemoteIndex.places)."""
+        self.refresh()
+        if self.version < remote_format.PACKED:
+            return {}
+        return self.index.places(hashes)
+
     # -- writing ---------------------------------------------------------------------------
 
     def mark_packed(self) -> None:
@@ -172,6 +179,10 @@ class PackedRemote:
         marker looks for no packs)."""
         if self.version >= remote_format.PACKED:
             return
+        if self.storage.exists([remote_format.MARKER_KEY]):
+            # A marker that says format 1 (what no marker means): uploads never replace an
+            # object, so it goes first, or the packs would stay invisible under it.
+            self.storage.delete(remote_format.MARKER_KEY)
         self._upload_bytes(remote_format.MARKER_KEY, remote_format.marker_bytes(remote_format.PACKED))
         self._version = remote_format.PACKED
 
@@ -262,9 +273,15 @@ class PackedRemote:
     # -- reading ---------------------------------------------------------------------------
 
     def read_span(self, span: Span, on_bytes: ByteCallback) -> dict[str, bytes | Exception]:
-        """The verified bytes of each member of ``span``, or why a member could not be had.
-        ObjectNotFoundError (the pack is gone) and failures of the whole remote are raised."""
-        data = self.storage.read_range(packs.pack_key(span.pack), span.offset, span.length)
+        """The verified bytes of each member of ``span``, or why a member could not be had. A
+        member that cannot be had where the span says is looked for at its other places (an
+        index may lie, or a pack be damaged, while another copy is intact). ObjectNotFoundError
+        as a member's outcome: its pack is gone and no other place has it (it may be whole).
+        Failures of the whole remote are raised."""
+        try:
+            data = self.storage.read_range(packs.pack_key(span.pack), span.offset, span.length)
+        except ObjectNotFoundError as gone:
+            return {member.hash: self._read_elsewhere(member, gone) for member in span.members}
         on_bytes(len(data))
         result: dict[str, bytes | Exception] = {}
         for member in span.members:
@@ -273,8 +290,23 @@ class PackedRemote:
             if _matches(piece, member):
                 result[member.hash] = piece
             else:
-                result[member.hash] = self._read_again(member, piece)
+                outcome = self._read_again(member, piece)
+                result[member.hash] = self._read_elsewhere(member, outcome) if isinstance(outcome, Exception) else outcome
         return result
+
+    def _read_elsewhere(self, member: Member, failure: Exception) -> bytes | Exception:
+        """The member's verified bytes from another place an index gives for it (of the same
+        length), or ``failure`` if none has them."""
+        for location in self.places([member.hash]).get(member.hash, []):
+            if location == member.location or location.length != member.location.length:
+                continue
+            try:
+                data = self.storage.read_range(packs.pack_key(location.pack), location.offset, location.length)
+            except ObjectNotFoundError:
+                continue
+            if _matches(data, Member(member.hash, location)):
+                return data
+        return failure
 
     def _read_again(self, member: Member, first: bytes) -> bytes | Exception:
         """A member whose bytes were wrong, read alone again. Wrong bytes prove damage only

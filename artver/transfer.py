@@ -459,11 +459,16 @@ def fetch(
 
 def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dict[str, int]) -> dict[str, Location]:
     """Where the packs hold the wanted objects; a place whose length is not the object's
-    known size is a lie of the index, not used (the object is then looked for whole)."""
+    known size is a lie of an index, not used: another place is (one index's lie must not hide
+    another's truth), or the object is looked for whole."""
     if packed is None or not todo:
         return {}
-    return {hash_value: location for hash_value, location in packed.locate(todo).items()
-            if not objects.get(hash_value) or objects[hash_value] == location.length}
+    located: dict[str, Location] = {}
+    for hash_value, places in packed.places(todo).items():
+        fitting = [place for place in places if not objects.get(hash_value) or objects[hash_value] == place.length]
+        if fitting:
+            located[hash_value] = fitting[0]
+    return located
 
 
 READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
@@ -543,6 +548,8 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
         for hash_value, outcome in outcomes.items():
             if isinstance(outcome, bytes):
                 record(hash_value, packed.install(cache, hash_value, outcome))
+            elif isinstance(outcome, ObjectNotFoundError):
+                whole(hash_value)  # its pack is gone and no other pack has it
             else:
                 record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
 
@@ -681,7 +688,10 @@ def download_verified(cache: Cache, storage: Storage, hash_value: str, progress:
     a file held as a recipe is rebuilt from its chunks."""
     member = _packed_member(packed, hash_value, size)
     if member is not None and packed is not None:
-        return packed.install(cache, hash_value, _read_member(packed, member, progress))
+        try:
+            return packed.install(cache, hash_value, _read_member(packed, member, progress))
+        except ObjectNotFoundError:
+            pass  # its pack is gone (repacked meanwhile?): it may be stored whole
     recipe_size = _recipe_size(chunked, hash_value, size)
     if recipe_size is not None and chunked is not None:
         return chunked.fetch_file(cache, hash_value, recipe_size, progress.advance)[1]
@@ -726,7 +736,10 @@ def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: Pa
         return chunked.fetch_file(cache, hash_value, recipe_size, _ignore_bytes, install=False)[0]
     member = _packed_member(packed, hash_value, None)
     if member is not None and packed is not None:
-        data = _read_member(packed, member)
+        try:
+            data = _read_member(packed, member)
+        except ObjectNotFoundError:  # its pack is gone: it may be stored whole
+            return _download_checked(cache, storage, hash_value, NO_PROGRESS).temp
         temp = cache.new_temp()
         try:
             with open(temp, "xb") as handle:

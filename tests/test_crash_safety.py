@@ -766,7 +766,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
     objects.add(_write(repo, "big.bin", big))
     del big
     assert run_artver(repo, "add", "data", "big.bin").code == 0
-    remote = make_remote("s3", request, tmp_path, monkeypatch)
+    remote = make_remote("s3", request, tmp_path, monkeypatch, packed=False)  # the multipart upload of whole objects
     client = s3_client(request.getfixturevalue("s3_server"))
     bucket, _, prefix = remote.url[len("s3://"):].partition("/")
     # chunk = false: this is about the multipart upload of one large object stored whole.
@@ -825,7 +825,9 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
             return None
 
         with ThreadPoolExecutor(8) as pool:
-            problems = [problem for problem in pool.map(check, keys) if problem]
+            # the killed push's lock object stays until it is stale: not an object
+            problems = [problem for problem in pool.map(check, [key for key in keys if not key.startswith("locks/")])
+                        if problem]
         return problems
 
     report: list[str] = []
