@@ -704,7 +704,10 @@ def test_a_hostile_index_is_refused_and_nothing_of_it_used(case: str, local_remo
         # hid the honest one and the object failed as cut short, corrupt or missing).
         assert result.code == 0, result.err
         assert_files(other, files)
-        verify_remote_clean(run_artver, other)
+        # verify -r reads every index line against its pack, and reports the lie.
+        verified = run_artver(other, "verify", "-r", "origin")
+        assert verified.code == 1 and "Traceback" not in verified.err
+        assert "is corrupt" in verified.err or "is missing" in verified.err, verified.err
         return
     expected = "upgrade artver" if case == "unknown-version" else "was not used"
     assert_one_line_error(result, f"index/{name}", expected)
