@@ -43,7 +43,7 @@ import xxhash
 from tests.support.cli import Result, run_artver_process
 from tests.support.faultproxy import FaultPlan, Proxy, ProxyStats
 from tests.support.git import commit_all, git
-from tests.support.remotes import gcs_client, s3_client
+from tests.support.remotes import gcs_client, s3_bucket, s3_client
 
 KINDS = ["s3", "gcs"]
 # Two seeds keep the file near a minute on a 2-core machine; more with e.g.
@@ -142,8 +142,7 @@ def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
         server = request.getfixturevalue("s3_server")
         proxy = request.getfixturevalue("s3_proxy")
         client = s3_client(server)  # straight to SeaweedFS
-        bucket = f"faults-{number}"
-        client.create_bucket(Bucket=bucket)
+        bucket = s3_bucket(request, client, f"faults-{number}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
         monkeypatch.setenv("AWS_DEFAULT_REGION", server.region)

@@ -36,7 +36,7 @@ from artver.remote_lock import (
 )
 from artver.remotes.base import Storage
 from artver.remotes.retry import RetryingStorage, RetryPolicy
-from tests.support.remotes import gcs_client, holds, s3_client
+from tests.support.remotes import gcs_client, holds, s3_bucket, s3_client
 
 KINDS = ["directory", "s3", "gcs"]
 WORKTREE = Path(__file__).resolve().parent.parent
@@ -91,8 +91,7 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
 
         server = request.getfixturevalue("s3_server")
         client = s3_client(server)
-        bucket = f"locks-{number}"
-        client.create_bucket(Bucket=bucket)
+        bucket = s3_bucket(request, client, f"locks-{number}")
         env = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key,
                "AWS_DEFAULT_REGION": server.region}
         for key, value in env.items():

@@ -21,19 +21,18 @@ from artver.remotes.s3_responses import parse_listing, stated_size
 from tests.support.cli import Result
 from tests.support.faultproxy import FaultPlan, Proxy
 from tests.support.git import commit_all
-from tests.support.remotes import s3_client
+from tests.support.remotes import s3_bucket, s3_client
 
 PREFIX = "team/objects"
 
 
 @pytest.fixture
-def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", s3_server.region)
     name = f"direct-{secrets.token_hex(6)}"
-    s3_client(s3_server).create_bucket(Bucket=name)
-    return name
+    return s3_bucket(request, s3_client(s3_server), name)
 
 
 def storage_for(endpoint: str, bucket: str, notes: list[str] | None = None, **settings: str) -> S3Storage:

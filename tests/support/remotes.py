@@ -54,6 +54,26 @@ def s3_client(server: Any) -> Any:
     )
 
 
+def s3_bucket(request: pytest.FixtureRequest, client: Any, name: str) -> str:
+    """Create an S3 bucket for one test and delete it (with everything in it) at teardown.
+    SeaweedFS gives each bucket volumes of its own: a suite that kept every bucket would
+    run out of free volumes ("No writable volumes and no free volumes left") late in a run."""
+    client.create_bucket(Bucket=name)
+
+    def delete() -> None:
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+                if keys:
+                    client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+            client.delete_bucket(Bucket=name)
+        except Exception:  # noqa: BLE001 - a server already stopped at teardown: nothing left to free
+            pass
+
+    request.addfinalizer(delete)
+    return name
+
+
 def gcs_client(server: Any) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -91,8 +111,7 @@ def _make_remote(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monk
     if kind == "s3":
         server = request.getfixturevalue("s3_server")
         client = s3_client(server)
-        bucket = f"bucket-{number}"
-        client.create_bucket(Bucket=bucket)
+        bucket = s3_bucket(request, client, f"bucket-{number}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
         monkeypatch.setenv("AWS_DEFAULT_REGION", server.region)

@@ -336,6 +336,9 @@ def _start_seaweedfs_once(weed: str, workdir: Path, access_key: str, secret_key:
         f"-s3.port.grpc={s3g}",
         f"-admin.port={admin}",
         f"-s3.config={config_path}",
+        # Every bucket gets volumes of its own; tests delete theirs (support/remotes.s3_bucket),
+        # and this leaves room for the rest of a long run.
+        "-volume.max=400",
     ]
     # Unix socket paths are limited to ~107 bytes; with a long workdir keep
     # SeaweedFS's defaults (/tmp/seaweedfs-{s3,filer}-<port>.sock), which
