@@ -12,13 +12,11 @@ is hashed before it is used.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from artver import cache_database
 from artver.chunking import ChunkRef
 
 SCHEMA_VERSION = 1
@@ -35,7 +33,8 @@ class ChunkIndex:
     """Chunks of cached files. Use as a context manager; safe to share between threads."""
 
     def __init__(self, path: Path | None) -> None:
-        self._connection = _connect(path)
+        self._connection = cache_database.connect(path, SCHEMA_VERSION, ("chunks", "files"), _TABLES,
+                                                  "where chunks of cached files lie")
         self._lock = threading.RLock()
 
     def __enter__(self) -> ChunkIndex:
@@ -77,45 +76,3 @@ class ChunkIndex:
 
 def database_path(artver_dir: Path) -> Path:
     return artver_dir / "chunks" / "chunks.db"
-
-
-def _connect(path: Path | None) -> sqlite3.Connection:
-    if path is not None:
-        with contextlib.suppress(sqlite3.OperationalError, OSError):
-            return _connect_writable(path)
-    connection = sqlite3.connect(":memory:", check_same_thread=False)
-    _create(connection)
-    return connection
-
-
-def _connect_writable(path: Path) -> sqlite3.Connection:
-    if not path.parent.is_dir():
-        path.parent.mkdir()
-        (path.parent / ".gitignore").write_text("# artver: where chunks of cached files lie\n*\n")
-    for attempt in range(2):
-        connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
-        try:
-            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                with connection:
-                    for table in ("chunks", "files"):
-                        connection.execute(f"DROP TABLE IF EXISTS {table}")
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            _create(connection)
-            return connection
-        except sqlite3.OperationalError:
-            connection.close()
-            raise
-        except sqlite3.DatabaseError:
-            connection.close()
-            if attempt:
-                raise
-            for suffix in ("", "-journal"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(str(path) + suffix)
-    raise AssertionError("unreachable")
-
-
-def _create(connection: sqlite3.Connection) -> None:
-    with connection:
-        for statement in _TABLES:
-            connection.execute(statement)

@@ -36,7 +36,7 @@ from artver.statcache import StatKey
 DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024  # bytes: larger files are chunked (docs/benchmarks.md, "Chunks")
 MIN_CHUNK_THRESHOLD = 1024 * 1024  # the smallest threshold a remote may set; readers look for recipes from here
 PACK_JOBS = 4  # packs of one file built and uploaded at once
-READ_JOBS = 8  # ranged reads of one file at once
+READ_JOBS = 4  # ranged reads of one file at once (each holds up to MAX_SPAN bytes a few times over: memory)
 T = TypeVar("T")
 
 

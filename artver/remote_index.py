@@ -15,15 +15,11 @@ own hash (remote_packs.py).
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from artver import packs
+from artver import cache_database, packs
 from artver.packs import Location, Member
 
 SCHEMA_VERSION = 2
@@ -45,7 +41,8 @@ class RemoteIndex:
     threads: one lock orders every use of the connection."""
 
     def __init__(self, path: Path | None) -> None:
-        self._connection = _connect(path)
+        self._connection = cache_database.connect(path, SCHEMA_VERSION, ("members", "packs", "indexes"), _TABLES,
+                                                  "what this clone knows of its remotes' packs")
         self._lock = threading.RLock()
 
     def __enter__(self) -> RemoteIndex:
@@ -144,60 +141,3 @@ class RemoteIndex:
 def database_path(artver_dir: Path, remote_identity: str) -> Path:
     """Where the database of the remote ``remote_identity`` (its URL and endpoint) lives."""
     return artver_dir / "remotes" / f"{packs.name_of_bytes(remote_identity.encode())}.db"
-
-
-def _connect(path: Path | None) -> sqlite3.Connection:
-    """The database at ``path``; one in memory when there is none to write (a read-only
-    ``.artver``): the command then reads every index again, and works."""
-    if path is not None:
-        with contextlib.suppress(sqlite3.OperationalError, OSError):
-            return _connect_writable(path)
-    connection = sqlite3.connect(":memory:", check_same_thread=False)
-    _create(connection)
-    return connection
-
-
-def _connect_writable(path: Path) -> sqlite3.Connection:
-    if not path.parent.is_dir():
-        path.parent.mkdir()
-        # Machine-local state, never committed, even in a repository whose .artver/.gitignore
-        # predates this folder.
-        (path.parent / ".gitignore").write_text("# artver: what this clone knows of its remotes' packs\n*\n")
-    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        # SQLite opens a write-protected file read-only without a word, and fails only at the
-        # first write (a refresh records every new index): such a database is not used at all.
-        raise PermissionError(errno.EACCES, "cannot write the remote's index database", str(path))
-    for attempt in range(2):
-        connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
-        try:
-            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                with connection:
-                    for table in ("members", "packs", "indexes"):
-                        connection.execute(f"DROP TABLE IF EXISTS {table}")
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # The default rollback journal, not WAL: a command that only reads the database
-            # leaves its files as they were (WAL would leave -wal and -shm files behind).
-            # A kill (not a crash of the machine) cannot damage the database in this mode, and a
-            # crash of the machine can only cost what is re-read from the remote: it is a cache.
-            connection.execute("PRAGMA synchronous=OFF")
-            _create(connection)
-            return connection
-        except sqlite3.OperationalError:
-            connection.close()
-            raise
-        except sqlite3.DatabaseError:
-            connection.close()
-            if attempt:
-                raise
-            # Not a database any more: it is only a cache of the remote, start afresh.
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(str(path) + suffix)
-    raise AssertionError("unreachable")
-
-
-def _create(connection: sqlite3.Connection) -> None:
-    with connection:
-        for statement in _TABLES:
-            connection.execute(statement)
-

@@ -44,7 +44,7 @@ from artver.errors import (
 from artver.fsutil import unlink_if_present
 from artver.packs import Location, Member
 from artver.progress import NO_PROGRESS, Progress
-from artver.remote_chunks import ChunkedRemote, chunk_settings, may_be_chunked
+from artver.remote_chunks import ChunkedRemote, Moved, chunk_settings, may_be_chunked
 from artver.remote_index import database_path
 from artver.remote_packs import PackedRemote, open_packed, pack_settings
 from artver.remotes.base import Size, Storage, hard_linking
@@ -392,14 +392,23 @@ PACK_JOBS = 4  # packs built and uploaded at once: each is a temp file of pack_s
 
 def _push_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote, to_chunk: list[str],
                   sizes: dict[str, int], progress: Progress) -> set[str]:
-    """Upload each large file as the chunks the remote lacks plus its recipe, one file at a
-    time (each file's packs several at once)."""
-    done: set[str] = set()
-    progress.start(f"Pushing to {chunked.storage.url}", sum(sizes[hash_value] for hash_value in to_chunk))
+    """Upload each large file as the chunks the remote lacks plus its recipe."""
+    def push_one(hash_value: str) -> Moved:
+        return chunked.push_file(cache, hash_value, sizes[hash_value], progress.advance)
+
+    return set(_each_chunked(summary, to_chunk, sizes, f"Pushing to {chunked.storage.url}", progress, push_one))
+
+
+def _each_chunked(summary: TransferSummary, files: list[str], sizes: dict[str, int], description: str,
+                  progress: Progress, move: Callable[[str], Moved]) -> list[str]:
+    """Move each chunked file with ``move``, one at a time (each file's packs or reads several
+    at once); record each outcome in ``summary``; return the files moved."""
+    done: list[str] = []
+    progress.start(description, sum(sizes[hash_value] for hash_value in files))
     try:
-        for hash_value in to_chunk:
+        for hash_value in files:
             try:
-                moved = chunked.push_file(cache, hash_value, sizes[hash_value], progress.advance)
+                moved = move(hash_value)
             except ArtverError as error:
                 if stops_the_command(error):
                     raise
@@ -408,7 +417,7 @@ def _push_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote
             summary.transferred += 1
             summary.bytes += moved.transferred
             summary.deduplicated += moved.deduplicated
-            done.add(hash_value)
+            done.append(hash_value)
     finally:
         progress.finish()
     return done
@@ -471,30 +480,17 @@ def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dic
     return located
 
 
-READ_JOBS = 8  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes
+READ_JOBS = 4  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes, about three times over while it is split
 
 
 def _fetch_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote, files: list[str],
                    objects: dict[str, int], keys: dict[str, StatKey], progress: Progress) -> list[str]:
-    """Rebuild each file from its recipe, one at a time (each file's reads several at once)."""
-    done: list[str] = []
-    progress.start(f"Fetching from {chunked.storage.url}", sum(objects[hash_value] for hash_value in files))
-    try:
-        for hash_value in files:
-            try:
-                _, keys[hash_value], moved = chunked.fetch_file(cache, hash_value, objects[hash_value], progress.advance)
-            except ArtverError as error:
-                if stops_the_command(error):
-                    raise
-                summary.failed.append(Failure(hash_value, str(error)))
-                continue
-            summary.transferred += 1
-            summary.bytes += moved.transferred
-            summary.deduplicated += moved.deduplicated
-            done.append(hash_value)
-    finally:
-        progress.finish()
-    return done
+    """Rebuild each file from its recipe."""
+    def fetch_one(hash_value: str) -> Moved:
+        _, keys[hash_value], moved = chunked.fetch_file(cache, hash_value, objects[hash_value], progress.advance)
+        return moved
+
+    return _each_chunked(summary, files, objects, f"Fetching from {chunked.storage.url}", progress, fetch_one)
 
 
 def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],

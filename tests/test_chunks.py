@@ -387,7 +387,7 @@ def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kil
     store.mkdir()
     remote = directory_remote(store)
     _configure(run_artver, repo, remote, pack_size=str(MiB))
-    data = random.Random(19).randbytes(24 * MiB)
+    data = random.Random(19).randbytes(48 * MiB)  # a rebuild long enough for the kill to land during it
     (repo / "model.bin").write_bytes(data)
     assert run_artver(repo, "add", "model.bin").code == 0
     commit_all(repo, "model")
