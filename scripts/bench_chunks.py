@@ -318,19 +318,19 @@ def phase_edit(s: Session, variants: list[Variant], repeats: int, quick: bool) -
             (src / "model.bin").unlink()
             shutil.copy2(v2, src / "model.bin")
             track(s, v, src, "model.bin", "v2")
-            sample, up, down = timed(s, ("s3", "edit", "push v2"), v, bench_remote.push_argv(v.tool, "s3"), src)
-            record(s, "edit", "push v2 up", v.name, up)
+            sample, sent, down = timed(s, ("s3", "edit", "push v2"), v, bench_remote.push_argv(v.tool, "s3"), src)
+            record(s, "edit", "push v2 up", v.name, sent)
             record(s, "edit", "push v2 down", v.name, down)
             dst = clone(s, v, src, s.run_dir / f"edit-{v.name}-clone", rev="v1")
             bench.run(bench_remote.pull_argv(v.tool, "s3"), dst, env, s.timeout)  # v1 into the clone's cache
             bench_remote.git(["checkout", "-q", "-"], dst, env, s.timeout)  # back to the branch: v2
-            sample, up, down = timed(s, ("s3", "edit", "pull v2 (clone has v1)"), v,
-                                     bench_remote.pull_argv(v.tool, "s3"), dst)
-            record(s, "edit", "pull v2 down", v.name, down)
+            sample, up, received = timed(s, ("s3", "edit", "pull v2 (clone has v1)"), v,
+                                         bench_remote.pull_argv(v.tool, "s3"), dst)
+            record(s, "edit", "pull v2 down", v.name, received)
             record(s, "edit", "pull v2 up", v.name, up)
             if not filecmp.cmp(dst / "model.bin", v2, shallow=False):
                 raise BenchError(f"edit: {v.name}: the clone's model.bin is not v2 after pull")
-            log(f"  {v.name}: push v2 sent {up / MiB:.1f} MiB ... pull v2 received {down / MiB:.1f} MiB")
+            log(f"  {v.name}: push v2 sent {sent / MiB:.1f} MiB, pull v2 received {received / MiB:.1f} MiB")
             shutil.rmtree(src)
             shutil.rmtree(dst)
             s.drop_prefix(v.bucket, prefix)
