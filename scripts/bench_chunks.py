@@ -23,8 +23,8 @@ Reuses scripts/bench.py (measuring wrapper, DVC venv, tool set-up) and scripts/b
 --quick scales the data down (64 MiB model with proportional edits, 256 MiB new file, 20 MiB
 JSONL start) and uses chunk_threshold 16 MiB still (every file is above it).
 Tools are interleaved within every repeat (order alternating), so drift in the machine's load
-hits both alike. Data lives in .bench/data/chunks (kept), repositories and the SeaweedFS
-directory in .bench/runs/chunks-* (deleted at the end unless --keep).
+hits both alike. Data lives in .bench/data/chunks, repositories and the SeaweedFS directory in
+.bench/runs/chunks-*; both are deleted at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import bench  # noqa: E402  (helpers only)
 import bench_remote  # noqa: E402  (helpers only)
-from bench import GiB, MiB, BenchError, Tool  # noqa: E402
+from bench import BenchError, GiB, MiB, Tool  # noqa: E402
 
 PHASES = ("edit", "new-file", "jsonl", "threshold")
 CHUNK_DATA = bench.DATA_DIR / "chunks"
@@ -72,7 +72,7 @@ def write_random(handle, size: int, rng: random.Random) -> None:  # type: ignore
 
 
 def ensure(path: Path, params: dict, make) -> Path:  # type: ignore[no-untyped-def]
-    """Generate `path` with make(temp_path) unless it exists with the same params (kept for reuse)."""
+    """Generate `path` with make(temp_path) unless it exists with the same params (--keep)."""
     stamp = path.with_name(path.name + ".params")
     wanted = json.dumps(params, sort_keys=True)
     if path.exists() and stamp.exists() and stamp.read_text() == wanted:
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="repeats of edit and new-file (default 2; --quick 1)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per command (default 1200)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw figures as JSON")
-    parser.add_argument("--keep", action="store_true", help="keep .bench/runs/chunks-* (debugging)")
+    parser.add_argument("--keep", action="store_true", help="keep .bench/runs/chunks-* and the data (debugging, reuse)")
     args = parser.parse_args(argv)
     only = [name for item in (args.only or []) for name in item.split(",") if name]
     for name in only:
@@ -546,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             log("SeaweedFS stopped")
         if not args.keep:
             bench.remove_run_dir(run_dir)
+            shutil.rmtree(CHUNK_DATA, ignore_errors=True)  # gigabytes; regenerated in seconds
     info["load_average_at_end"] = os.getloadavg()
     log(f"load average at end {info['load_average_at_end']}")
     if session is not None:

@@ -21,8 +21,9 @@ Git repository (``init`` of the tool, empty cache):
 The source is a local path (both tools then read its Git objects straight from disk: DVC clones
 it, artver reads it without a checkout). Tools interleaved per repeat (order alternating); wall,
 CPU and peak RSS per command as in bench.py; the result is checked (size of the model, file count
-and 100 files of the dataset). Data stays in .bench/data; repositories and SeaweedFS live in
-.bench/runs/import-* (deleted at the end unless --keep).
+and 100 files of the dataset). The model is generated in .bench/data/chunks, repositories and
+SeaweedFS live in .bench/runs/import-*: deleted at the end unless --keep (the dataset is
+bench.py's, kept in .bench/data for reuse as bench.py does).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402  (helpers only)
 import bench_chunks  # noqa: E402  (helpers only)
 import bench_remote  # noqa: E402  (helpers only)
-from bench import GiB, MiB, BenchError, Tool  # noqa: E402
+from bench import BenchError, GiB, MiB, Tool  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="repeats (default 2; --quick 1)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per command (default 1200)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw figures as JSON")
-    parser.add_argument("--keep", action="store_true", help="keep .bench/runs/import-* (debugging)")
+    parser.add_argument("--keep", action="store_true", help="keep .bench/runs/import-* and the model (debugging, reuse)")
     args = parser.parse_args(argv)
     repeats = args.repeat or (1 if args.quick else 2)
 
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             log("SeaweedFS stopped")
         if not args.keep:
             bench.remove_run_dir(run_dir)
+            shutil.rmtree(bench_chunks.CHUNK_DATA, ignore_errors=True)  # the model; bench.py keeps its dataset
     info["load_average_at_end"] = os.getloadavg()
     print(f"\nimport from a SeaweedFS-backed source (medians of {repeats}); load at end {info['load_average_at_end']}")
     for key, per_tool in runner.results.items():
