@@ -4,7 +4,9 @@
     .venv/bin/python scripts/bench_remote.py [--quick] [--only NAME] [--repeat N] [--json PATH]
                                              [--remotes local,s3] [--tools artver,dvc] [--keep]
 
-Reuses scripts/bench.py (data generators and .bench/data, the measuring wrapper, the DVC venv,
+artver runs with its default remote settings, so small objects go into packs since issue 10;
+scripts/bench_packs.py measures packs against ``pack false`` and DVC (bytes and requests on the
+wire, folder pull, gc, 200,000 files). Reuses scripts/bench.py (data generators and .bench/data, the measuring wrapper, the DVC venv,
 tool set-up); that script is not modified. Phases (--only, repeatable or comma-separated):
 
   big-file    one 2 GiB file (--quick: 256 MiB)                        } push / pull against a
