@@ -25,7 +25,7 @@ from tests.support.environment import isolated_env
 from tests.support.files import MiB, hash_file, object_files, object_path, xxh
 from tests.support.git import commit_all, git
 from tests.support.processes import Processes, Running, run_artver_to_end, wait_for_lock_holder
-from tests.support.remotes import directory_remote, stored_objects
+from tests.support.remotes import chunked_files, directory_remote, stored_objects
 
 LOCK_MESSAGE = "another artver process"
 
@@ -142,7 +142,11 @@ def check_remote(remote: Path, payload: Payload) -> list[str]:
             data = data[where.offset:where.offset + where.length]
         if xxh(data) != value:
             problems.append(f"remote object {value} is corrupt")
-    lacking = set(payload.files.values()) - set(found)
+    rebuilt = chunked_files(store)  # large files, as chunks plus a recipe
+    for value, data in rebuilt.items():
+        if xxh(data) != value:
+            problems.append(f"chunked file {value} does not rebuild to its hash")
+    lacking = set(payload.files.values()) - set(found) - set(rebuilt)
     if lacking:
         problems.append(f"the remote lacks {len(lacking)} object(s)")
     return problems

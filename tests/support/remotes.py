@@ -197,3 +197,25 @@ def directory_remote(root: Path) -> RemoteUnderTest:
 def holds(root: Path, hash_value: str) -> bool:
     """Whether the directory remote at ``root`` holds the object, whole or in a pack."""
     return hash_value in stored_objects(directory_remote(root))
+
+
+def chunked_files(remote: RemoteUnderTest) -> dict[str, bytes]:
+    """Every file the remote holds as a recipe (docs/pointer-format.md, "Chunked files"), put
+    together from its chunks with the test's own reading of the layout (whatever they hash to:
+    the caller checks)."""
+    stored = stored_objects(remote)
+    files: dict[str, bytes] = {}
+    for key in remote.keys():
+        parts = key.split("/")
+        if parts[0] != "recipes" or len(parts) != 4:
+            continue
+        lines = remote.get_raw(key).decode().splitlines()
+        assert lines[0] == "artver recipe 1"
+        pieces = []
+        for line in lines[2:]:
+            chunk, _ = line.split(" ")
+            where = stored[chunk]
+            data = remote.get_raw(where.key)
+            pieces.append(data if where.length is None else data[where.offset:where.offset + where.length])
+        files[f"{parts[1]}:{parts[2]}{parts[3]}"] = b"".join(pieces)
+    return files
