@@ -17,8 +17,49 @@ import contextlib
 import errno
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+
+class CacheDatabase:
+    """Such a database, opened for each use and closed after it (a long-lived Python session,
+    a notebook calling artver.api again and again, must not collect open files); the one in
+    memory, used where the file cannot be written, lives as long as this object."""
+
+    def __init__(self, path: Path | None, schema_version: int, tables: Sequence[str], create: Sequence[str],
+                 ignore_note: str) -> None:
+        self._arguments = (schema_version, tables, create, ignore_note)
+        first = connect(path, *self._arguments)
+        self._path = path if path is not None and _is_file_database(first) else None
+        self._memory: sqlite3.Connection | None = None
+        if self._path is None:
+            self._memory = first
+        else:
+            first.close()
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        if self._memory is not None:
+            yield self._memory
+            return
+        assert self._path is not None
+        connection = connect(self._path, *self._arguments)
+        if not _is_file_database(connection):  # it became unwritable meanwhile: what is learnt is lost
+            self._memory = connection
+            yield connection
+            return
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+
+
+def _is_file_database(connection: sqlite3.Connection) -> bool:
+    return any(name == "main" and file for _, name, file in connection.execute("PRAGMA database_list"))
 
 
 def connect(path: Path | None, schema_version: int, tables: Sequence[str], create: Sequence[str],

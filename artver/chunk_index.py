@@ -33,7 +33,7 @@ class ChunkIndex:
     """Chunks of cached files. Use as a context manager; safe to share between threads."""
 
     def __init__(self, path: Path | None) -> None:
-        self._connection = cache_database.connect(path, SCHEMA_VERSION, ("chunks", "files"), _TABLES,
+        self._database = cache_database.CacheDatabase(path, SCHEMA_VERSION, ("chunks", "files"), _TABLES,
                                                   "where chunks of cached files lie")
         self._lock = threading.RLock()
 
@@ -41,22 +41,23 @@ class ChunkIndex:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._connection.close()
+        self._database.close()
 
     def files(self) -> set[str]:
         with self._lock:
-            return {hash_value for (hash_value,) in self._connection.execute("SELECT hash FROM files")}
+            with self._database.use() as connection:
+                return {hash_value for (hash_value,) in connection.execute("SELECT hash FROM files")}
 
     def record(self, file_hash: str, chunks: Iterable[ChunkRef]) -> None:
         """Record the chunks of the cached file ``file_hash`` (all or nothing)."""
-        with self._lock, self._connection as connection:
+        with self._lock, self._database.use() as database, database as connection:
             connection.execute("DELETE FROM chunks WHERE file = ?", (file_hash,))
             connection.executemany("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?)",
                                    ((chunk.hash, file_hash, chunk.offset, chunk.length) for chunk in chunks))
             connection.execute("INSERT OR IGNORE INTO files VALUES (?)", (file_hash,))
 
     def forget(self, file_hashes: Iterable[str]) -> None:
-        with self._lock, self._connection as connection:
+        with self._lock, self._database.use() as database, database as connection:
             for file_hash in file_hashes:
                 connection.execute("DELETE FROM chunks WHERE file = ?", (file_hash,))
                 connection.execute("DELETE FROM files WHERE hash = ?", (file_hash,))
@@ -64,11 +65,11 @@ class ChunkIndex:
     def locate(self, chunk_hashes: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
         """For each chunk some cached file holds: the (file hash, offset) places."""
         found: dict[str, list[tuple[str, int]]] = {}
-        with self._lock:
+        with self._lock, self._database.use() as connection:
             for start in range(0, len(chunk_hashes), _BATCH):
                 batch = list(chunk_hashes[start:start + _BATCH])
                 marks = ",".join("?" * len(batch))
-                for hash_value, file_hash, offset in self._connection.execute(
+                for hash_value, file_hash, offset in connection.execute(
                         f"SELECT hash, file, offset FROM chunks WHERE hash IN ({marks})", batch):
                     found.setdefault(hash_value, []).append((file_hash, offset))
         return found

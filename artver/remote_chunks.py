@@ -36,11 +36,12 @@ from artver.statcache import StatKey
 DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024  # bytes: larger files are chunked (docs/benchmarks.md, "Chunks")
 MIN_CHUNK_THRESHOLD = 1024 * 1024  # the smallest threshold a remote may set; readers look for recipes from here
 PACK_JOBS = 4  # packs of one file built and uploaded at once
-# Bytes a pack of one file's chunks is filled to, at least. A large file's chunks are written,
-# and mostly read, together; and a pack this large goes to S3 as a multipart upload streamed
-# from its file, without the whole-object MD5 a single PUT needs: a 512 MiB new file pushed
-# in 2.4 times less extra time than with 32 MiB packs (measured: docs/benchmarks.md, "Chunks").
-CHUNK_PACK_SIZE = 96 * 1024 * 1024
+# A pack of one file's chunks is filled to this many times pack_size (96 MiB by default). A
+# large file's chunks are written, and mostly read, together; and at the default such a pack
+# goes to S3 as a multipart upload streamed from its file, without the whole-object MD5 a
+# single PUT needs: a 512 MiB new file pushed in 2.4 times less extra time than with 32 MiB
+# packs (measured: docs/benchmarks.md, "Chunks").
+CHUNK_PACK_FACTOR = 3
 READ_JOBS = 4  # ranged reads of one file at once (each holds up to MAX_SPAN bytes a few times over: memory)
 T = TypeVar("T")
 
@@ -143,7 +144,7 @@ class ChunkedRemote:
                 continue
             seen.add(ref.hash)
             new.append(ref)
-        groups = _groups(new, max(self.packed.settings.pack_size, CHUNK_PACK_SIZE))
+        groups = _groups(new, CHUNK_PACK_FACTOR * self.packed.settings.pack_size)
         lock = threading.Lock()
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -41,8 +41,8 @@ class RemoteIndex:
     threads: one lock orders every use of the connection."""
 
     def __init__(self, path: Path | None) -> None:
-        self._connection = cache_database.connect(path, SCHEMA_VERSION, ("members", "packs", "indexes"), _TABLES,
-                                                  "what this clone knows of its remotes' packs")
+        self._database = cache_database.CacheDatabase(path, SCHEMA_VERSION, ("members", "packs", "indexes"), _TABLES,
+                                                      "what this clone knows of its remotes' packs")
         self._lock = threading.RLock()
 
     def __enter__(self) -> RemoteIndex:
@@ -52,11 +52,11 @@ class RemoteIndex:
         self.close()
 
     def close(self) -> None:
-        self._connection.close()
+        self._database.close()
 
     def index_names(self) -> set[str]:
-        with self._lock:
-            return {name for (name,) in self._connection.execute("SELECT name FROM indexes")}
+        with self._lock, self._database.use() as connection:
+            return {name for (name,) in connection.execute("SELECT name FROM indexes")}
 
     def add_index(self, name: str, members: Iterable[Member]) -> None:
         """Record index ``name`` with its members, all or nothing: ``members`` may raise
@@ -66,7 +66,7 @@ class RemoteIndex:
 
     def add_rows(self, name: str, rows: Iterable[packs.Row]) -> None:
         """add_index, from (hash, pack, offset, length) rows (packs.parse_index_rows)."""
-        with self._lock, self._connection as connection:
+        with self._lock, self._database.use() as database, database as connection:
             cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
             if not cursor.rowcount:
                 return  # known already
@@ -92,7 +92,7 @@ class RemoteIndex:
             connection.execute("DELETE FROM incoming")
 
     def remove_indexes(self, names: Iterable[str]) -> None:
-        with self._lock, self._connection as connection:
+        with self._lock, self._database.use() as database, database as connection:
             for name in names:
                 row = connection.execute("SELECT id FROM indexes WHERE name = ?", (name,)).fetchone()
                 if row is not None:
@@ -109,11 +109,11 @@ class RemoteIndex:
         Several places are normal (two clones packed one object at once); one of them may
         also be a lie of a hostile or damaged index, which must not hide the others."""
         found: dict[str, list[Location]] = {}
-        with self._lock:
+        with self._lock, self._database.use() as connection:
             for start in range(0, len(hashes), _LOOKUP_BATCH):
                 batch = list(hashes[start:start + _LOOKUP_BATCH])
                 marks = ",".join("?" * len(batch))
-                for hash_value, pack, offset, length in self._connection.execute(
+                for hash_value, pack, offset, length in connection.execute(
                         f"SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
                         f" WHERE m.hash IN ({marks}) ORDER BY m.hash, p.name, m.offset, m.length", batch):
                     found.setdefault(hash_value, []).append(Location(pack, offset, length))
@@ -125,16 +125,17 @@ class RemoteIndex:
         for use while other threads change the database."""
         query = ("SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
                  " ORDER BY p.name, m.offset, m.hash")
-        with self._lock:
-            cursor = self._connection.execute(query)
-        for hash_value, pack, offset, length in cursor:
-            yield Member(hash_value, Location(pack, offset, length))
+        with self._database.use() as connection:
+            with self._lock:
+                cursor = connection.execute(query)
+            for hash_value, pack, offset, length in cursor:
+                yield Member(hash_value, Location(pack, offset, length))
 
     def packs_of_index(self, name: str) -> set[str]:
         query = ("SELECT DISTINCT p.name FROM members m JOIN packs p ON p.id = m.pack JOIN indexes i ON i.id = m.idx"
                  " WHERE i.name = ?")
-        with self._lock:
-            return {pack for (pack,) in self._connection.execute(query, (name,))}
+        with self._lock, self._database.use() as connection:
+            return {pack for (pack,) in connection.execute(query, (name,))}
 
 
 
