@@ -24,9 +24,13 @@ def run_in_terminal(cwd: Path, *args: str, timeout: float = 120, columns: int = 
     os.close(follower)
     shown = b""
     deadline = time.monotonic() + timeout
+    # poll, not select: in a long test session descriptors can pass select()'s limit of 1024
+    # (each cache a process touched keeps its flock-held temp-owner record open).
+    poller = select.poll()
+    poller.register(leader, select.POLLIN)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.5)
+            ready = poller.poll(500)
             if ready:
                 try:
                     chunk = os.read(leader, 65536)
