@@ -17,6 +17,7 @@ import bisect
 import dataclasses
 import os
 import shutil
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from artver.paths import check_no_symlink_escape
 from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import directory_signature
+from artver.statcache import StatKey, directory_signature
 from artver.status_states import State
 
 
@@ -202,31 +203,8 @@ class _Checkout:
                 self.result.unchanged += len(entries)  # nothing below it changed since it last matched
                 return
             walked = {item.relative: item for item in present}
-            for item in present:
-                if item.relative in wanted:
-                    continue
-                path = f"{tracked.path}/{item.relative}"
-                target = absolute / item.relative
-                if not self._git_allows(path):
-                    continue
-                if self.force or self._saved(path, target, item.stat, preloaded, absolute):
-                    target.unlink()
-                    workspace.remove_empty_parents(target.parent, absolute)
-                    self.result.removed.append(path)
-                else:
-                    self.result.unsaved.append(path)
-        for entry in entries:
-            wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
-            # The walk refused any symlinked folder inside, and holds every file's stat:
-            # no need to check parents or stat each entry again.
-            found = walked.get(entry.path)
-            if found is None:
-                self._want_absent(wanted_file)
-                continue
-            if self._already_there(wanted_file, found, absolute, preloaded):
-                continue
-            target = check_no_symlink_escape(absolute, entry.path, tracked.pointer_path)
-            self._want(wanted_file, target, absolute, preloaded)
+            self._remove_unlisted(tracked.path, absolute, present, wanted, preloaded)
+        self._place_entries(tracked, absolute, entries, walked, preloaded)
         if signature is not None and placed_before == self._counts():
             # Everything already matched: remember the folder's signature for the next command.
             self.hasher.stats.record_directory(tracked.path, content_hash_of(tracked, self.repo), signature)
@@ -253,10 +231,17 @@ class _Checkout:
             raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
         wanted = {entry.path for entry in entries}
         preloaded = self.hasher.stats.under(tracked.selected_path)
+        self._remove_unlisted(tracked.path, absolute, present, wanted, preloaded)
+        self._place_entries(tracked, absolute, entries, {item.relative: item for item in present}, preloaded)
+
+    def _remove_unlisted(self, artifact: str, absolute: Path, present: list[WorkspaceFile], wanted: Container[str],
+                         preloaded: dict[str, tuple[StatKey, str]]) -> None:
+        """Delete the walked files the listing does not have, if their content is saved (or
+        with --force) and Git does not track them; report the others as unsaved."""
         for item in present:
             if item.relative in wanted:
                 continue
-            path = f"{tracked.path}/{item.relative}"
+            path = f"{artifact}/{item.relative}"
             target = absolute / item.relative
             if not self._git_allows(path):
                 continue
@@ -266,14 +251,19 @@ class _Checkout:
                 self.result.removed.append(path)
             else:
                 self.result.unsaved.append(path)
-        walked = {item.relative: item for item in present}
+
+    def _place_entries(self, tracked: Tracked, absolute: Path, entries: tuple[Entry, ...],
+                       walked: dict[str, WorkspaceFile], preloaded: dict[str, tuple[StatKey, str]]) -> None:
+        """Place every listed file not already there. The walk refused any symlinked folder
+        inside, and holds every file's stat: no need to check parents or stat each entry again."""
         for entry in entries:
             wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
             found = walked.get(entry.path)
             if found is None:
                 self._want_absent(wanted_file)
             elif not self._already_there(wanted_file, found, absolute, preloaded):
-                self._want(wanted_file, check_no_symlink_escape(absolute, entry.path, tracked.pointer_path), absolute, preloaded)
+                self._want(wanted_file, check_no_symlink_escape(absolute, entry.path, tracked.pointer_path), absolute,
+                           preloaded)
 
     def _listing_missing(self, tracked: Tracked, absolute: Path) -> None:
         outdated = False
