@@ -85,13 +85,10 @@ class ChunkedReader(io.RawIOBase):
             members = [Member(hash_value, location) for hash_value, location in located.items()]
             got: dict[str, bytes] = {}
             for span in packs.spans(members, MAX_GAP, MAX_SPAN):
-                for hash_value, outcome in self._chunked.packed.read_span(span, _ignore).items():
+                for hash_value, outcome in self._chunked.packed.read_span(span, hashing.ignore_bytes).items():
                     if isinstance(outcome, Exception):
                         raise outcome
                     got[hash_value] = outcome
             self._held = {number + index: got[chunk.hash] for index, chunk in enumerate(wanted)}
         return self._held[number]
 
-
-def _ignore(count: int) -> None:
-    del count

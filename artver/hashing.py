@@ -30,6 +30,11 @@ class ByteCallback(Protocol):
     def __call__(self, count: int, /) -> None: ...
 
 
+def ignore_bytes(count: int, /) -> None:
+    """The ByteCallback of a transfer nobody watches."""
+    del count
+
+
 class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> None: ...
 

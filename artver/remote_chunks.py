@@ -166,7 +166,7 @@ class ChunkedRemote:
             with open(temp, "xb") as handle:
                 for line in chunking.recipe_lines(size, refs):
                     handle.write(line)
-            self.storage.upload(chunking.recipe_key(file_hash), temp, _ignore)
+            self.storage.upload(chunking.recipe_key(file_hash), temp, hashing.ignore_bytes)
         finally:
             unlink_if_present(temp)
 
@@ -189,7 +189,7 @@ class ChunkedRemote:
         key = chunking.recipe_key(file_hash)
         where = f"{self.storage.url}: recipe {key}"
         sink = _BoundedSink(chunking.max_recipe_bytes(size), where)
-        self.storage.download(key, sink, _ignore)
+        self.storage.download(key, sink, hashing.ignore_bytes)
         return chunking.parse_recipe(sink.lines(), file_hash, size, where)
 
     def fetch_file(self, cache: Cache, file_hash: str, size: int, on_bytes: ByteCallback,
@@ -365,9 +365,6 @@ def _hash_file(path: str, algorithm: str) -> str:
     that wrote it is write-only)."""
     return hashing.hash_file(path, algorithm)[0]
 
-
-def _ignore(count: int) -> None:
-    del count
 
 
 def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:

@@ -146,7 +146,7 @@ class PackedRemote:
         with tempfile.TemporaryFile() as handle:
             sink = _IndexSink(handle, where)
             try:
-                self.storage.download(key, sink, _ignore)
+                self.storage.download(key, sink, hashing.ignore_bytes)
             except ObjectNotFoundError:
                 return False
             if sink.hasher.hexdigest() != name:
@@ -254,7 +254,7 @@ class PackedRemote:
                     hasher.update(line)
                     handle.write(line)
             name = hasher.hexdigest()
-            self.storage.upload(packs.index_key(name), temp, _ignore)
+            self.storage.upload(packs.index_key(name), temp, hashing.ignore_bytes)
             with open(temp, "rb") as handle:
                 self.index.add_rows(name, packs.parse_index_rows(handle, f"index {name}"))
         finally:
@@ -266,7 +266,7 @@ class PackedRemote:
         try:
             with open(temp, "xb") as handle:
                 handle.write(data)
-            self.storage.upload(key, temp, _ignore)
+            self.storage.upload(key, temp, hashing.ignore_bytes)
         finally:
             unlink_if_present(temp)
 
@@ -352,9 +352,6 @@ def _matches(data: bytes, member: Member) -> bool:
     return len(data) == member.location.length and \
         hashing.hash_bytes(data, hashing.algorithm_of(member.hash)) == member.hash
 
-
-def _ignore(count: int) -> None:
-    del count
 
 
 def _read_cache_object(cache: Cache, hash_value: str, size: int) -> bytes:
@@ -470,7 +467,7 @@ def repack(packed: PackedRemote, plan: RepackPlan, check: Callable[[], None]) ->
     for group in packed.groups([(member.hash, member.location.length) for member in plan.rewrite]):
         wanted = plan.rewrite[start:start + len(group)]  # groups() keeps the order and cuts it in runs
         start += len(group)
-        new_members += packed.upload_pack(_verified_bytes(packed, wanted), _ignore)
+        new_members += packed.upload_pack(_verified_bytes(packed, wanted), hashing.ignore_bytes)
     everything = sorted([*plan.keep, *new_members], key=lambda each: (each.location.pack, each.location.offset, each.hash))
     merged = packed.write_index(everything)
     for name in sorted(plan.old_indexes - {merged}):
@@ -487,7 +484,7 @@ def _verified_bytes(packed: PackedRemote, members: Sequence[Member]) -> Iterable
     that cannot be read intact stops the repack (IntegrityError or RemoteError) before any
     index changes."""
     for span in packs.spans(members, MAX_GAP, MAX_SPAN):
-        outcomes = packed.read_span(span, _ignore)
+        outcomes = packed.read_span(span, hashing.ignore_bytes)
         for member in span.members:
             outcome = outcomes[member.hash]
             if isinstance(outcome, Exception):

@@ -729,7 +729,7 @@ def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: Pa
     """A verified copy of the object in the cache's temp folder, not installed; the caller deletes it."""
     recipe_size = _recipe_size(chunked, hash_value, None)
     if recipe_size is not None and chunked is not None:
-        return chunked.fetch_file(cache, hash_value, recipe_size, _ignore_bytes, install=False)[0]
+        return chunked.fetch_file(cache, hash_value, recipe_size, hashing.ignore_bytes, install=False)[0]
     member = _packed_member(packed, hash_value, None)
     if member is not None and packed is not None:
         try:
@@ -772,7 +772,7 @@ def check_remote_object(cache: Cache, storage: Storage, hash_value: str, packed:
         if recipe_size is None or chunked is None:
             return "missing"
         try:
-            temp = chunked.fetch_file(cache, hash_value, recipe_size, _ignore_bytes, use_local=False, install=False)[0]
+            temp = chunked.fetch_file(cache, hash_value, recipe_size, hashing.ignore_bytes, use_local=False, install=False)[0]
         except IntegrityError:
             return "corrupt"
         except ObjectNotFoundError:
@@ -874,6 +874,3 @@ def merge(first: TransferSummary, second: TransferSummary) -> TransferSummary:
         deduplicated=first.deduplicated + second.deduplicated,
     )
 
-
-def _ignore_bytes(count: int) -> None:
-    del count
