@@ -404,3 +404,23 @@ def test_rejected_credentials_stop_every_command_with_one_line(
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1, result.err
     assert "credentials were rejected" in lines[0] and "not-the-secret" not in result.err + result.out
+
+
+@pytest.mark.parametrize(("setting", "needle"), [
+    ("pack = banana", "pack 'banana' must be true or false"),
+    ("pack_threshold = -1", "remote.origin.pack_threshold = '-1' must be a whole number"),
+    ("pack_size = 99999999999999", "remote.origin.pack_size = '99999999999999' must be a whole number"),
+    ("chunk = 2", "chunk '2' must be true or false"),
+    ("chunk_threshold = 5", "remote.origin.chunk_threshold = '5' must be a whole number"),
+])
+def test_hostile_pack_and_chunk_settings_in_the_committed_config(repo: Path, run_artver, setting: str, needle: str) -> None:
+    """A pull request can set the packing and chunking of a remote in .artver/config: a value
+    out of range is refused in one line before anything reaches the remote."""
+    (repo / "model.bin").write_bytes(b"weights" * 1000)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    store = repo.parent / "store"
+    store.mkdir()
+    (repo / ".artver" / "config").write_text(
+        f"[core]\nhash = xxh128\nremote = origin\n\n[remote.origin]\nurl = {store}\n{setting}\n")
+    one_line_error(run_artver(repo, "push"), needle)
+    assert list(store.iterdir()) == []
