@@ -62,10 +62,7 @@ def check_packs(packed: PackedRemote, on_bytes: Callable[[int], None]) -> tuple[
         checked += 1
         if sink.hasher.hexdigest() != name:
             problems.append(PackProblem(key, "corrupt"))
-    by_pack: dict[str, list[Member]] = {}
-    for member in packed.index.members():
-        by_pack.setdefault(member.location.pack, []).append(member)
-    for pack, members in sorted(by_pack.items()):
+    for pack, members in sorted(packs.group_by_pack(packed.index.members()).items()):
         checked += 1
         problems.extend(_check_pack(packed, pack, members, on_bytes))
     return checked, problems

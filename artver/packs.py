@@ -138,6 +138,14 @@ def parse_index(lines: Iterable[bytes], where: str) -> Iterator[Member]:
         yield Member(hash_value, Location(pack, offset, length))
 
 
+def group_by_pack(members: Iterable[Member]) -> dict[str, list[Member]]:
+    """The members of each pack, in the order given."""
+    grouped: dict[str, list[Member]] = {}
+    for member in members:
+        grouped.setdefault(member.location.pack, []).append(member)
+    return grouped
+
+
 @dataclass(frozen=True)
 class Span:
     """One ranged read of a pack, covering several members that lie close together."""
@@ -153,9 +161,7 @@ def spans(members: Iterable[Member], max_gap: int, max_span: int) -> list[Span]:
     share a read while the bytes between them are at most ``max_gap`` and the read stays
     within ``max_span`` bytes (a read is held in memory). Reading a few unwanted bytes
     costs less than another request."""
-    by_pack: dict[str, list[Member]] = {}
-    for member in members:
-        by_pack.setdefault(member.location.pack, []).append(member)
+    by_pack = group_by_pack(members)
     result: list[Span] = []
     for pack in sorted(by_pack):
         current: list[Member] = []

@@ -131,11 +131,6 @@ class RemoteIndex:
             for hash_value, pack, offset, length in cursor:
                 yield Member(hash_value, Location(pack, offset, length))
 
-    def packs_of_index(self, name: str) -> set[str]:
-        query = ("SELECT DISTINCT p.name FROM members m JOIN packs p ON p.id = m.pack JOIN indexes i ON i.id = m.idx"
-                 " WHERE i.name = ?")
-        with self._lock, self._database.use() as connection:
-            return {pack for (pack,) in connection.execute(query, (name,))}
 
 
 

@@ -381,9 +381,6 @@ def _write_all(fd: int, data: bytes, hasher: xxhash.xxh3_128 | None, temp: str, 
     return written
 
 
-def by_pack(locations: Mapping[str, Location]) -> Iterable[Member]:
-    return (Member(hash_value, location) for hash_value, location in locations.items())
-
 
 def open_packed(storage: Storage, cache: Cache, database: Path | None, settings: PackSettings) -> PackedRemote:
     return PackedRemote(storage, cache, database, settings)
@@ -422,10 +419,7 @@ def plan_repack(packed: PackedRemote, live: Set[str], listed_packs: Mapping[str,
     their sizes. An object held twice (two clones packed it at once) keeps one place."""
     packed.refresh()
     old_indexes = frozenset(packed.index.index_names()) if packed.version >= remote_format.PACKED else frozenset()
-    by_pack: dict[str, list[Member]] = {}
-    if old_indexes:
-        for member in packed.index.members():
-            by_pack.setdefault(member.location.pack, []).append(member)
+    by_pack = packs.group_by_pack(packed.index.members()) if old_indexes else {}
     seen: set[str] = set()
     dead: set[str] = set()
     keep: list[Member] = []
