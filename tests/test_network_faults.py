@@ -46,9 +46,17 @@ from tests.support.git import commit_all, git
 from tests.support.remotes import gcs_client, s3_bucket, s3_client
 
 KINDS = ["s3", "gcs"]
-# Two seeds keep the file near a minute on a 2-core machine; more with e.g.
-# ARTVER_FAULT_SEEDS=11,22,33,44 (each seed adds a push and a pull test per store).
-SEEDS = [int(seed) for seed in os.environ.get("ARTVER_FAULT_SEEDS", "11,22").split(",") if seed.strip()]
+# The default run takes the first seed of each list; the others are marked slow (run with
+# -m slow). More with e.g. ARTVER_FAULT_SEEDS=11,22,33,44 (each seed adds a push and a pull
+# test per store).
+
+
+def _seeds(variable: str, default: str) -> list[object]:
+    seeds = [int(seed) for seed in os.environ.get(variable, default).split(",") if seed.strip()]
+    return seeds[:1] + [pytest.param(seed, marks=pytest.mark.slow) for seed in seeds[1:]]
+
+
+SEEDS = _seeds("ARTVER_FAULT_SEEDS", "11,22")
 RUN_TIMEOUT = 60  # seconds for one artver command; more is a hang as far as these tests go
 MODEL_SIZE = 3_000_000
 SMALL_FILES = 30
@@ -88,7 +96,7 @@ PACKED_PULL_FAULTS = dataclasses.replace(PULL_FAULTS, refuse=0.1, reset=0.45, st
 
 # A pull from packs opens a connection or two: seeds whose first draws are faults (the
 # same seeds always draw the same, so this is stable; "no fault fired" fails a seed that does not).
-PACKED_SEEDS = [int(seed) for seed in os.environ.get("ARTVER_PACKED_FAULT_SEEDS", "12,23").split(",") if seed.strip()]
+PACKED_SEEDS = _seeds("ARTVER_PACKED_FAULT_SEEDS", "12,23")
 
 # One precise fault (a few times at most) at a time, with a small project.
 SMALL_MODEL = 300_000

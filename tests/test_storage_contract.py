@@ -525,8 +525,9 @@ def race_creates(storages: list[Storage], key: str) -> dict[int, bool | BaseExce
     return outcomes
 
 
-def test_of_racing_creates_of_one_key_exactly_one_wins(backend: Backend) -> None:
-    for round_number in range(3):
+@pytest.mark.parametrize("rounds", [1, pytest.param(5, marks=pytest.mark.slow)])
+def test_of_racing_creates_of_one_key_exactly_one_wins(backend: Backend, rounds: int) -> None:
+    for round_number in range(rounds):
         key = f"locks/race-{round_number}"
         outcomes = race_creates([backend.make() for _ in range(RACERS)], key)
         assert sorted(outcomes) == list(range(RACERS)), outcomes
