@@ -22,7 +22,7 @@ from artver.listing import Entry
 from artver.paths import check_artifact_path, check_no_symlink_escape, fs_name_ok
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer
 from artver.repo import Repo
-from artver.statcache import StatCache, StatKey
+from artver.statcache import FileStat, StatCache, StatFields, StatKey
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,11 @@ class Tracked:
         return self.path if self.part is None else f"{self.path}/{self.part.path}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkspaceFile:
     relative: str  # inside the artifact directory
     path: str  # absolute, as a string: directories of a million files make pathlib too slow here
-    stat: os.stat_result
+    stat: FileStat  # not an os.stat_result: a walk of millions of files keeps one per file
 
     @property
     def absolute(self) -> Path:
@@ -280,7 +280,7 @@ def walk_directory(root: Path, display: str, boundary: Path | None = None) -> li
                         f"{display + '/' + relative!r}: file name contains a backslash or control character; rename it to track it"
                     )
                 if item.is_file(follow_symlinks=False):  # the common case first: one d_type test
-                    found.append(WorkspaceFile(relative, item.path, item.stat(follow_symlinks=False)))
+                    found.append(WorkspaceFile(relative, item.path, FileStat.of(item.stat(follow_symlinks=False))))
                 elif item.is_symlink():
                     found.append(_symlinked_file(item.path, real_root, relative, f"{display}/{relative}"))
                 elif item.is_dir(follow_symlinks=False):
@@ -302,7 +302,7 @@ def walk_part(folder: Path, display: str, part: str) -> list[WorkspaceFile]:
     except (FileNotFoundError, NotADirectoryError):
         return []  # absent, or a file is where a folder on the way should be
     if stat_module.S_ISREG(found.st_mode):
-        return [WorkspaceFile(part, str(target), found)]
+        return [WorkspaceFile(part, str(target), FileStat.of(found))]
     if stat_module.S_ISLNK(found.st_mode):
         return [_symlinked_file(str(target), Path(os.path.realpath(folder)), part, f"{display}/{part}")]
     if stat_module.S_ISDIR(found.st_mode):
@@ -319,7 +319,7 @@ def _symlinked_file(path: str, real_root: Path, relative: str, where: str) -> Wo
         raise UsageError(f"{where}: broken symlink; remove it or fix its target")
     if target.is_dir():
         raise UsageError(f"{where}: symlink to a folder; artver stores files only (replace the link by the folder)")
-    return WorkspaceFile(relative, str(target), target.stat())
+    return WorkspaceFile(relative, str(target), FileStat.of(target.stat()))
 
 
 Preloaded = dict[str, tuple[StatKey, str]]
@@ -333,7 +333,7 @@ class Hasher:
     stats: StatCache
     on_bytes: ByteCallback | None = None
 
-    def known(self, relative: str, stat: os.stat_result, preloaded: Preloaded | None = None) -> str | None:
+    def known(self, relative: str, stat: StatFields, preloaded: Preloaded | None = None) -> str | None:
         """The recorded hash if the file's inode, size and mtime are unchanged, else None."""
         key = StatKey.of(stat)
         if preloaded is not None:
@@ -345,7 +345,7 @@ class Hasher:
             return hash_value
         return None
 
-    def hash(self, relative: str, absolute: Path | str, stat: os.stat_result, preloaded: Preloaded | None = None) -> str:
+    def hash(self, relative: str, absolute: Path | str, stat: StatFields, preloaded: Preloaded | None = None) -> str:
         cached = self.known(relative, stat, preloaded)
         if cached is not None:
             return cached
@@ -353,7 +353,7 @@ class Hasher:
         self.stats.record(relative, StatKey.of(stat), hash_value)
         return hash_value
 
-    def record(self, relative: str, stat: os.stat_result, hash_value: str) -> None:
+    def record(self, relative: str, stat: StatFields, hash_value: str) -> None:
         self.stats.record(relative, StatKey.of(stat), hash_value)
 
 

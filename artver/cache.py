@@ -29,6 +29,7 @@ from artver import source as source_module
 from artver.errors import CacheError, IntegrityError, ObjectMissingError
 from artver.fsutil import clone_fd, unlink_if_present
 from artver.hashing import ByteCallback
+from artver.statcache import StatFields
 
 OBJECT_MODE = 0o444
 
@@ -104,7 +105,7 @@ class Cache:
         return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, OBJECT_MODE)
 
     def add_file(self, source: Path | str, on_bytes: ByteCallback | None = None, display: str | None = None,
-                 expected: os.stat_result | None = None) -> Stored:
+                 expected: StatFields | None = None) -> Stored:
         """Store a copy of the regular file ``source``; return what was stored.
 
         The source is read once per attempt, hashed while it is copied (or, where the
@@ -122,7 +123,7 @@ class Cache:
                 return stored
         raise source_module.changed(name)
 
-    def _store_once(self, path: str, name: str, expected: os.stat_result | None,
+    def _store_once(self, path: str, name: str, expected: StatFields | None,
                     on_bytes: ByteCallback | None) -> Stored | None:
         """One attempt of add_file: the stored object, or None if the source changed during the read."""
         descriptor, before = source_module.open_source(path, name, expected)

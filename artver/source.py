@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from artver import hashing
 from artver.errors import SourceError
 from artver.hashing import CHUNK_SIZE, ByteCallback
-from artver.statcache import racy_window
+from artver.statcache import StatFields, racy_window
 
 ATTEMPTS = 3  # a writer that is still busy after this many full reads is not going to stop for add
 CHANGED = "changed while being added; stop the process writing it, then add again"
@@ -97,7 +97,7 @@ def lstat(path: str, display: str, follow: bool = False) -> os.stat_result:
         raise read_error(path, display, error) from None
 
 
-def open_source(path: str, display: str, expected: os.stat_result | None) -> tuple[int, os.stat_result]:
+def open_source(path: str, display: str, expected: StatFields | None) -> tuple[int, os.stat_result]:
     """Open the regular file ``path`` for reading: (descriptor, its settled stat).
     ``expected`` is the stat it was scanned with: a different file in its place
     (another inode, e.g. renamed over it) is a change."""
@@ -168,7 +168,7 @@ def stat_after(descriptor: int, path: str, display: str) -> os.stat_result:
     return _fstat(descriptor, path, display)
 
 
-def hash_snapshot(path: str, display: str, expected: os.stat_result | None, algorithm: str,
+def hash_snapshot(path: str, display: str, expected: StatFields | None, algorithm: str,
                   on_bytes: ByteCallback | None = None) -> Snapshot:
     """Hash the source without storing it, read again while it changes (see the module docstring)."""
     for _ in range(ATTEMPTS):

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 FINE_WINDOW_NS = 50_000_000  # > one kernel tick: the clock file timestamps come from is coarse
 COARSE_WINDOW_NS = 2_000_000_000  # filesystems with whole-second (or 2 s) timestamps
@@ -48,6 +48,37 @@ def trusted(mtime_ns: int, recorded_ns: int) -> bool:
     return mtime_ns + racy_window(mtime_ns) <= recorded_ns
 
 
+class StatFields(Protocol):
+    """The fields of a stat that artver keeps: an ``os.stat_result`` or a FileStat."""
+
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_mode(self) -> int: ...
+
+
+class FileStat(NamedTuple):
+    """The fields of an ``os.stat_result`` that artver uses, kept per file of a walked folder.
+    An ``os.stat_result`` holds every field twice over (seconds and nanoseconds) and takes
+    several times the memory: a folder of millions of files is walked into a list of these."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
+    st_mode: int
+
+    @classmethod
+    def of(cls, stat: StatFields) -> FileStat:
+        return cls(stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_mode)
+
+
 class StatKey(NamedTuple):
     """What must be unchanged for a recorded hash to be trusted (a tuple: one per file, fast)."""
 
@@ -56,7 +87,7 @@ class StatKey(NamedTuple):
     mtime_ns: int
 
     @classmethod
-    def of(cls, stat: os.stat_result) -> StatKey:
+    def of(cls, stat: StatFields) -> StatKey:
         return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
@@ -158,19 +189,28 @@ class StatCache:
         self._connection.close()
 
 
-def directory_signature(files: Iterable[tuple[str, os.stat_result]]) -> str | None:
+def directory_signature(files: Iterable[tuple[str, StatFields]]) -> str | None:
     """A digest of every file's name, inode, size, mtime and exec bit below a tracked folder;
-    None if any file is too recent to trust (see ``trusted``)."""
+    None if any file is too recent to trust (see ``trusted``). The lines are hashed in
+    batches, so memory does not grow with the folder."""
     import xxhash
 
     now = time.time_ns()
-    lines = []
+    hasher = xxhash.xxh3_128()
+    lines: list[str] = []
     for relative, stat in files:
         mtime = stat.st_mtime_ns
         if mtime + (COARSE_WINDOW_NS if mtime % 1_000_000_000 == 0 else FINE_WINDOW_NS) > now:
             return None
         lines.append(f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{mtime}\0{stat.st_mode & 0o100}\n")
-    return xxhash.xxh3_128("".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+        if len(lines) >= _SIGNATURE_BATCH:
+            hasher.update("".join(lines).encode("utf-8", "surrogateescape"))
+            lines.clear()
+    hasher.update("".join(lines).encode("utf-8", "surrogateescape"))
+    return hasher.hexdigest()
+
+
+_SIGNATURE_BATCH = 4096  # lines hashed at once
 
 
 def _connect(path: Path) -> sqlite3.Connection:

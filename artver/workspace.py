@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from artver.cache import Cache
 from artver.errors import ConfigError
 from artver.fsutil import clone_fd, copy_fd, unlink_if_present
+from artver.statcache import StatFields
 from artver.status_states import State
 from artver.tempfiles import Owner
 
@@ -236,7 +237,7 @@ def remove_empty_parents(start: Path, stop: Path) -> None:
 
 
 def file_state(cache: Cache, hasher: Hasher, relative: str, absolute: Path | str, wanted_hash: str,
-               wanted_size: int | None = None, stat: os.stat_result | None = None,
+               wanted_size: int | None = None, stat: StatFields | None = None,
                preloaded: Preloaded | None = None, wanted_cached: bool | None = None) -> State:
     """What the workspace file at ``relative`` is, against the object ``wanted_hash`` that its
     pointer wants there. ``stat`` (followed through symlinks) saves a stat when the caller has

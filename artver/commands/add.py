@@ -20,6 +20,7 @@ from artver.paths import check_relative, own_folder_in, reserved_name_in
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
+from artver.statcache import StatFields
 
 ADD_THREADS = 4
 
@@ -216,7 +217,7 @@ def _entries(repo: Repo, new: pointer_module.DirPointer) -> tuple[Entry, ...]:
     return listing.from_object_bytes(repo.cache.read_bytes(new.content.hash, "listing"), "listing")
 
 
-def _check_unchanged(path: Path | str, seen: os.stat_result, display: str) -> None:
+def _check_unchanged(path: Path | str, seen: StatFields, display: str) -> None:
     """Before a workspace file is replaced by a link to the cache: it must still be the
     file whose bytes were stored, or a write that landed after the read would be lost.
     (Not ctime: storing an object can unlink a cache name of this very inode.)"""
@@ -263,7 +264,7 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher,
     known = hasher.stats.under(relative)
     # Per file: its hash and the stat of the content hashed (from the scan if the stat
     # database knew it, else from the read that stored it).
-    resolved: dict[str, tuple[str, os.stat_result]] = {}
+    resolved: dict[str, tuple[str, StatFields]] = {}
     for item in files:
         path = f"{relative}/{item.relative}"
         hash_value = hasher.known(path, item.stat, known)

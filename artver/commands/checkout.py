@@ -39,7 +39,7 @@ from artver.paths import check_no_symlink_escape
 from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import StatKey, directory_signature
+from artver.statcache import StatFields, StatKey, directory_signature
 from artver.status_states import State
 
 
@@ -185,29 +185,31 @@ class _Checkout:
                 return
             absolute.unlink()
             self.result.removed.append(tracked.path)
-        wanted = {entry.path: entry for entry in entries}
-        preloaded = self.hasher.stats.under(tracked.path)
         placed_before = self._counts()
         signature = None
+        identity = content_hash_of(tracked, self.repo)
         # Every file of the folder as found, with its stat; none if the folder is absent (a fresh
         # clone), so nothing is in the way of any file.
         walked: dict[str, WorkspaceFile] = {}
+        present: list[WorkspaceFile] = []
         if absolute.is_dir():
             try:
                 present = walk_directory(absolute, tracked.path)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
-            identity = content_hash_of(tracked, self.repo)
             signature = directory_signature((item.relative, item.stat) for item in present)
             if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):
                 self.result.unchanged += len(entries)  # nothing below it changed since it last matched
                 return
             walked = {item.relative: item for item in present}
-            self._remove_unlisted(tracked.path, absolute, present, wanted, preloaded)
+        # Loaded only past the signature check: an unchanged folder of millions of files needs neither.
+        preloaded = self.hasher.stats.under(tracked.path)
+        if present:
+            self._remove_unlisted(tracked.path, absolute, present, {entry.path for entry in entries}, preloaded)
         self._place_entries(tracked, absolute, entries, walked, preloaded)
         if signature is not None and placed_before == self._counts():
             # Everything already matched: remember the folder's signature for the next command.
-            self.hasher.stats.record_directory(tracked.path, content_hash_of(tracked, self.repo), signature)
+            self.hasher.stats.record_directory(tracked.path, identity, signature)
         if not entries:
             absolute.mkdir(parents=True, exist_ok=True)  # an empty tracked folder; others appear as files land
 
@@ -371,7 +373,7 @@ class _Checkout:
             progress.advance(item.size)
         progress.finish()
 
-    def _saved(self, path: str, target: Path, stat: os.stat_result, preloaded: dict | None = None,
+    def _saved(self, path: str, target: Path, stat: StatFields, preloaded: dict | None = None,
                folder: Path | None = None) -> bool:
         """Is the content at ``target`` in the cache, so that replacing it loses nothing?"""
         if target.is_symlink():
