@@ -24,6 +24,8 @@ ALGORITHMS = {"xxh128": 32, "sha256": 64}  # algorithm -> hex digits
 CHUNK_SIZE = 1024 * 1024  # small enough that a chunk is still in the CPU cache when written after hashing
 
 _HASH_RE = re.compile(r"(xxh128|sha256):([0-9a-f]+)")
+# A valid hash as a pattern, for checking many at once in a larger text.
+HASH_PATTERN = "|".join(f"{name}:[0-9a-f]{{{digits}}}" for name, digits in ALGORITHMS.items())
 
 
 class ByteCallback(Protocol):

@@ -21,10 +21,14 @@ from typing import NamedTuple
 
 from artver import hashing
 from artver.errors import PointerError, UsageError
-from artver.paths import check_relative, fold_name, own_folder_in
+from artver.paths import MAX_PATH_CHARS, ORDINARY_PATH_PATTERN, check_relative, fold_name, own_folder_in
 
 LISTING_HEADER = b"artver-listing: 1\n"
 _DECIMAL = re.compile(r"[0-9]{1,19}")
+# Lines that parse_entry accepts and whose paths check_relative passes without a closer look:
+# nearly every listing is all such lines, and one scan in C checks them all.
+_ORDINARY_LINES = re.compile(f"(?:(?:{hashing.HASH_PATTERN}) [0-9]{{1,19}} [-x] (?:{ORDINARY_PATH_PATTERN})\n)*")
+_FIELDS = re.compile(r"([^ ]+) ([0-9]+) ([-x]) ([^\n]*)\n")
 
 
 class Entry(NamedTuple):
@@ -154,6 +158,18 @@ def to_object_bytes(entries: Iterable[Entry]) -> bytes:
     return LISTING_HEADER + body.encode("utf-8")
 
 
+def _ordinary_entries(text: str) -> list[Entry] | None:
+    """The entries of the listing body ``text`` (lines with their newlines) if every line is
+    ordinary (see _ORDINARY_LINES) and no path is too long; else None, and the caller parses
+    line by line, which names what is wrong. The same entries as parse_entry gives."""
+    if _ORDINARY_LINES.fullmatch(text) is None:
+        return None
+    entries = [Entry(path, hash_value, int(size), mode == "x") for hash_value, size, mode, path in _FIELDS.findall(text)]
+    if entries and max(len(entry.path) for entry in entries) > MAX_PATH_CHARS:
+        return None
+    return entries
+
+
 def from_object_bytes(data: bytes, where: str) -> tuple[Entry, ...]:
     if not data.startswith(LISTING_HEADER):
         raise PointerError(f"{where}: not an artver listing (missing '{LISTING_HEADER.decode().strip()}' header)")
@@ -163,7 +179,21 @@ def from_object_bytes(data: bytes, where: str) -> tuple[Entry, ...]:
         raise PointerError(f"{where}: listing is not valid UTF-8 ({error.reason})") from None
     if text and not text.endswith("\n"):
         raise PointerError(f"{where}: listing is truncated (no final newline)")
+    ordinary = _ordinary_entries(text)
+    if ordinary is not None:
+        return check_entries(ordinary, where)
     return parse_lines(text.split("\n")[:-1] if text else (), where)
+
+
+_NAMED_HASH = re.compile(f"^({hashing.HASH_PATTERN}) ".encode(), re.MULTILINE)
+
+
+def hashes_named(data: bytes) -> set[str]:
+    """The distinct object hashes a listing object's lines begin with, found in one scan
+    without parsing the listing: only for counting objects (push reports a directory the
+    remote already holds without parsing its listing), never for deciding what to read,
+    write or trust."""
+    return {match.decode() for match in _NAMED_HASH.findall(data)}
 
 
 def identity(entries: Iterable[Entry], algorithm: str) -> str:

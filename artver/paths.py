@@ -40,6 +40,12 @@ _GIT_FILES = {"gitmodules": "gi7eba", "gitattributes": "gi7d29", "gitignore": "g
 # "~" (NTFS short names), or a character a filesystem may ignore or case-fold to ASCII.
 _PLAIN = re.compile("[^\\x00-\\x1f\\x7f\\\\~\\ud800-\\udfff" + _HFS_IGNORED + "".join(_CASE_TO_ASCII) + "]+")
 _SPECIAL_DOT = re.compile(r"(?:^|/)\.(?:[gGaA./]|$)")
+# The same rule as one pattern (without the length limit), for checking a whole listing's
+# paths in one scan: components of plain characters, none empty, none beginning with "."
+# followed by g, a, "." or nothing.
+_NOT_PLAIN = "/\\x00-\\x1f\\x7f\\\\~\\ud800-\\udfff" + _HFS_IGNORED + "".join(_CASE_TO_ASCII)
+_COMPONENT = f"(?:[^.{_NOT_PLAIN}]|\\.[^gGaA.{_NOT_PLAIN}])[^{_NOT_PLAIN}]*"
+ORDINARY_PATH_PATTERN = f"{_COMPONENT}(?:/{_COMPONENT})*"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 

@@ -365,3 +365,20 @@ def test_a_source_changing_during_add_is_recorded_exactly_or_refused(
         assert fired, f"add failed although nothing changed the file: {errors.getvalue()}"
         assert errors.getvalue() == "artver: error: model.bin: changed while being added; stop the process writing it, then add again\n"
         assert not (root / "model.bin.art").exists()
+
+
+_TRICKY_PATHS = st.text(st.sampled_from(list("ab.gGA/~ \\x\x01\u200c\u212a\u0130\ud800")), min_size=0, max_size=12)
+_LISTING_LINES = st.lists(st.tuples(st.sampled_from(["xxh128:" + "a" * 32, "sha256:" + "b" * 64, "xxh128:" + "a" * 31, "md5:1"]),
+                                    st.sampled_from(["0", "17", "0017", "1" * 20, "-1"]), st.sampled_from(["-", "x", "X"]),
+                                    _TRICKY_PATHS), max_size=6)
+
+
+@given(_LISTING_LINES)
+def test_the_one_scan_listing_check_agrees_with_the_line_by_line_parse(lines: list[tuple[str, str, str, str]]) -> None:
+    # from_object_bytes checks ordinary listings in one scan and parses the others line by
+    # line: whatever the lines, the scan accepts only what the line parser accepts, alike.
+    text = "".join(f"{hash_value} {size} {mode} {path}\n" for hash_value, size, mode, path in lines)
+    fast = listing._ordinary_entries(text)
+    if fast is None:
+        return
+    assert fast == [listing.parse_entry(line, "x") for line in text.split("\n")[:-1]]

@@ -442,3 +442,30 @@ def test_a_full_cache_disk_during_a_download_is_reported_as_the_cache_s_problem(
     assert completed.returncode == 1 and len(lines) == 1, completed.stderr
     assert lines[0].startswith("artver: error: cannot write a download into the cache (") and "cache" in lines[0], lines[0]
     assert "remote 'origin'" not in lines[0], lines[0]
+
+
+def test_a_no_op_push_does_not_parse_the_listing_of_a_directory_the_remote_holds(
+        repo: Path, tmp_path: Path, run_artver: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A listing in the remote vouches for its files: a push with nothing new must cost one
+    # request per directory, not a parse of a listing of millions of lines.
+    from artver import listing
+    from tests.support.git import commit_all
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    assert run_artver(repo, "remote", "add", "o", str(remote), "--default").code == 0
+    assert run_artver(repo, "config", "core.listing_inline_max", "1").code == 0
+    (repo / "d").mkdir()
+    for name, content in (("a", b"same"), ("b", b"same"), ("c", b"other")):
+        (repo / "d" / name).write_bytes(content)
+    assert run_artver(repo, "add", "d").code == 0
+    commit_all(repo, "d")
+    assert run_artver(repo, "push").code == 0
+
+    def refuse(data: bytes, where: str) -> None:
+        raise AssertionError(f"{where} was parsed")
+
+    monkeypatch.setattr(listing, "from_object_bytes", refuse)
+    again = run_artver(repo, "push")
+    assert again.code == 0, again.err
+    assert "Everything is up to date: 3 objects" in again.out  # the listing and two distinct files
