@@ -38,11 +38,13 @@ from __future__ import annotations
 import atexit
 import errno
 import fcntl
+import itertools
 import os
 import re
 import secrets
 import stat as stat_module
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 TEMP_MARKER = ".artver-tmp-"
@@ -65,14 +67,17 @@ class Owner:
     pid: int
     journaled: set[str] = field(default_factory=set, compare=False, repr=False)
     guard: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    # next() of itertools.count is atomic in CPython: threads naming temps at once get distinct numbers.
+    numbers: Iterator[int] = field(default_factory=itertools.count, compare=False, repr=False)
 
     @property
     def record(self) -> str:
         return f"{self.directory}/{self.token}{OWNER_SUFFIX}"
 
     def cache_temp(self) -> str:
-        """A new name for a temp file in the cache's temp folder."""
-        return f"{self.directory}/{self.token}-{secrets.token_hex(8)}"
+        """A new name for a temp file in the cache's temp folder (unique: the token is this
+        owner's alone, and the number is never repeated by it)."""
+        return f"{self.directory}/{self.token}-{next(self.numbers):016x}"
 
     def temp_beside(self, target: str) -> str:
         """A new name for a temp file in ``target``'s folder; the folder is in the record
@@ -83,7 +88,7 @@ class Owner:
                 if folder not in self.journaled:
                     os.write(self.fd, os.fsencode(os.path.abspath(folder)) + b"\0")
                     self.journaled.add(folder)
-        return f"{folder}/{TEMP_MARKER}{self.token}-{secrets.token_hex(6)}"
+        return f"{folder}/{TEMP_MARKER}{self.token}-{next(self.numbers):012x}"
 
 
 # The one piece of process-wide state in artver: a process's identity per temp folder. It
