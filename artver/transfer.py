@@ -222,15 +222,17 @@ def _transfer_each(
     operation: Callable[[str], None],
     jobs: int,
     progress: Progress,
-    description: str,
+    description: str | None,
 ) -> list[str]:
     """Run ``operation`` on every hash in parallel; record each outcome in ``summary``.
     Returns the hashes that were transferred. A failure of the whole remote or cache
-    (see stops_the_command) is raised instead of being recorded."""
+    (see stops_the_command) is raised instead of being recorded. With a ``description``,
+    a progress bar of its own; without, the bar the caller started advances."""
     done: list[str] = []
     if not todo:
         return done
-    progress.start(description, sum(sizes[hash_value] for hash_value in todo))
+    if description is not None:
+        progress.start(description, sum(sizes[hash_value] for hash_value in todo))
     lock = threading.Lock()
 
     def one(hash_value: str) -> None:
@@ -250,7 +252,8 @@ def _transfer_each(
     try:
         parallel(jobs, one, todo)
     finally:
-        progress.finish()
+        if description is not None:
+            progress.finish()
     summary.failed.sort(key=lambda failure: failure.object)
     return done
 
@@ -399,12 +402,14 @@ def _push_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote
     return set(_each_chunked(summary, to_chunk, sizes, f"Pushing to {chunked.storage.url}", progress, push_one))
 
 
-def _each_chunked(summary: TransferSummary, files: list[str], sizes: dict[str, int], description: str,
+def _each_chunked(summary: TransferSummary, files: list[str], sizes: dict[str, int], description: str | None,
                   progress: Progress, move: Callable[[str], Moved]) -> list[str]:
     """Move each chunked file with ``move``, one at a time (each file's packs or reads several
-    at once); record each outcome in ``summary``; return the files moved."""
+    at once); record each outcome in ``summary``; return the files moved. ``description``:
+    as for _transfer_each."""
     done: list[str] = []
-    progress.start(description, sum(sizes[hash_value] for hash_value in files))
+    if description is not None:
+        progress.start(description, sum(sizes[hash_value] for hash_value in files))
     try:
         for hash_value in files:
             try:
@@ -419,7 +424,8 @@ def _each_chunked(summary: TransferSummary, files: list[str], sizes: dict[str, i
             summary.deduplicated += moved.deduplicated
             done.append(hash_value)
     finally:
-        progress.finish()
+        if description is not None:
+            progress.finish()
     return done
 
 
@@ -441,25 +447,40 @@ def fetch(
     from the chunks the cache's files hold and those read from packs."""
     summary = TransferSummary(storage.url)
     present = cache.present(objects)
-    todo = sorted(hash_value for hash_value in objects if hash_value not in present)
+    # In artifact-path order (the order of ``objects``): the members of one folder lie
+    # together in packs, so each batch below reads few, long ranges.
+    todo = [hash_value for hash_value in objects if hash_value not in present]
     summary.skipped = len(objects) - len(todo)
     keys: dict[str, StatKey] = {}
-    located = _packed_locations(packed, todo, objects)
 
     def download(hash_value: str) -> None:
         keys[hash_value] = download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
     done: list[str] = []
-    if located and packed is not None:
-        done += _fetch_members(cache, summary, packed, located, keys, jobs, progress, download)
-    whole = [hash_value for hash_value in todo if hash_value not in located]
-    large = [hash_value for hash_value in whole if may_be_chunked(objects[hash_value])]
-    recipes = chunked.recipes_present(large) if chunked is not None and large else set()
-    if recipes and chunked is not None:
-        done += _fetch_chunked(summary, cache, chunked, [hash_value for hash_value in whole if hash_value in recipes],
-                               objects, keys, progress)
-        whole = [hash_value for hash_value in whole if hash_value not in recipes]
-    done += _transfer_each(summary, whole, objects, download, jobs, progress, f"Fetching from {storage.url}")
+    whole: list[str] = []
+    if not todo:
+        return summary
+    progress.start(f"Fetching from {storage.url}", sum(objects[hash_value] for hash_value in todo))
+    try:
+        # Located and read a batch at a time: what the indexes say of each object is held
+        # for one batch, so memory does not grow with the number of objects.
+        for start in range(0, len(todo), FETCH_BATCH):
+            batch = todo[start:start + FETCH_BATCH]
+            located = _packed_locations(packed, batch, objects)
+            if located and packed is not None:
+                done += _fetch_members(cache, summary, packed, located, keys, jobs, progress, download)
+            whole += (hash_value for hash_value in batch if hash_value not in located)
+            del located
+        whole.sort()
+        large = [hash_value for hash_value in whole if may_be_chunked(objects[hash_value])]
+        recipes = chunked.recipes_present(large) if chunked is not None and large else set()
+        if recipes and chunked is not None:
+            done += _fetch_chunked(summary, cache, chunked, [hash_value for hash_value in whole if hash_value in recipes],
+                                   objects, keys, progress)
+            whole = [hash_value for hash_value in whole if hash_value not in recipes]
+        done += _transfer_each(summary, whole, objects, download, jobs, progress, None)
+    finally:
+        progress.finish()
     if installed is not None:
         installed.extend((hash_value, keys[hash_value]) for hash_value in done)
     summary.failed.sort(key=lambda failure: failure.object)
@@ -480,6 +501,7 @@ def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dic
     return located
 
 
+FETCH_BATCH = 20_000  # objects located in the indexes and read at a time (see fetch)
 READ_JOBS = 4  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes, about three times over while it is split
 
 
@@ -490,7 +512,7 @@ def _fetch_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemot
         _, keys[hash_value], moved = chunked.fetch_file(cache, hash_value, objects[hash_value], progress.advance)
         return moved
 
-    return _each_chunked(summary, files, objects, f"Fetching from {chunked.storage.url}", progress, fetch_one)
+    return _each_chunked(summary, files, objects, None, progress, fetch_one)
 
 
 def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote, located: dict[str, Location],
@@ -503,7 +525,6 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
     members = [Member(hash_value, location) for hash_value, location in located.items()]
     done: list[str] = []
     lock = threading.Lock()
-    progress.start(f"Fetching from {packed.storage.url}", sum(location.length for location in located.values()))
 
     def record(hash_value: str, outcome: StatKey | ArtverError) -> None:
         with lock:
@@ -549,10 +570,7 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
             else:
                 record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
 
-    try:
-        parallel(min(jobs, READ_JOBS), one, packs.spans(members, MAX_GAP, MAX_SPAN))
-    finally:
-        progress.finish()
+    parallel(min(jobs, READ_JOBS), one, packs.spans(members, MAX_GAP, MAX_SPAN))
     return done
 
 

@@ -175,6 +175,28 @@ def test_round_trip_through_packs(remote: RemoteUnderTest, repo: Path, tmp_path:
     assert run_artver(other, "status", "--check").code == 0
 
 
+def test_a_fetch_of_more_objects_than_a_batch_reads_them_batch_by_batch(local_remote: RemoteUnderTest, repo: Path,
+                                                                          tmp_path: Path, run_artver,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # fetch locates and reads packed members FETCH_BATCH at a time (memory bounded by the
+    # batch); members of one pack across batches, and whole objects after them, all arrive.
+    from artver import transfer
+
+    files = make_dataset(repo, folders=3, per_folder=20, sizes=(10, 3000), big=1_200_000)
+    assert run_artver(repo, "add", "data", "model.pt").code == 0
+    configure(run_artver, repo, local_remote)
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    monkeypatch.setattr(transfer, "FETCH_BATCH", 7)
+    other = clone(repo, tmp_path, "other")
+    result = run_artver(other, "fetch", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["transferred"] == 61  # 60 files (their listing is inline) and the model
+    assert run_artver(other, "checkout").code == 0
+    assert_files(other, files)
+    assert run_artver(other, "status", "--check").code == 0
+
+
 # ----------------------------------------------------------------- 2. granular pulls
 
 

@@ -37,7 +37,7 @@ def fetch_unlocked(
     report = transfer_report.Watch.of(repo, session, progress)
     storage = report.storage if report is not None else session.storage
     objects, unknown_listings = required_objects(repo, items)
-    needed = dict(objects)
+    needed = dict(objects) if report is not None else {}  # only for the report: a copy of millions of entries
     summary = transfer.TransferSummary(session.url)
     if not unknown_listings and len(repo.cache.present(objects)) == len(objects):
         summary.skipped = len(objects)
@@ -51,7 +51,8 @@ def fetch_unlocked(
         objects, _ = required_objects(repo, items)
         for listing in unknown_listings:
             objects.pop(listing, None)
-        needed.update(objects)
+        if report is not None:
+            needed.update(objects)
     installed: list[tuple[str, StatKey]] = []
     summary = transfer.merge(
         summary,
