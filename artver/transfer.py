@@ -298,10 +298,14 @@ def push(
         stated = found.get(listing)
         if stated is not None and stated >= sizes[listing]:  # an unknown size vouches for nothing
             vouched.update(files)
-    unvouched = set(objects) - set(known) - vouched
-    in_packs = set(packed.locate(sorted(unvouched))) if packed is not None and unvouched else set()
-    found.update(remote_sizes(storage, sorted(unvouched - in_packs), jobs))
-    unseen = [hash_value for hash_value in sorted(unvouched - in_packs - set(found)) if may_be_chunked(sizes[hash_value])]
+    # Lists and comprehensions rather than set algebra over ``objects``: a push may name
+    # millions of objects, and every temporary set of them costs tens of MiB.
+    unvouched = sorted(hash_value for hash_value in objects if hash_value not in known and hash_value not in vouched)
+    in_packs = set(packed.locate(unvouched)) if packed is not None and unvouched else set()
+    found.update(remote_sizes(storage, [hash_value for hash_value in unvouched if hash_value not in in_packs], jobs))
+    unseen = [hash_value for hash_value in unvouched
+              if hash_value not in in_packs and hash_value not in found and may_be_chunked(sizes[hash_value])]
+    del unvouched
     in_recipes = chunked.recipes_present(unseen) if chunked is not None and unseen else set()
     # An object the store states to be shorter than it should be is what some stores keep of
     # an interrupted upload (SeaweedFS keeps a cut PUT as an empty object): it is replaced.
@@ -310,9 +314,13 @@ def push(
     # own word that it is short.
     damaged = {hash_value for hash_value, size in found.items()
                if hash_value in in_cache and size is not None and size < sizes[hash_value]}
-    present = (set(found) - damaged) | (vouched & set(objects)) | in_packs | in_recipes
+    present = {hash_value for hash_value in found if hash_value not in damaged}
+    present.update(hash_value for hash_value in vouched if hash_value in objects)
+    present |= in_packs
+    present |= in_recipes
+    del in_packs
     summary.skipped = len(present)
-    for hash_value in sorted(set(objects) - present - in_cache):
+    for hash_value in sorted(hash_value for hash_value in objects if hash_value not in present and hash_value not in in_cache):
         summary.failed.append(Failure(hash_value, "not in the local cache, so it cannot be pushed"))
 
     def upload(hash_value: str) -> None:
@@ -320,7 +328,7 @@ def push(
             storage.delete(key_of(hash_value))
         storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
-    todo = sorted((set(objects) - present) & in_cache)
+    todo = sorted(hash_value for hash_value in objects if hash_value not in present and hash_value in in_cache)
     corrupt = validate(todo) if validate is not None and todo else set()
     for hash_value in sorted(corrupt):
         summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))

@@ -43,6 +43,9 @@ def push_items(
         for listing in partial:
             objects.pop(listing, None)  # not on the strength of a part's files: see _complete_listings
         listings = listing_members(repo, items)
+        # What the push needs of the listings is in hand: their parsed entries (all of a
+        # directory's paths) need not stay in memory while it uploads.
+        repo.parsed_listings.clear()
 
         def corrupt(hashes: list[str]) -> set[str]:
             # Never upload an object whose content no longer matches its name.
