@@ -15,8 +15,11 @@ own hash (remote_packs.py).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from artver import cache_database, packs
@@ -34,6 +37,63 @@ _TABLES = (
     # No index on members(idx): it would make loading a large index much slower, and rows are
     # deleted by index only when indexes are merged or repacked, where one scan is cheap.
 )
+
+
+# One section's member lines (a JSON array of '<hash> <offset> <length>' strings, ?1) of pack
+# ?2 into the staging table. CAST takes the longest integer prefix of a text.
+_STAGE_LINES = (
+    "INSERT INTO incoming (hash, pack, offset, length)"
+    " SELECT substr(line, 1, space - 1), ?2, CAST(substr(line, space + 1) AS INTEGER),"
+    " CAST(substr(line, space + 1 + instr(substr(line, space + 1), ' ')) AS INTEGER)"
+    " FROM (SELECT value AS line, instr(value, ' ') AS space FROM json_each(?1))"
+)
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """The connection of a recording transaction, and the ids of the packs it has seen."""
+
+    connection: sqlite3.Connection
+    pack_ids: dict[str, int]
+
+    def pack_id(self, pack: str) -> int:
+        found = self.pack_ids.get(pack)
+        if found is None:
+            self.connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
+            (found,) = self.connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
+            self.pack_ids[pack] = found
+        return found
+
+
+def _stage_sections(staging: _Staging, sections: Iterable[packs.Section], in_sqlite: bool) -> None:
+    """Put the members of ``sections`` into ``incoming``: split by SQLite (json_each) where
+    it can, else (an SQLite built without JSON) line by line in Python, more slowly."""
+    if in_sqlite:
+        staging.connection.executemany(_STAGE_LINES, ((_json_strings(section.lines), staging.pack_id(section.pack))
+                                                      for section in sections))
+    else:
+        staging.connection.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?)", (
+            (hash_value, staging.pack_id(section.pack), int(offset), int(length))
+            for section in sections for hash_value, offset, length in _fields(section.lines)))
+
+
+def _json_strings(lines: bytes) -> str:
+    """The lines of a packs.Section as a JSON array of strings: they are validated ASCII
+    without quotes or backslashes, so each line is a JSON string as it stands."""
+    return '["' + lines[:-1].decode("ascii").replace("\n", '","') + '"]'
+
+
+def _fields(lines: bytes) -> Iterator[list[str]]:
+    for line in lines.decode("ascii").splitlines():
+        yield line.split(" ")
+
+
+def _reads_json(connection: sqlite3.Connection) -> bool:
+    try:
+        connection.execute("SELECT count(*) FROM json_each('[]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 class RemoteIndex:
@@ -66,29 +126,37 @@ class RemoteIndex:
 
     def add_rows(self, name: str, rows: Iterable[packs.Row]) -> None:
         """add_index, from (hash, pack, offset, length) rows (packs.parse_index_rows)."""
+        with self._recording(name) as staging:
+            if staging is not None:
+                staging.connection.executemany(
+                    "INSERT INTO incoming VALUES (?, ?, ?, ?)",
+                    ((hash_value, staging.pack_id(pack), offset, length) for hash_value, pack, offset, length in rows))
+
+    def add_sections(self, name: str, sections: Iterable[packs.Section]) -> None:
+        """add_index, from packs.parse_index_sections (the way to load a large index): the
+        member lines of a section go to SQLite as one JSON array of strings and are split
+        into columns there, with no Python object made per member. ``sections`` may raise
+        half-way, and then nothing of the index is recorded."""
+        with self._recording(name) as staging:
+            if staging is not None:
+                _stage_sections(staging, sections, _reads_json(staging.connection))
+
+    @contextlib.contextmanager
+    def _recording(self, name: str) -> Iterator[_Staging | None]:
+        """One transaction that records index ``name`` from the rows put into the temp table
+        ``incoming`` (None: the index is known already); rolled back if the body raises.
+        Rows are staged, then inserted in hash order: random inserts into the members B-tree
+        are several times slower for a large index than one sorted pass."""
         with self._lock, self._database.use() as database, database as connection:
             cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
             if not cursor.rowcount:
-                return  # known already
-            index_id = cursor.lastrowid
-            pack_ids: dict[str, int] = {}
-
-            def pack_id(pack: str) -> int:
-                found = pack_ids.get(pack)
-                if found is None:
-                    connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
-                    (found,) = connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
-                    pack_ids[pack] = found
-                return found
-
-            # Staged, then inserted in hash order: random inserts into the members B-tree are
-            # several times slower for a large index than one sorted pass.
+                yield None
+                return
             connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (hash TEXT, pack INTEGER, offset INTEGER, length INTEGER)")
             connection.execute("DELETE FROM incoming")
-            connection.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?)",
-                                   ((hash_value, pack_id(pack), offset, length) for hash_value, pack, offset, length in rows))
+            yield _Staging(connection, {})
             connection.execute("INSERT OR IGNORE INTO members SELECT hash, ?, pack, offset, length FROM incoming ORDER BY hash",
-                               (index_id,))
+                               (cursor.lastrowid,))
             connection.execute("DELETE FROM incoming")
 
     def remove_indexes(self, names: Iterable[str]) -> None:
