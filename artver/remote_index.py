@@ -3,7 +3,7 @@
 Index objects never change once written (their name is the hash of their bytes), so
 the database only ever needs the names it has not seen: a refresh lists ``index/``
 (one request per thousand indexes), downloads the new ones, checks each against its
-name, parses it as untrusted input (packs.parse_index) and records its members;
+name, parses it as untrusted input (packs.parse_index_sections) and records its members;
 names no longer listed (consolidated or removed by gc) lose their rows. A lookup is
 then a database query: no request, and memory that does not grow with the remote.
 
@@ -16,6 +16,7 @@ own hash (remote_packs.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,27 +26,27 @@ from pathlib import Path
 from artver import cache_database, packs
 from artver.packs import Location, Member
 
-SCHEMA_VERSION = 2
-_LOOKUP_BATCH = 500  # hashes per query (SQLite's limit on bound parameters is far above)
+SCHEMA_VERSION = 3  # 3: members keyed by their index line (2 split it into columns)
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     # One row per member per index that lists it: two indexes may list the same member (a
-    # consolidated index and the ones it replaces, until they are deleted).
-    "CREATE TABLE IF NOT EXISTS members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
-    " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID",
+    # consolidated index and the ones it replaces, until they are deleted). ``line`` is the
+    # member's line of the index as it stands, '<hash> <offset> <length>', validated by
+    # packs.parse_index_sections: keyed by it, the places of a hash are one range of keys
+    # (the hash and a space), and loading an index splits nothing into columns, which cost
+    # more than all the rest of a load but the sorting.
+    "CREATE TABLE IF NOT EXISTS members (line TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
+    " PRIMARY KEY (line, idx)) WITHOUT ROWID",
     # No index on members(idx): it would make loading a large index much slower, and rows are
     # deleted by index only when indexes are merged or repacked, where one scan is cheap.
 )
-
-
-# One section's member lines (a JSON array of '<hash> <offset> <length>' strings, ?1) of pack
-# ?2 into the staging table. CAST takes the longest integer prefix of a text.
-_STAGE_LINES = (
-    "INSERT INTO incoming (hash, pack, offset, length)"
-    " SELECT substr(line, 1, space - 1), ?2, CAST(substr(line, space + 1) AS INTEGER),"
-    " CAST(substr(line, space + 1 + instr(substr(line, space + 1), ' ')) AS INTEGER)"
-    " FROM (SELECT value AS line, instr(value, ' ') AS space FROM json_each(?1))"
+# Every place of each hash of a JSON array (?1): the member lines from '<hash> ' up to, not
+# including, '<hash>!' ('!' follows ' ' in every collation SQLite has).
+_PLACES = (
+    "SELECT wanted.value, m.line, p.name FROM json_each(?1) AS wanted"
+    " JOIN members m ON m.line >= wanted.value || ' ' AND m.line < wanted.value || '!'"
+    " JOIN packs p ON p.id = m.pack"
 )
 
 
@@ -69,12 +70,12 @@ def _stage_sections(staging: _Staging, sections: Iterable[packs.Section], in_sql
     """Put the members of ``sections`` into ``incoming``: split by SQLite (json_each) where
     it can, else (an SQLite built without JSON) line by line in Python, more slowly."""
     if in_sqlite:
-        staging.connection.executemany(_STAGE_LINES, ((_json_strings(section.lines), staging.pack_id(section.pack))
-                                                      for section in sections))
+        staging.connection.executemany("INSERT INTO incoming (line, pack) SELECT value, ?2 FROM json_each(?1)",
+                                       ((_json_strings(section.lines), staging.pack_id(section.pack))
+                                        for section in sections))
     else:
-        staging.connection.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?)", (
-            (hash_value, staging.pack_id(section.pack), int(offset), int(length))
-            for section in sections for hash_value, offset, length in _fields(section.lines)))
+        staging.connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", (
+            (line, staging.pack_id(section.pack)) for section in sections for line in section.lines.decode().splitlines()))
 
 
 def _json_strings(lines: bytes) -> str:
@@ -83,9 +84,9 @@ def _json_strings(lines: bytes) -> str:
     return '["' + lines[:-1].decode("ascii").replace("\n", '","') + '"]'
 
 
-def _fields(lines: bytes) -> Iterator[list[str]]:
-    for line in lines.decode("ascii").splitlines():
-        yield line.split(" ")
+def _location(line: str, pack: str) -> tuple[str, Location]:
+    hash_value, offset, length = line.split(" ")
+    return hash_value, Location(pack, int(offset), int(length))
 
 
 def _reads_json(connection: sqlite3.Connection) -> bool:
@@ -129,8 +130,8 @@ class RemoteIndex:
         with self._recording(name) as staging:
             if staging is not None:
                 staging.connection.executemany(
-                    "INSERT INTO incoming VALUES (?, ?, ?, ?)",
-                    ((hash_value, staging.pack_id(pack), offset, length) for hash_value, pack, offset, length in rows))
+                    "INSERT INTO incoming (line, pack) VALUES (?, ?)",
+                    ((f"{hash_value} {offset} {length}", staging.pack_id(pack)) for hash_value, pack, offset, length in rows))
 
     def add_sections(self, name: str, sections: Iterable[packs.Section]) -> None:
         """add_index, from packs.parse_index_sections (the way to load a large index): the
@@ -145,17 +146,17 @@ class RemoteIndex:
     def _recording(self, name: str) -> Iterator[_Staging | None]:
         """One transaction that records index ``name`` from the rows put into the temp table
         ``incoming`` (None: the index is known already); rolled back if the body raises.
-        Rows are staged, then inserted in hash order: random inserts into the members B-tree
+        Rows are staged, then inserted in key order: random inserts into the members B-tree
         are several times slower for a large index than one sorted pass."""
         with self._lock, self._database.use() as database, database as connection:
             cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
             if not cursor.rowcount:
                 yield None
                 return
-            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (hash TEXT, pack INTEGER, offset INTEGER, length INTEGER)")
+            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (line TEXT, pack INTEGER)")
             connection.execute("DELETE FROM incoming")
             yield _Staging(connection, {})
-            connection.execute("INSERT OR IGNORE INTO members SELECT hash, ?, pack, offset, length FROM incoming ORDER BY hash",
+            connection.execute("INSERT OR IGNORE INTO members SELECT line, ?, pack FROM incoming ORDER BY line",
                                (cursor.lastrowid,))
             connection.execute("DELETE FROM incoming")
 
@@ -176,28 +177,27 @@ class RemoteIndex:
         """Every place the indexes give for each of ``hashes`` that a pack holds, each once.
         Several places are normal (two clones packed one object at once); one of them may
         also be a lie of a hostile or damaged index, which must not hide the others."""
-        found: dict[str, list[Location]] = {}
+        found: dict[str, set[Location]] = {}
         with self._lock, self._database.use() as connection:
-            for start in range(0, len(hashes), _LOOKUP_BATCH):
-                batch = list(hashes[start:start + _LOOKUP_BATCH])
-                marks = ",".join("?" * len(batch))
-                for hash_value, pack, offset, length in connection.execute(
-                        f"SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
-                        f" WHERE m.hash IN ({marks}) ORDER BY m.hash, p.name, m.offset, m.length", batch):
-                    found.setdefault(hash_value, []).append(Location(pack, offset, length))
-        return found
+            # each hash once: the same line of two indexes is one place, found once
+            for wanted, line, pack in connection.execute(_PLACES, (json.dumps(list(dict.fromkeys(hashes))),)):
+                hash_value, location = _location(line, pack)
+                if hash_value == wanted:  # not a prefix of a line that is no hash
+                    found.setdefault(hash_value, set()).add(location)
+        return {hash_value: sorted(places, key=lambda place: (place.pack, place.offset, place.length))
+                for hash_value, places in found.items()}
 
     def members(self) -> Iterator[Member]:
         """Every member of every pack (each place once), pack by pack in offset order: the
         order of packs.index_bytes. Streamed, so memory does not grow with the remote; not
         for use while other threads change the database."""
-        query = ("SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
-                 " ORDER BY p.name, m.offset, m.hash")
+        query = ("SELECT DISTINCT m.line, p.name FROM members m JOIN packs p ON p.id = m.pack"
+                 " ORDER BY p.name, CAST(substr(m.line, instr(m.line, ' ') + 1) AS INTEGER), m.line")
         with self._database.use() as connection:
             with self._lock:
                 cursor = connection.execute(query)
-            for hash_value, pack, offset, length in cursor:
-                yield Member(hash_value, Location(pack, offset, length))
+            for line, pack in cursor:
+                yield Member(*_location(line, pack))
 
 
 

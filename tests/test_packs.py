@@ -981,6 +981,39 @@ def test_the_block_load_records_what_the_line_load_records(tmp_path: Path) -> No
             assert other.index_names() == {"a" * 32, "c" * 32}
         load_blocks(by_blocks, "a" * 32, data)  # known already: nothing changes
         assert by_blocks.places(hashes) == expected
+        # a lookup matches whole hashes only: not the start of a line, not an empty list
+        some_line = data.decode().splitlines()[2]
+        assert by_blocks.places([some_line.rsplit(" ", 1)[0], some_line[:20], ""]) == {}
+        assert by_blocks.places([]) == {}
+        assert by_blocks.places([hashes[7], hashes[7]]) == {hashes[7]: expected[hashes[7]]}
+
+
+def test_a_database_of_the_previous_schema_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    """Schema 2 kept members split into columns (hash, offset, length); read as schema 3 it
+    would fail or find nothing, so it is dropped and the indexes are learnt again."""
+    from artver import remote_index
+    from artver.remote_index import RemoteIndex
+
+    path = tmp_path / "remote.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+        connection.execute("CREATE TABLE packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+        connection.execute("CREATE TABLE members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
+                           " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID")
+        connection.execute("INSERT INTO indexes VALUES (1, ?)", ("a" * 32,))
+        connection.execute("INSERT INTO packs VALUES (1, ?)", ("b" * 32,))
+        connection.execute("INSERT INTO members VALUES (?, 1, 1, 14, 10)", ("xxh128:" + "c" * 32,))
+        connection.execute("PRAGMA user_version = 2")
+    connection.close()
+    assert remote_index.SCHEMA_VERSION == 3
+    with RemoteIndex(path) as index:
+        assert index.index_names() == set()  # the old index is learnt again
+        load_blocks(index, "a" * 32, big_index(10, seed=5))
+        assert len(list(index.members())) == 10
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert [row[1] for row in connection.execute("PRAGMA table_info(members)")] == ["line", "idx", "pack"]
+    connection.close()
 
 
 def test_an_index_damaged_after_many_blocks_records_nothing(tmp_path: Path) -> None:
