@@ -41,6 +41,8 @@ _TABLES = (
     # No index on members(idx): it would make loading a large index much slower, and rows are
     # deleted by index only when indexes are merged or repacked, where one scan is cheap.
 )
+_JSON_FROM = 4096  # bytes of member lines (about 80 members) from which a section goes as JSON
+_ROWS_AT_ONCE = 10_000  # member lines of short sections staged by one executemany
 # Every place of each hash of a JSON array (?1): the member lines from '<hash> ' up to, not
 # including, '<hash>!' ('!' follows ' ' in every collation SQLite has).
 _PLACES = (
@@ -67,15 +69,24 @@ class _Staging:
 
 
 def _stage_sections(staging: _Staging, sections: Iterable[packs.Section], in_sqlite: bool) -> None:
-    """Put the members of ``sections`` into ``incoming``: split by SQLite (json_each) where
-    it can, else (an SQLite built without JSON) line by line in Python, more slowly."""
-    if in_sqlite:
-        staging.connection.executemany("INSERT INTO incoming (line, pack) SELECT value, ?2 FROM json_each(?1)",
-                                       ((_json_strings(section.lines), staging.pack_id(section.pack))
-                                        for section in sections))
-    else:
-        staging.connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", (
-            (line, staging.pack_id(section.pack)) for section in sections for line in section.lines.decode().splitlines()))
+    """Put the member lines of ``sections`` into ``incoming``: a long section as one JSON
+    array that SQLite makes rows of (json_each), where it can; short ones (packs of a few
+    members, or an index that repeats a pack line before every member), or all of them
+    with an SQLite built without JSON, row by row, a bounded batch at a time: a statement
+    per section of one member would cost more than the line parser did."""
+    connection = staging.connection
+    rows: list[tuple[str, int]] = []
+    for section in sections:
+        pack = staging.pack_id(section.pack)
+        if in_sqlite and len(section.lines) >= _JSON_FROM:
+            connection.execute("INSERT INTO incoming (line, pack) SELECT value, ?2 FROM json_each(?1)",
+                               (_json_strings(section.lines), pack))
+            continue
+        rows.extend((line, pack) for line in section.lines.decode().splitlines())
+        if len(rows) >= _ROWS_AT_ONCE:
+            connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
+            rows.clear()
+    connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
 
 
 def _json_strings(lines: bytes) -> str:

@@ -951,16 +951,19 @@ def load_blocks(index: object, name: str, data: bytes, block_size: int = 4096) -
     index.add_sections(name, packs.parse_index_sections(io.BytesIO(data), f"index {name}", block_size))  # type: ignore[attr-defined]
 
 
-def test_the_block_load_records_what_the_line_load_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count,packs_of", [(3000, 500), (12_000, 1), (3000, 7)])
+def test_the_block_load_records_what_the_line_load_records(count: int, packs_of: int, tmp_path: Path) -> None:
     """The database after packs.parse_index_sections + add_sections (what a clone does),
-    after the same without JSON in SQLite, and after the line parser + add_rows, is one."""
+    after the same without JSON in SQLite, and after the line parser + add_rows, is one;
+    with packs of many members (staged as JSON), of one (row by row, in batches) and of a
+    few (both, as blocks cut them)."""
     import io
 
     from artver import packs, remote_index
     from artver.packs import Location, Member
     from artver.remote_index import RemoteIndex
 
-    data = big_index(3000, seed=1)
+    data = big_index(count, seed=1, packs_of=packs_of)
     hashes = sorted({line.split(" ")[0] for line in data.decode().splitlines() if line.startswith("xxh128:")})
     # a second index gives one of them a second place (as two clones packing it at once leave)
     twin = packs.index_bytes([Member(hashes[7], Location("f" * 32, 14, 100))])
@@ -974,7 +977,7 @@ def test_the_block_load_records_what_the_line_load_records(tmp_path: Path) -> No
                 remote_index._stage_sections(staging, packs.parse_index_sections(io.BytesIO(content), "index", 4096),
                                              False)
         expected = by_lines.places(hashes)
-        assert len(expected) == 3000 and sum(map(len, expected.values())) == 3001 and len(expected[hashes[7]]) == 2
+        assert len(expected) == count and sum(map(len, expected.values())) == count + 1 and len(expected[hashes[7]]) == 2
         for other in (by_blocks, by_python):
             assert other.places(hashes) == expected
             assert list(other.members()) == list(by_lines.members())
