@@ -34,8 +34,8 @@ _TABLES = (
     # consolidated index and the ones it replaces, until they are deleted). ``line`` is the
     # member's line of the index as it stands, '<hash> <offset> <length>', validated by
     # packs.parse_index_sections: keyed by it, the places of a hash are one range of keys
-    # (the hash and a space), and loading an index splits nothing into columns, which cost
-    # more than all the rest of a load but the sorting.
+    # (the hash and a space), and loading an index splits nothing into columns (splitting
+    # cost more than all the rest of a load but the sort).
     "CREATE TABLE IF NOT EXISTS members (line TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
     " PRIMARY KEY (line, idx)) WITHOUT ROWID",
     # No index on members(idx): it would make loading a large index much slower, and rows are
@@ -44,7 +44,7 @@ _TABLES = (
 _JSON_FROM = 4096  # bytes of member lines (about 80 members) from which a section goes as JSON
 _ROWS_AT_ONCE = 10_000  # member lines of short sections staged by one executemany
 # Every place of each hash of a JSON array (?1): the member lines from '<hash> ' up to, not
-# including, '<hash>!' ('!' follows ' ' in every collation SQLite has).
+# including, '<hash>!' (the column compares bytes, and '!' is the byte after ' ').
 _PLACES = (
     "SELECT wanted.value, m.line, p.name FROM json_each(?1) AS wanted"
     " JOIN members m ON m.line >= wanted.value || ' ' AND m.line < wanted.value || '!'"
@@ -146,9 +146,9 @@ class RemoteIndex:
 
     def add_sections(self, name: str, sections: Iterable[packs.Section]) -> None:
         """add_index, from packs.parse_index_sections (the way to load a large index): the
-        member lines of a section go to SQLite as one JSON array of strings and are split
-        into columns there, with no Python object made per member. ``sections`` may raise
-        half-way, and then nothing of the index is recorded."""
+        member lines of a section go to SQLite as one JSON array of strings and become rows
+        there, with no Python object made per member. ``sections`` may raise half-way, and
+        then nothing of the index is recorded."""
         with self._recording(name) as staging:
             if staging is not None:
                 _stage_sections(staging, sections, _reads_json(staging.connection))
