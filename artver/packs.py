@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO, NoReturn
 
 import xxhash
 
@@ -136,6 +137,103 @@ def parse_index(lines: Iterable[bytes], where: str) -> Iterator[Member]:
     """As parse_index_rows, as Members."""
     for hash_value, pack, offset, length in parse_index_rows(lines, where):
         yield Member(hash_value, Location(pack, offset, length))
+
+
+def bounded_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The lines of ``handle`` as parse_index_rows takes them, read with a bound: one
+    endless line must not fill memory (it comes in pieces, the first of which is refused)."""
+    return iter(lambda: handle.readline(MAX_INDEX_LINE + 1), b"")
+
+
+def _decimal_range(low: int, high: int) -> bytes:
+    """A pattern matching exactly the decimals from ``low`` to ``high`` (0 <= low < high),
+    written without sign or leading zeros: range checks done by the one regex pass that
+    validates a whole block of an index, with no integer made per line."""
+    low_text, high_text = str(low).encode(), str(high).encode()
+
+    def digit_range(first: int, last: int) -> bytes:
+        return b"%d" % first if first == last else b"[%d-%d]" % (first, last)
+
+    def same_length(bound: bytes, at_least: bool) -> list[bytes]:
+        """The decimals of len(bound) digits that are >= bound (or <= bound)."""
+        choices = [bound]
+        for position in range(len(bound)):
+            digit = bound[position] - ord("0")
+            lowest = 1 if position == 0 and len(bound) > 1 else 0  # no leading zero
+            first, last = (digit + 1, 9) if at_least else (lowest, digit - 1)
+            if first <= last:
+                rest = len(bound) - position - 1
+                choices.append(bound[:position] + digit_range(first, last) + (b"[0-9]{%d}" % rest if rest else b""))
+        return choices
+
+    if len(low_text) == len(high_text):
+        above, below = same_length(low_text, True), same_length(high_text, False)
+        return b"(?=(?:%s)(?![0-9]))(?:%s)(?![0-9])" % (b"|".join(above), b"|".join(below))
+    choices = same_length(low_text, True)
+    if len(high_text) - len(low_text) > 1:
+        choices.append(b"[1-9][0-9]{%d,%d}" % (len(low_text), len(high_text) - 2))
+    choices += same_length(high_text, False)
+    return b"(?:%s)(?![0-9])" % b"|".join(choices)
+
+
+# The grammar of a run of whole lines after the header, ranges included: one fullmatch
+# per block of an index validates it at the speed of the regex engine, not of a Python
+# loop. It accepts exactly what parse_index_rows accepts (tests/test_pack_format.py
+# checks the two against each other); the per-line parser stays the specification, and
+# names the damaged line when this one refuses a block.
+_BLOCK_GRAMMAR = re.compile(
+    rb"(?:pack [0-9a-f]{32}\n|(?:xxh128:[0-9a-f]{32}|sha256:[0-9a-f]{64}) "
+    + _decimal_range(len(PACK_HEADER), MAX_OFFSET) + rb" " + _decimal_range(1, MAX_MEMBER) + rb"\n)*+")
+INDEX_BLOCK = 4 * 1024 * 1024  # bytes validated at once: memory per load does not grow with the index
+
+
+@dataclass(frozen=True)
+class Section:
+    """Consecutive member lines of one pack, as they stand in a validated index: each
+    exactly ``<hash> <offset> <length>\n``, ASCII, in the ranges parse_index_rows allows."""
+
+    pack: str
+    lines: bytes
+
+
+def parse_index_sections(handle: BinaryIO, where: str, block_size: int = INDEX_BLOCK) -> Iterator[Section]:
+    """The members of the index object in ``handle`` (read from its start), pack by pack,
+    validated exactly as parse_index_rows validates them but a block at a time. As there,
+    the caller consumes the whole iterator before using any member: a damaged line raises
+    RemoteError (from parse_index_rows, so the message names the line) after the sections
+    before it were yielded."""
+    handle.seek(0)
+    if handle.read(len(INDEX_HEADER)) != INDEX_HEADER:
+        _raise_exact_error(handle, where)
+    pack: str | None = None
+    rest = b""
+    while chunk := handle.read(block_size):
+        block = rest + chunk
+        cut = block.rfind(b"\n") + 1
+        block, rest = block[:cut], block[cut:]
+        if len(rest) > MAX_INDEX_LINE or (pack is None and block and not block.startswith(b"pack ")) \
+                or _BLOCK_GRAMMAR.fullmatch(block) is None:
+            _raise_exact_error(handle, where)
+        start = 0
+        while start < len(block):
+            if block.startswith(b"pack ", start):  # a pack line is the only one that starts so
+                pack = block[start + 5:start + 37].decode()
+                start += 38
+                continue
+            end = block.find(b"\npack ", start) + 1 or len(block)
+            assert pack is not None
+            yield Section(pack, block[start:end])
+            start = end
+    if rest:
+        _raise_exact_error(handle, where)
+
+
+def _raise_exact_error(handle: BinaryIO, where: str) -> NoReturn:
+    """Raise the error parse_index_rows gives for the index in ``handle``."""
+    handle.seek(0)
+    for _ in parse_index_rows(bounded_lines(handle), where):
+        pass
+    raise AssertionError(f"{where}: the block and line parsers of indexes disagree")
 
 
 def group_by_pack(members: Iterable[Member]) -> dict[str, list[Member]]:

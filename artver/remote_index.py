@@ -3,7 +3,7 @@
 Index objects never change once written (their name is the hash of their bytes), so
 the database only ever needs the names it has not seen: a refresh lists ``index/``
 (one request per thousand indexes), downloads the new ones, checks each against its
-name, parses it as untrusted input (packs.parse_index) and records its members;
+name, parses it as untrusted input (packs.parse_index_sections) and records its members;
 names no longer listed (consolidated or removed by gc) lose their rows. A lookup is
 then a database query: no request, and memory that does not grow with the remote.
 
@@ -15,25 +15,97 @@ own hash (remote_packs.py).
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from artver import cache_database, packs
 from artver.packs import Location, Member
 
-SCHEMA_VERSION = 2
-_LOOKUP_BATCH = 500  # hashes per query (SQLite's limit on bound parameters is far above)
+SCHEMA_VERSION = 3  # 3: members keyed by their index line (2 split it into columns)
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     # One row per member per index that lists it: two indexes may list the same member (a
-    # consolidated index and the ones it replaces, until they are deleted).
-    "CREATE TABLE IF NOT EXISTS members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
-    " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID",
+    # consolidated index and the ones it replaces, until they are deleted). ``line`` is the
+    # member's line of the index as it stands, '<hash> <offset> <length>', validated by
+    # packs.parse_index_sections: keyed by it, the places of a hash are one range of keys
+    # (the hash and a space), and loading an index splits nothing into columns (splitting
+    # cost more than all the rest of a load but the sort).
+    "CREATE TABLE IF NOT EXISTS members (line TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
+    " PRIMARY KEY (line, idx)) WITHOUT ROWID",
     # No index on members(idx): it would make loading a large index much slower, and rows are
     # deleted by index only when indexes are merged or repacked, where one scan is cheap.
 )
+_JSON_FROM = 4096  # bytes of member lines (about 80 members) from which a section goes as JSON
+_ROWS_AT_ONCE = 10_000  # member lines of short sections staged by one executemany
+# Every place of each hash of a JSON array (?1): the member lines from '<hash> ' up to, not
+# including, '<hash>!' (the column compares bytes, and '!' is the byte after ' ').
+_PLACES = (
+    "SELECT wanted.value, m.line, p.name FROM json_each(?1) AS wanted"
+    " JOIN members m ON m.line >= wanted.value || ' ' AND m.line < wanted.value || '!'"
+    " JOIN packs p ON p.id = m.pack"
+)
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """The connection of a recording transaction, and the ids of the packs it has seen."""
+
+    connection: sqlite3.Connection
+    pack_ids: dict[str, int]
+
+    def pack_id(self, pack: str) -> int:
+        found = self.pack_ids.get(pack)
+        if found is None:
+            self.connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
+            (found,) = self.connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
+            self.pack_ids[pack] = found
+        return found
+
+
+def _stage_sections(staging: _Staging, sections: Iterable[packs.Section], in_sqlite: bool) -> None:
+    """Put the member lines of ``sections`` into ``incoming``: a long section as one JSON
+    array that SQLite makes rows of (json_each), where it can; short ones (packs of a few
+    members, or an index that repeats a pack line before every member), or all of them
+    with an SQLite built without JSON, row by row, a bounded batch at a time: a statement
+    per section of one member would cost more than the line parser did."""
+    connection = staging.connection
+    rows: list[tuple[str, int]] = []
+    for section in sections:
+        pack = staging.pack_id(section.pack)
+        if in_sqlite and len(section.lines) >= _JSON_FROM:
+            connection.execute("INSERT INTO incoming (line, pack) SELECT value, ?2 FROM json_each(?1)",
+                               (_json_strings(section.lines), pack))
+            continue
+        rows.extend((line, pack) for line in section.lines.decode().splitlines())
+        if len(rows) >= _ROWS_AT_ONCE:
+            connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
+            rows.clear()
+    connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
+
+
+def _json_strings(lines: bytes) -> str:
+    """The lines of a packs.Section as a JSON array of strings: they are validated ASCII
+    without quotes or backslashes, so each line is a JSON string as it stands."""
+    return '["' + lines[:-1].decode("ascii").replace("\n", '","') + '"]'
+
+
+def _location(line: str, pack: str) -> tuple[str, Location]:
+    hash_value, offset, length = line.split(" ")
+    return hash_value, Location(pack, int(offset), int(length))
+
+
+def _reads_json(connection: sqlite3.Connection) -> bool:
+    try:
+        connection.execute("SELECT count(*) FROM json_each('[]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 class RemoteIndex:
@@ -66,29 +138,37 @@ class RemoteIndex:
 
     def add_rows(self, name: str, rows: Iterable[packs.Row]) -> None:
         """add_index, from (hash, pack, offset, length) rows (packs.parse_index_rows)."""
+        with self._recording(name) as staging:
+            if staging is not None:
+                staging.connection.executemany(
+                    "INSERT INTO incoming (line, pack) VALUES (?, ?)",
+                    ((f"{hash_value} {offset} {length}", staging.pack_id(pack)) for hash_value, pack, offset, length in rows))
+
+    def add_sections(self, name: str, sections: Iterable[packs.Section]) -> None:
+        """add_index, from packs.parse_index_sections (the way to load a large index): the
+        member lines of a section go to SQLite as one JSON array of strings and become rows
+        there, with no Python object made per member. ``sections`` may raise half-way, and
+        then nothing of the index is recorded."""
+        with self._recording(name) as staging:
+            if staging is not None:
+                _stage_sections(staging, sections, _reads_json(staging.connection))
+
+    @contextlib.contextmanager
+    def _recording(self, name: str) -> Iterator[_Staging | None]:
+        """One transaction that records index ``name`` from the rows put into the temp table
+        ``incoming`` (None: the index is known already); rolled back if the body raises.
+        Rows are staged, then inserted in key order: random inserts into the members B-tree
+        are several times slower for a large index than one sorted pass."""
         with self._lock, self._database.use() as database, database as connection:
             cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
             if not cursor.rowcount:
-                return  # known already
-            index_id = cursor.lastrowid
-            pack_ids: dict[str, int] = {}
-
-            def pack_id(pack: str) -> int:
-                found = pack_ids.get(pack)
-                if found is None:
-                    connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
-                    (found,) = connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
-                    pack_ids[pack] = found
-                return found
-
-            # Staged, then inserted in hash order: random inserts into the members B-tree are
-            # several times slower for a large index than one sorted pass.
-            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (hash TEXT, pack INTEGER, offset INTEGER, length INTEGER)")
+                yield None
+                return
+            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (line TEXT, pack INTEGER)")
             connection.execute("DELETE FROM incoming")
-            connection.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?)",
-                                   ((hash_value, pack_id(pack), offset, length) for hash_value, pack, offset, length in rows))
-            connection.execute("INSERT OR IGNORE INTO members SELECT hash, ?, pack, offset, length FROM incoming ORDER BY hash",
-                               (index_id,))
+            yield _Staging(connection, {})
+            connection.execute("INSERT OR IGNORE INTO members SELECT line, ?, pack FROM incoming ORDER BY line",
+                               (cursor.lastrowid,))
             connection.execute("DELETE FROM incoming")
 
     def remove_indexes(self, names: Iterable[str]) -> None:
@@ -110,26 +190,27 @@ class RemoteIndex:
         also be a lie of a hostile or damaged index, which must not hide the others."""
         found: dict[str, list[Location]] = {}
         with self._lock, self._database.use() as connection:
-            for start in range(0, len(hashes), _LOOKUP_BATCH):
-                batch = list(hashes[start:start + _LOOKUP_BATCH])
-                marks = ",".join("?" * len(batch))
-                for hash_value, pack, offset, length in connection.execute(
-                        f"SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
-                        f" WHERE m.hash IN ({marks}) ORDER BY m.hash, p.name, m.offset, m.length", batch):
-                    found.setdefault(hash_value, []).append(Location(pack, offset, length))
+            # each hash once, in key order: the B-tree is then walked forwards, not at random
+            for wanted, line, pack in connection.execute(_PLACES, (json.dumps(sorted(set(hashes))),)):
+                hash_value, offset, length = line.split(" ")
+                if hash_value == wanted:  # not a line that only starts with it
+                    found.setdefault(hash_value, []).append(Location(pack, int(offset), int(length)))
+        for hash_value, places in found.items():
+            if len(places) > 1:  # the same place in two indexes is one place
+                found[hash_value] = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
         return found
 
     def members(self) -> Iterator[Member]:
         """Every member of every pack (each place once), pack by pack in offset order: the
         order of packs.index_bytes. Streamed, so memory does not grow with the remote; not
         for use while other threads change the database."""
-        query = ("SELECT DISTINCT m.hash, p.name, m.offset, m.length FROM members m JOIN packs p ON p.id = m.pack"
-                 " ORDER BY p.name, m.offset, m.hash")
+        query = ("SELECT DISTINCT m.line, p.name FROM members m JOIN packs p ON p.id = m.pack"
+                 " ORDER BY p.name, CAST(substr(m.line, instr(m.line, ' ') + 1) AS INTEGER), m.line")
         with self._database.use() as connection:
             with self._lock:
                 cursor = connection.execute(query)
-            for hash_value, pack, offset, length in cursor:
-                yield Member(hash_value, Location(pack, offset, length))
+            for line, pack in cursor:
+                yield Member(*_location(line, pack))
 
 
 

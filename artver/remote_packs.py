@@ -140,7 +140,8 @@ class PackedRemote:
     def _load_index(self, name: str) -> bool:
         """Read index ``name`` into the database; False if it is gone from the remote. It is
         downloaded into an unnamed temp file (no cache write: status --cloud works with a
-        read-only cache), checked against its name, then parsed line by line."""
+        read-only cache), checked against its name, then parsed a block at a time
+        (packs.parse_index_sections)."""
         key = packs.index_key(name)
         where = f"{self.storage.url}: index {key}"
         with tempfile.TemporaryFile() as handle:
@@ -152,10 +153,7 @@ class PackedRemote:
             if sink.hasher.hexdigest() != name:
                 raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
                                   f"'artver verify -r' checks the remote")
-            handle.seek(0)
-            # Lines read with a bound: one endless line must not fill memory.
-            lines = iter(lambda: handle.readline(packs.MAX_INDEX_LINE + 1), b"")
-            self.index.add_rows(name, packs.parse_index_rows(lines, where))
+            self.index.add_sections(name, packs.parse_index_sections(handle, where))
         return True
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:

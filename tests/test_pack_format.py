@@ -5,6 +5,10 @@ members into ranged reads without ever mixing packs, overlapping or oversized re
 from __future__ import annotations
 
 import hashlib
+import io
+import random
+import re
+from collections.abc import Callable
 
 import pytest
 
@@ -29,13 +33,34 @@ def parse(data: bytes) -> list[Member]:
     return list(packs.parse_index(data.splitlines(keepends=True), "index/test"))
 
 
+def parse_blocks(data: bytes, block_size: int = packs.INDEX_BLOCK) -> list[Member]:
+    """What a clone loads (packs.parse_index_sections), as Members."""
+    return [Member(hash_value, Location(section.pack, int(offset), int(length)))
+            for section in packs.parse_index_sections(io.BytesIO(data), "index/test", block_size)
+            for hash_value, offset, length in (line.split(" ") for line in section.lines.decode().splitlines())]
+
+
+BLOCK_SIZES = (1, 7, 64, 1000, packs.INDEX_BLOCK)
+
+
+def outcome(parser: Callable[..., list[Member]], data: bytes, *arguments: int) -> list[Member] | str:
+    try:
+        return parser(data, *arguments)
+    except RemoteError as error:
+        return f"refused: {error}"
+
+
 def one_line_refusal(data: bytes, *needles: str) -> str:
+    """Both parsers refuse ``data`` with the same one-line message (the block parser at
+    several block sizes, so that the damage falls at every place of a block)."""
     with pytest.raises(RemoteError) as raised:
         parse(data)
     message = str(raised.value)
     assert "\n" not in message and message.startswith("index/test"), message
     for needle in needles:
         assert needle in message, message
+    for block_size in BLOCK_SIZES:
+        assert outcome(parse_blocks, data, block_size) == f"refused: {message}", block_size
     return message
 
 
@@ -52,6 +77,88 @@ def test_an_index_parses_back_to_the_members_it_was_written_from() -> None:
 
 def test_an_empty_index_lists_nothing() -> None:
     assert parse(packs.INDEX_HEADER) == []
+    assert parse_blocks(packs.INDEX_HEADER) == []
+    assert parse_blocks(packs.INDEX_HEADER + f"pack {PACK_A}\n".encode()) == []
+
+
+def valid_index(count: int, seed: int) -> bytes:
+    """An index of ``count`` members of both algorithms in several packs, some of one member,
+    with offsets and lengths at the bounds the format allows."""
+    rng = random.Random(seed)
+    numbers = [HEADER, HEADER + 1, 99, 100, 10**12, packs.MAX_OFFSET]
+    lengths = [1, 9, 10, 4096, packs.MAX_MEMBER - 1, packs.MAX_MEMBER]
+    members = [Member(sha(n) if rng.random() < 0.3 else xxh(n),
+                      Location(f"{rng.randrange(1 if n % 50 else 40):032x}",
+                               rng.choice(numbers) if n % 3 else rng.randrange(HEADER, 10**6), rng.choice(lengths)))
+               for n in range(count)]
+    return packs.index_bytes(members)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 37, 38, 39, 95, 96, 200, 201, 4096, packs.INDEX_BLOCK])
+def test_the_block_parser_reads_what_the_line_parser_reads(block_size: int) -> None:
+    """Pack lines, member lines and their ends fall at every place of a block."""
+    data = valid_index(400, seed=block_size)
+    assert parse_blocks(data, block_size) == parse(data)
+    assert len(parse(data)) == 400
+
+
+def test_the_block_parser_refuses_exactly_what_the_line_parser_refuses() -> None:
+    """Random damage (a byte changed, inserted, removed or a line doubled) anywhere in a
+    valid index: the two parsers accept the same indexes, list the same members and
+    refuse with the same message, naming the same line."""
+    rng = random.Random(20261130)
+    data = valid_index(60, seed=1)
+    alphabet = b"0123456789abcdefxsh:pack \n\r\t\x00\xff-+"
+    refused = 0
+    for _ in range(1500):
+        damaged = bytearray(data)
+        position = rng.randrange(len(damaged))
+        kind = rng.randrange(4)
+        if kind == 0:
+            damaged[position] = rng.choice(alphabet)
+        elif kind == 1:
+            damaged[position:position] = bytes([rng.choice(alphabet)])
+        elif kind == 2:
+            del damaged[position]
+        else:
+            start = damaged.rfind(b"\n", 0, position) + 1
+            end = damaged.find(b"\n", position) + 1 or len(damaged)
+            damaged[start:start] = damaged[start:end]
+        expected = outcome(parse, bytes(damaged))
+        refused += isinstance(expected, str)
+        block_size = rng.choice(BLOCK_SIZES)
+        assert outcome(parse_blocks, bytes(damaged), block_size) == expected, (bytes(damaged), block_size)
+    assert 300 < refused < 1500  # both outcomes were exercised
+
+
+@pytest.mark.parametrize("low,high", [(0, 9), (0, 10), (1, 9), (1, 100), (14, 99), (14, 1234), (5, 5000), (99, 101),
+                                      (123, 456), (100, 999), (7, 8), (0, 1)])
+def test_the_range_patterns_match_exactly_the_numbers_in_range(low: int, high: int) -> None:
+    pattern = re.compile(packs._decimal_range(low, high).decode())
+    for number in range(0, 10 * high + 10):
+        assert (pattern.fullmatch(str(number)) is not None) == (low <= number <= high), number
+        assert pattern.fullmatch("0" + str(number)) is None  # a leading zero never
+    assert pattern.fullmatch("") is None and pattern.fullmatch("-1") is None and pattern.fullmatch("1 ") is None
+
+
+@pytest.mark.parametrize("number,good", [
+    (HEADER - 1, False), (HEADER, True), (10**12 - 1, True), (packs.MAX_OFFSET, True), (packs.MAX_OFFSET + 1, False),
+    (packs.MAX_OFFSET + 10**9, False), (10**13 - 1, False), (10**13, False),
+])
+def test_an_offset_at_the_bounds_is_judged_alike_by_both_parsers(number: int, good: bool) -> None:
+    data = packs.INDEX_HEADER + f"pack {PACK_A}\n{xxh(1)} {number} 10\n".encode()
+    assert outcome(parse, data) == outcome(parse_blocks, data)
+    assert isinstance(outcome(parse_blocks, data), list) == good
+
+
+@pytest.mark.parametrize("number,good", [
+    (0, False), (1, True), (9_999_999, True), (packs.MAX_MEMBER, True), (packs.MAX_MEMBER + 1, False),
+    (99_999_999, False), (10**12, False),
+])
+def test_a_length_at_the_bounds_is_judged_alike_by_both_parsers(number: int, good: bool) -> None:
+    data = packs.INDEX_HEADER + f"pack {PACK_A}\n{xxh(1)} {HEADER} {number}\n".encode()
+    assert outcome(parse, data) == outcome(parse_blocks, data)
+    assert isinstance(outcome(parse_blocks, data), list) == good
 
 
 GOOD = f"pack {PACK_A}\n{xxh(1)} {HEADER} 10\n".encode()

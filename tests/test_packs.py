@@ -954,6 +954,173 @@ def test_a_read_only_artver_reads_a_packed_remote(tmp_path: Path, run_artver) ->
         shutil.rmtree(base, ignore_errors=True)
 
 
+def big_index(count: int, seed: int, packs_of: int = 500) -> bytes:
+    """An index of ``count`` members in packs of ``packs_of``."""
+    from artver import packs
+    from artver.packs import Location, Member
+
+    rng = random.Random(seed)
+    members = [Member(f"xxh128:{rng.getrandbits(128):032x}", Location(f"{number // packs_of:032x}", 14 + 100 * number, 100))
+               for number in range(count)]
+    return packs.index_bytes(members)
+
+
+def load_blocks(index: object, name: str, data: bytes, block_size: int = 4096) -> None:
+    import io
+
+    from artver import packs
+
+    index.add_sections(name, packs.parse_index_sections(io.BytesIO(data), f"index {name}", block_size))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("count,packs_of", [(3000, 500), (12_000, 1), (3000, 7)])
+def test_the_block_load_records_what_the_line_load_records(count: int, packs_of: int, tmp_path: Path) -> None:
+    """The database after packs.parse_index_sections + add_sections (what a clone does),
+    after the same without JSON in SQLite, and after the line parser + add_rows, is one;
+    with packs of many members (staged as JSON), of one (row by row, in batches) and of a
+    few (both, as blocks cut them)."""
+    import io
+
+    from artver import packs, remote_index
+    from artver.packs import Location, Member
+    from artver.remote_index import RemoteIndex
+
+    data = big_index(count, seed=1, packs_of=packs_of)
+    hashes = sorted({line.split(" ")[0] for line in data.decode().splitlines() if line.startswith("xxh128:")})
+    # a second index gives one of them a second place (as two clones packing it at once leave)
+    twin = packs.index_bytes([Member(hashes[7], Location("f" * 32, 14, 100))])
+    with RemoteIndex(tmp_path / "lines.db") as by_lines, RemoteIndex(tmp_path / "blocks.db") as by_blocks, \
+            RemoteIndex(tmp_path / "python.db") as by_python:
+        for name, content in (("a" * 32, data), ("c" * 32, twin)):
+            by_lines.add_rows(name, packs.parse_index_rows(io.BytesIO(content), "index"))
+            load_blocks(by_blocks, name, content)
+            with by_python._recording(name) as staging:
+                assert staging is not None
+                remote_index._stage_sections(staging, packs.parse_index_sections(io.BytesIO(content), "index", 4096),
+                                             False)
+        expected = by_lines.places(hashes)
+        assert len(expected) == count and sum(map(len, expected.values())) == count + 1 and len(expected[hashes[7]]) == 2
+        for other in (by_blocks, by_python):
+            assert other.places(hashes) == expected
+            assert list(other.members()) == list(by_lines.members())
+            assert other.index_names() == {"a" * 32, "c" * 32}
+        load_blocks(by_blocks, "a" * 32, data)  # known already: nothing changes
+        assert by_blocks.places(hashes) == expected
+        # a lookup matches whole hashes only: not the start of a line, not an empty list
+        some_line = data.decode().splitlines()[2]
+        assert by_blocks.places([some_line.rsplit(" ", 1)[0], some_line[:20], ""]) == {}
+        assert by_blocks.places([]) == {}
+        assert by_blocks.places([hashes[7], hashes[7]]) == {hashes[7]: expected[hashes[7]]}
+
+
+def test_a_database_of_the_previous_schema_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    """Schema 2 kept members split into columns (hash, offset, length); read as schema 3 it
+    would fail or find nothing, so it is dropped and the indexes are learnt again."""
+    from artver import remote_index
+    from artver.remote_index import RemoteIndex
+
+    path = tmp_path / "remote.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+        connection.execute("CREATE TABLE packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+        connection.execute("CREATE TABLE members (hash TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
+                           " offset INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (hash, idx)) WITHOUT ROWID")
+        connection.execute("INSERT INTO indexes VALUES (1, ?)", ("a" * 32,))
+        connection.execute("INSERT INTO packs VALUES (1, ?)", ("b" * 32,))
+        connection.execute("INSERT INTO members VALUES (?, 1, 1, 14, 10)", ("xxh128:" + "c" * 32,))
+        connection.execute("PRAGMA user_version = 2")
+    connection.close()
+    assert remote_index.SCHEMA_VERSION == 3
+    with RemoteIndex(path) as index:
+        assert index.index_names() == set()  # the old index is learnt again
+        load_blocks(index, "a" * 32, big_index(10, seed=5))
+        assert len(list(index.members())) == 10
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert [row[1] for row in connection.execute("PRAGMA table_info(members)")] == ["line", "idx", "pack"]
+    connection.close()
+
+
+def test_an_index_damaged_after_many_blocks_records_nothing(tmp_path: Path) -> None:
+    """All or nothing: sections of the blocks before the damage went to SQLite, and are gone."""
+    from artver.errors import RemoteError
+    from artver.remote_index import RemoteIndex
+
+    good = big_index(3000, seed=2)
+    with RemoteIndex(tmp_path / "remote.db") as index:
+        with pytest.raises(RemoteError, match=r"index b+, line \d+, is damaged"):
+            load_blocks(index, "b" * 32, good + b"garbage\n")
+        assert index.index_names() == set()
+        assert index.places([good.decode().splitlines()[2].split(" ")[0]]) == {}
+        load_blocks(index, "b" * 32, good)
+        assert index.index_names() == {"b" * 32}
+    with sqlite3.connect(tmp_path / "remote.db") as connection:
+        assert connection.execute("SELECT count(*) FROM members").fetchone() == (3000,)
+    connection.close()
+
+
+KILLED_LOAD = """
+import io, os, signal, sqlite3, sys
+from pathlib import Path
+kill_at, path = int(sys.argv[1]), Path(sys.argv[2])
+data = {name: Path(sys.argv[index]).read_bytes() for name, index in (("a" * 32, 3), ("b" * 32, 4))}
+calls = 0
+def count() -> int:
+    global calls
+    calls += 1
+    if calls == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+real_connect = sqlite3.connect
+def connect(*args, **kwargs):
+    connection = real_connect(*args, **kwargs)
+    connection.set_progress_handler(count, 1000)
+    return connection
+sqlite3.connect = connect
+from artver import packs
+from artver.remote_index import RemoteIndex
+with RemoteIndex(path) as index:
+    index.add_sections("a" * 32, packs.parse_index_sections(io.BytesIO(data["a" * 32]), "index a", 4096))
+    before = calls
+    index.add_sections("b" * 32, packs.parse_index_sections(io.BytesIO(data["b" * 32]), "index b", 4096))
+print(before, calls)
+"""
+
+
+def test_a_load_killed_anywhere_leaves_the_database_without_the_index_or_with_all_of_it(tmp_path: Path) -> None:
+    """A kill (SIGKILL, at points spread over the load of the second index: staging,
+    sorting, writing the members) leaves a database that is sound, knows the first index
+    whole and the second not at all; the next command loads the second."""
+    from artver.remote_index import RemoteIndex
+
+    first, second = tmp_path / "a.index", tmp_path / "b.index"
+    first.write_bytes(big_index(500, seed=3))
+    second.write_bytes(big_index(20_000, seed=4))
+
+    def run(kill_at: int, database: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", KILLED_LOAD, str(kill_at), str(database), str(first), str(second)],
+                              capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+    whole = run(0, tmp_path / "whole.db")
+    assert whole.returncode == 0, whole.stderr
+    before, total = map(int, whole.stdout.split())
+    assert total - before > 20  # the second load is long enough to be cut at many points
+    for fraction in (0.05, 0.3, 0.6, 0.9, 0.99):
+        database = tmp_path / f"killed-{fraction}.db"
+        killed = run(before + max(1, int((total - before) * fraction)), database)
+        assert killed.returncode == -signal.SIGKILL, (fraction, killed.stderr)
+        with RemoteIndex(database) as index:
+            assert index.index_names() == {"a" * 32}, fraction
+        with sqlite3.connect(database) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert connection.execute("SELECT count(*) FROM members").fetchone() == (500,)
+        connection.close()
+        with RemoteIndex(database) as index:
+            load_blocks(index, "b" * 32, second.read_bytes())
+            assert index.index_names() == {"a" * 32, "b" * 32}
+
+
 # ------------------------------------------------ 12. status --cloud and the API
 
 
