@@ -189,12 +189,13 @@ class RemoteIndex:
         Several places are normal (two clones packed one object at once); one of them may
         also be a lie of a hostile or damaged index, which must not hide the others."""
         found: dict[str, list[Location]] = {}
+        names: dict[str, str] = {}  # one string per pack, not one per member: a fetch may locate many thousands
         with self._lock, self._database.use() as connection:
             # each hash once, in key order: the B-tree is then walked forwards, not at random
             for wanted, line, pack in connection.execute(_PLACES, (json.dumps(sorted(set(hashes))),)):
                 hash_value, offset, length = line.split(" ")
                 if hash_value == wanted:  # not a line that only starts with it
-                    found.setdefault(hash_value, []).append(Location(pack, int(offset), int(length)))
+                    found.setdefault(wanted, []).append(Location(names.setdefault(pack, pack), int(offset), int(length)))
         for hash_value, places in found.items():
             if len(places) > 1:  # the same place in two indexes is one place
                 found[hash_value] = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
