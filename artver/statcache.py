@@ -24,6 +24,8 @@ from typing import NamedTuple, Protocol
 FINE_WINDOW_NS = 50_000_000  # > one kernel tick: the clock file timestamps come from is coarse
 COARSE_WINDOW_NS = 2_000_000_000  # filesystems with whole-second (or 2 s) timestamps
 SCHEMA_VERSION = 2
+_PENDING_LIMIT = 10_000  # stat records held before they are written
+_LOOKUP_BATCH = 500  # hashes per query
 _SCHEMA_VERIFIED = (
     "CREATE TABLE IF NOT EXISTS verified ("
     " hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL) WITHOUT ROWID"
@@ -133,6 +135,8 @@ class StatCache:
 
     def record(self, path: str, key: StatKey, hash_value: str) -> None:
         self._pending[path] = (key, hash_value)
+        if len(self._pending) >= _PENDING_LIMIT:
+            self.flush()  # a checkout of millions of files must not hold a record of each
 
     def directory_matches(self, path: str, identity: str, signature: str) -> bool:
         """True if the folder had exactly this stat signature when it last matched ``identity``."""
@@ -153,6 +157,18 @@ class StatCache:
         """Cache objects whose content was checked, with the stat they had then."""
         rows = self._rows("SELECT hash, ino, size, mtime_ns FROM verified", ())
         return {hash_value: StatKey(ino, size, mtime) for hash_value, ino, size, mtime in rows}
+
+    def verified_among(self, hashes: Iterable[str]) -> dict[str, StatKey]:
+        """verified_objects, for these objects only (memory bounded by the question, not by
+        the cache)."""
+        wanted = sorted(set(hashes))
+        found: dict[str, StatKey] = {}
+        for start in range(0, len(wanted), _LOOKUP_BATCH):
+            batch = tuple(wanted[start:start + _LOOKUP_BATCH])
+            rows = self._rows(f"SELECT hash, ino, size, mtime_ns FROM verified WHERE hash IN ({','.join('?' * len(batch))})",
+                              batch)
+            found.update((hash_value, StatKey(ino, size, mtime)) for hash_value, ino, size, mtime in rows)
+        return found
 
     def mark_verified(self, items: Iterable[tuple[str, StatKey]]) -> None:
         rows = [(hash_value, key.ino, key.size, key.mtime_ns) for hash_value, key in items]

@@ -61,7 +61,10 @@ class CheckoutResult:
         return not self.unsaved and not self.missing and not self.corrupt and not self.git_tracked and not self.outdated
 
 
-@dataclass(frozen=True)
+_VERIFIED_BATCH = 20_000  # files whose objects' verification records are read at a time
+
+
+@dataclass(frozen=True, slots=True)
 class _Wanted:
     path: str  # repository-relative
     hash: str
@@ -349,10 +352,13 @@ class _Checkout:
         if not self.to_place:
             return
         progress.start("Checking out", sum(item.size for item in self.to_place))
-        verified = self.hasher.stats.verified_objects()
         bad: set[str] = set()
         root = str(self.repo.root)
-        for item in self.to_place:
+        verified: dict[str, StatKey] = {}
+        for number, item in enumerate(self.to_place):
+            if number % _VERIFIED_BATCH == 0:  # the records of the next batch only: memory bounded by the batch
+                verified = self.hasher.stats.verified_among(wanted.hash for wanted in
+                                                            self.to_place[number:number + _VERIFIED_BATCH])
             try:
                 intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
             except FileNotFoundError:
