@@ -2,7 +2,8 @@
 
 Push (write ordering, docs/design.md "Chunks"): the cached file is cut into chunks
 (chunking.py); chunks the remote's packs already hold are not sent; the others go into
-new packs, each pack before its index; the recipe goes up last, so a recipe in the
+new packs, uploaded while the rest of the file is still being cut, each pack before its
+index; the recipe goes up last, once every pack has its index, so a recipe in the
 remote vouches for every chunk it lists (as a directory listing does for its files).
 
 Fetch: the recipe is read as untrusted input (chunking.parse_recipe); every chunk a
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,6 +44,8 @@ PACK_JOBS = 4  # packs of one file built and uploaded at once
 # single PUT needs: a 512 MiB new file pushed in 2.4 times less extra time than with 32 MiB
 # packs (measured: docs/benchmarks.md, "Chunks").
 CHUNK_PACK_FACTOR = 3
+LOOKUP_BATCH = 1024  # chunk hashes looked up in the remote's indexes at once while a file is cut
+READ_PIECE = 4 * 1024 * 1024  # bytes of consecutive chunks read at once into a pack (memory: one per pack job)
 READ_JOBS = 4  # ranged reads of one file at once (each holds up to MAX_SPAN bytes a few times over: memory)
 T = TypeVar("T")
 
@@ -121,44 +125,58 @@ class ChunkedRemote:
     # -- push ---------------------------------------------------------------------------------
 
     def push_file(self, cache: Cache, file_hash: str, size: int, on_bytes: ByteCallback) -> Moved:
-        """Upload the chunks of the cached file that the remote lacks, then its recipe."""
+        """Upload the chunks of the cached file that the remote lacks, then its recipe.
+
+        One read cuts the file; its new chunks are packed and uploaded while the rest is
+        still being cut (a pack is handed to an upload as soon as it is full), up to
+        PACK_JOBS packs at once, each pack before its index. The recipe goes up only
+        once every pack has its index in the remote: a push killed anywhere leaves at
+        most packs and indexes of chunks no recipe lists (docs/design.md, "Chunks")."""
         path = cache.path_of(file_hash)
         algorithm = hashing.algorithm_of(file_hash)
+        self.packed.mark_packed()
+        self.packed.refresh()
+        moved = Moved()
+        refs: list[ChunkRef] = []
         try:
-            with open(path, "rb") as handle:
-                refs = [ref for ref, _ in chunking.chunks_of(handle, algorithm)]
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
             raise CacheError(f"cannot read cache object {path}: {(error.strerror or str(error)).lower()}") from None
-        if sum(ref.length for ref in refs) != size:
-            raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
-        self.index.record(file_hash, refs)
-        self.packed.mark_packed()
-        held = set(self.packed.locate(sorted({ref.hash for ref in refs})))
-        moved = Moved()
-        new: list[ChunkRef] = []
-        seen: set[str] = set()
-        for ref in refs:
+        try:
+            if os.fstat(fd).st_size != size:
+                raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
+            with _PackUploads(self.packed, path, CHUNK_PACK_FACTOR * self.packed.settings.pack_size,
+                              on_bytes, moved) as uploads:
+                seen: set[str] = set()
+                batch: list[ChunkRef] = []
+                for ref in _cut(fd, path, algorithm):
+                    refs.append(ref)
+                    batch.append(ref)
+                    if len(batch) >= LOOKUP_BATCH:
+                        self._pack_new(batch, seen, uploads, moved, on_bytes)
+                        batch = []
+                self._pack_new(batch, seen, uploads, moved, on_bytes)
+                if sum(ref.length for ref in refs) != size:
+                    raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
+                uploads.flush()
+                self.index.record(file_hash, refs)  # while the last packs go up
+        finally:
+            os.close(fd)
+        self._upload_recipe(cache, file_hash, size, refs)
+        return moved
+
+    def _pack_new(self, batch: list[ChunkRef], seen: set[str], uploads: _PackUploads, moved: Moved,
+                  on_bytes: ByteCallback) -> None:
+        """Hand the chunks of ``batch`` that neither the remote's packs nor an earlier part of
+        the file hold to ``uploads``; count the others as deduplicated."""
+        held = self.packed.locate(sorted({ref.hash for ref in batch} - seen)) if batch else {}
+        for ref in batch:
             if ref.hash in held or ref.hash in seen:
                 moved.deduplicated += ref.length
                 on_bytes(ref.length)
                 continue
             seen.add(ref.hash)
-            new.append(ref)
-        groups = _groups(new, CHUNK_PACK_FACTOR * self.packed.settings.pack_size)
-        lock = threading.Lock()
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            def upload(group: list[ChunkRef]) -> None:
-                members = self.packed.upload_pack(_read_chunks(fd, group, path), on_bytes)
-                self.packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
-                with lock:
-                    moved.transferred += sum(ref.length for ref in group)
-
-            _parallel(PACK_JOBS, upload, groups)
-        finally:
-            os.close(fd)
-        self._upload_recipe(cache, file_hash, size, refs)
-        return moved
+            uploads.add(ref)
 
     def _upload_recipe(self, cache: Cache, file_hash: str, size: int, refs: list[ChunkRef]) -> None:
         temp = cache.new_temp()
@@ -326,27 +344,104 @@ class _BoundedSink:
         return iter(b"".join(self._parts).splitlines(keepends=True))
 
 
-def _groups(refs: list[ChunkRef], pack_size: int) -> list[list[ChunkRef]]:
-    result: list[list[ChunkRef]] = []
-    current: list[ChunkRef] = []
-    filled = 0
-    for ref in refs:
-        if current and filled + ref.length > pack_size:
-            result.append(current)
-            current, filled = [], 0
-        current.append(ref)
-        filled += ref.length
-    if current:
-        result.append(current)
-    return result
+class _PackUploads:
+    """The packs of one file's new chunks, uploaded while the file is still being cut: a
+    pack is handed to a worker as soon as it is full, PACK_JOBS at once, each pack
+    uploaded before its index. Leaving the block normally waits for every upload and
+    raises the first failure; leaving it by an exception starts no more (KeyboardInterrupt:
+    without waiting, as transfer.parallel does). Each upload reads the file through a
+    descriptor of its own, so none outlives a descriptor it depends on."""
+
+    def __init__(self, packed: PackedRemote, path: str, pack_size: int, on_bytes: ByteCallback, moved: Moved) -> None:
+        self._packed = packed
+        self._path = path
+        self._pack_size = pack_size
+        self._on_bytes = on_bytes
+        self._moved = moved
+        self._group: list[ChunkRef] = []
+        self._filled = 0
+        self._futures: list[Future[None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=PACK_JOBS, thread_name_prefix="artver-pack")
+
+    def __enter__(self) -> _PackUploads:
+        return self
+
+    def add(self, ref: ChunkRef) -> None:
+        if self._group and self._filled + ref.length > self._pack_size:
+            self._submit()
+        self._group.append(ref)
+        self._filled += ref.length
+
+    def flush(self) -> None:
+        if self._group:
+            self._submit()
+
+    def _submit(self) -> None:
+        for future in self._futures:  # a failed upload stops the cut: no point reading on
+            if future.done() and future.exception() is not None:
+                future.result()
+        group, self._group, self._filled = self._group, [], 0
+        self._futures.append(self._pool.submit(self._upload, group))
+
+    def _upload(self, group: list[ChunkRef]) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            raise CacheError(f"cannot read cache object {self._path}: {(error.strerror or str(error)).lower()}") from None
+        try:
+            members = self._packed.upload_pack(_read_chunks(fd, group, self._path), self._on_bytes)
+        finally:
+            os.close(fd)
+        self._packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
+        with self._lock:
+            self._moved.transferred += sum(ref.length for ref in group)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            try:
+                for future in self._futures:
+                    future.result()
+            except BaseException:
+                self._stop.set()
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            self._pool.shutdown(wait=True)
+            return
+        self._stop.set()
+        self._pool.shutdown(wait=not issubclass(kind, KeyboardInterrupt), cancel_futures=True)
 
 
-def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[str, bytes]]:
-    for ref in group:
-        data = os.pread(fd, ref.length, ref.offset)
-        if len(data) != ref.length:
+def _cut(fd: int, path: str, algorithm: str) -> Iterator[ChunkRef]:
+    """The chunks of the file open as ``fd``, in order (one streaming read)."""
+    try:
+        with open(fd, "rb", buffering=0, closefd=False) as handle:
+            for ref, _ in chunking.chunks_of(handle, algorithm):
+                yield ref
+    except OSError as error:
+        raise CacheError(f"cannot read cache object {path}: {(error.strerror or str(error)).lower()}") from None
+
+
+def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[str, memoryview]]:
+    """Each chunk of ``group`` (in file order) with its bytes; consecutive chunks are read
+    together, up to READ_PIECE bytes at a time."""
+    start = 0
+    while start < len(group):
+        first = group[start]
+        end = start + 1
+        while end < len(group) and group[end].offset == group[end - 1].end and group[end].end - first.offset <= READ_PIECE:
+            end += 1
+        length = group[end - 1].end - first.offset
+        data = os.pread(fd, length, first.offset)
+        if len(data) != length:
             raise CacheError(f"cache object {path} changed while it was pushed; run 'artver verify'")
-        yield ref.hash, data
+        view = memoryview(data)
+        for ref in group[start:end]:
+            yield ref.hash, view[ref.offset - first.offset:ref.end - first.offset]
+        start = end
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:

@@ -377,9 +377,32 @@ def _kill_when(processes, running, ready: Callable[[], bool], what: str) -> None
     assert processes.wait(running) == -signal.SIGKILL, f"{what}: the kill did not land"
 
 
+def _assert_every_index_vouches_for_intact_packs(remote: RemoteUnderTest) -> None:
+    """What a reader trusts in the remote is true: each index is whole (named by its bytes) and
+    lists only packs that are whole, with every member's bytes hashing to its name."""
+    from artver import hashing, packs
+
+    keys = remote.keys()
+    for key in keys:
+        name = packs.name_in_key(key, packs.INDEX_PREFIX)
+        if name is None:
+            continue
+        data = remote.get_raw(key)
+        assert packs.name_of_bytes(data) == name, f"{key} is not whole"
+        for member in packs.parse_index(data.splitlines(keepends=True), key):
+            pack_key = packs.pack_key(member.location.pack)
+            assert pack_key in keys, f"{key} lists {pack_key}, which is not in the remote"
+            pack = remote.get_raw(pack_key)
+            assert packs.name_of_bytes(pack) == member.location.pack, f"{pack_key} is not whole"
+            piece = pack[member.location.offset:member.location.end]
+            assert hashing.hash_bytes(piece, hashing.algorithm_of(member.hash)) == member.hash
+
+
 @pytest.mark.parametrize("packs_before_kill", [1, 6])
 def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kill: int, repo: Path, tmp_path: Path,
                                                                 processes, run_artver) -> None:  # type: ignore[no-untyped-def]
+    """Packs go up while the file is still being cut, several at once: wherever the kill lands,
+    no recipe is in the remote and every index lists only whole packs of intact members."""
     from tests.support.cli import run_artver_process
     from tests.support.remotes import directory_remote
 
@@ -396,6 +419,7 @@ def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kil
     _kill_when(processes, running, lambda: packs_dir.is_dir() and len(list(packs_dir.iterdir())) >= packs_before_kill,
                "push")
     assert not any(key.startswith("recipes/") for key in remote.keys())  # the recipe goes up last
+    _assert_every_index_vouches_for_intact_packs(remote)
     rerun = run_artver_process(repo, "push")
     assert rerun.code == 0, rerun.err
     assert run_artver_process(repo, "verify", "-r", "origin").code == 0
