@@ -8,14 +8,16 @@ remote vouches for every chunk it lists (as a directory listing does for its fil
 
 Fetch: the recipe is read as untrusted input (chunking.parse_recipe); every chunk a
 cached file already holds (chunk_index.py) is copied from it, the others are read from
-their packs by coalesced ranged reads; each chunk is hashed before it is written, and
-the rebuilt file is hashed whole before it gets its cache name. A file is rebuilt in a
-temp file of its full size, written at each chunk's offset: memory stays bounded by
-the reads in flight, whatever the file's size.
+their packs by coalesced ranged reads (in the order of the file); each chunk is hashed
+before it is written, and the rebuilt file is hashed whole before it gets its cache name
+(read back as its written prefix grows, so the hash follows the reads: _InOrderHash).
+A file is rebuilt in a temp file of its full size, written at each chunk's offset:
+memory stays bounded by the reads in flight, whatever the file's size.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -222,14 +224,15 @@ class ChunkedRemote:
             try:
                 os.ftruncate(fd, size)
                 wanted = set(recipe.places)
-                if use_local:
-                    copied = self._copy_local(cache, fd, recipe, wanted, temp)
-                    moved.deduplicated += sum(len(recipe.places[hash_value]) * recipe.lengths[hash_value]
-                                              for hash_value in copied)
-                    on_bytes(moved.deduplicated)
-                    wanted -= copied
-                moved.transferred += self._read_remote(fd, recipe, wanted, temp, on_bytes)
-                actual = _hash_file(temp, hashing.algorithm_of(file_hash))
+                with _InOrderHash(temp, size, hashing.algorithm_of(file_hash)) as whole:
+                    if use_local:
+                        copied = self._copy_local(cache, fd, recipe, wanted, temp, whole)
+                        moved.deduplicated += sum(len(recipe.places[hash_value]) * recipe.lengths[hash_value]
+                                                  for hash_value in copied)
+                        on_bytes(moved.deduplicated)
+                        wanted -= copied
+                    moved.transferred += self._read_remote(fd, recipe, wanted, temp, on_bytes, whole)
+                    actual = whole.finish()
                 stat = StatKey.of(os.fstat(fd))
             finally:
                 os.close(fd)
@@ -245,7 +248,8 @@ class ChunkedRemote:
         self.index.record(file_hash, recipe.chunks)
         return cache.path_of(file_hash), stat, moved
 
-    def _copy_local(self, cache: Cache, fd: int, recipe: _Recipe, wanted: set[str], temp: str) -> set[str]:
+    def _copy_local(self, cache: Cache, fd: int, recipe: _Recipe, wanted: set[str], temp: str,
+                    whole: _InOrderHash) -> set[str]:
         """Write into ``fd`` every wanted chunk a cached file holds (checked against its hash);
         the chunks copied."""
         copied: set[str] = set()
@@ -268,6 +272,7 @@ class ChunkedRemote:
                     if len(data) == length and hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) == hash_value:
                         for target in recipe.places[hash_value]:
                             _pwrite_all(fd, data, target, temp)
+                            whole.written(target, length)
                         copied.add(hash_value)
                         break
         finally:
@@ -292,7 +297,8 @@ class ChunkedRemote:
             indexed += 1
         return indexed
 
-    def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback) -> int:
+    def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback,
+                     whole: _InOrderHash) -> int:
         located = self.packed.locate(sorted(wanted))
         missing = wanted - set(located)
         if missing:
@@ -314,10 +320,14 @@ class ChunkedRemote:
                     raise outcome
                 for target in recipe.places[hash_value]:
                     _pwrite_all(fd, outcome, target, temp)
+                    whole.written(target, len(outcome))
             with lock:
                 total += span.length
 
-        _parallel(READ_JOBS, read, packs.spans(members, MAX_GAP, MAX_SPAN))
+        # In the order of the file, so that the whole-file hash follows close behind the reads.
+        spans = sorted(packs.spans(members, MAX_GAP, MAX_SPAN),
+                       key=lambda span: min(recipe.places[member.hash][0] for member in span.members))
+        _parallel(READ_JOBS, read, spans)
         return total
 
 
@@ -455,11 +465,70 @@ def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
                          f"free some space or fix the cache directory, then run the command again") from None
 
 
-def _hash_file(path: str, algorithm: str) -> str:
-    """The hash of what was written (read back through a descriptor of its own: the one
-    that wrote it is write-only)."""
-    return hashing.hash_file(path, algorithm)[0]
+class _InOrderHash:
+    """The hash of a file written out of order (chunks at their offsets, by several
+    threads), taken while it is written: each region is read back from the file and
+    hashed once it and everything before it have been written, so the hashing overlaps
+    the downloads instead of being a pass of its own at the end. What is hashed is what
+    the file holds on disk (read back through a descriptor of its own), and ``finish``
+    hashes whatever is left to the last byte: every byte is hashed once, in order, after
+    it was written, whatever the order of the writes. Each region must be written once
+    (a recipe places each chunk at its own offset)."""
 
+    def __init__(self, path: str, size: int, algorithm: str) -> None:
+        self._path = path
+        self._size = size
+        self._algorithm = algorithm
+        self._hasher = hashing.new_hasher(algorithm)
+        self._pending: list[tuple[int, int]] = []  # heap of written (start, end) beyond the prefix
+        self._written = 0  # bytes written from the start, without a gap
+        self._hashed = 0
+        self._lock = threading.Lock()  # guards _pending and _written
+        self._hashing = threading.Lock()  # one thread hashes at a time, in order
+        self._buffer = bytearray(hashing.CHUNK_SIZE)
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            raise CacheError(f"cannot read back {path}: {(error.strerror or str(error)).lower()}") from None
+
+    def __enter__(self) -> _InOrderHash:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+    def written(self, offset: int, length: int) -> None:
+        with self._lock:
+            heapq.heappush(self._pending, (offset, offset + length))
+            while self._pending and self._pending[0][0] <= self._written:
+                self._written = max(self._written, heapq.heappop(self._pending)[1])
+        if self._hashing.acquire(blocking=False):  # else the thread hashing now goes on (or finish does)
+            try:
+                while True:
+                    with self._lock:
+                        end = self._written
+                    if end <= self._hashed:
+                        break
+                    self._hash_to(end)
+            finally:
+                self._hashing.release()
+
+    def finish(self) -> str:
+        with self._hashing:
+            self._hash_to(self._size)
+        return f"{self._algorithm}:{self._hasher.hexdigest()}"
+
+    def _hash_to(self, end: int) -> None:
+        view = memoryview(self._buffer)
+        try:
+            while self._hashed < end:
+                count = os.preadv(self._fd, [view[:min(len(view), end - self._hashed)]], self._hashed)
+                if count == 0:
+                    raise CacheError(f"{self._path} ended early while it was hashed; run the command again")
+                self._hasher.update(view[:count])
+                self._hashed += count
+        except OSError as error:
+            raise CacheError(f"cannot read back {self._path}: {(error.strerror or str(error)).lower()}") from None
 
 
 def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:

@@ -472,3 +472,38 @@ def test_a_lost_chunk_index_is_rebuilt_from_the_cache(repo: Path, tmp_path: Path
     assert pulled["deduplicated"] >= 0.7 * len(v2)
     assert (clone / "model.bin").read_bytes() == v2
     assert (clone / ".artver" / "chunks" / ".gitignore").read_text().endswith("*\n")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_file_written_out_of_order_is_hashed_as_its_bytes_on_disk(seed: int, tmp_path: Path) -> None:
+    """The rebuild's whole-file hash is taken while chunks are written, in any order and from
+    several threads: it must read back each region only once everything before it is written
+    (a region read early would be hashed as zeros and the right file refused)."""
+    import threading
+
+    from artver import hashing
+    from artver.remote_chunks import _InOrderHash
+
+    rng = random.Random(seed)
+    data = rng.randbytes(3 * MiB + 12345)
+    refs = _cuts(data)
+    rng.shuffle(refs)
+    path = tmp_path / "rebuilt"
+    path.write_bytes(b"")
+    os.truncate(path, len(data))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with _InOrderHash(str(path), len(data), "xxh128") as whole:
+            def write(part: list[ChunkRef]) -> None:
+                for ref in part:
+                    os.pwrite(fd, data[ref.offset:ref.end], ref.offset)
+                    whole.written(ref.offset, ref.length)
+
+            threads = [threading.Thread(target=write, args=(refs[number::3],)) for number in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert whole.finish() == hashing.hash_bytes(data, "xxh128")
+    finally:
+        os.close(fd)
