@@ -507,3 +507,29 @@ def test_a_file_written_out_of_order_is_hashed_as_its_bytes_on_disk(seed: int, t
             assert whole.finish() == hashing.hash_bytes(data, "xxh128")
     finally:
         os.close(fd)
+
+
+def test_a_failed_pack_upload_fails_the_push_and_leaves_no_recipe(repo: Path, tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    """Packs go up while the file is still being cut: an upload that fails must fail the file's
+    push (not be lost in a worker thread), and no recipe may vouch for chunks that never arrived.
+    Once the remote is fixed, the same push completes."""
+    from tests.support.remotes import directory_remote
+
+    store = tmp_path / "store"
+    store.mkdir()
+    remote = directory_remote(store)
+    _configure(run_artver, repo, remote, pack_size=str(MiB))
+    data = random.Random(23).randbytes(24 * MiB)
+    (repo / "model.bin").write_bytes(data)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "model")
+    (store / "packs").write_bytes(b"not a folder")  # every pack upload fails
+    failed = run_artver(repo, "push")
+    assert failed.code != 0
+    assert "packs" in failed.err
+    assert not any(key.startswith(("recipes/", "index/")) for key in remote.keys())
+    (store / "packs").unlink()
+    rerun = run_artver(repo, "push")
+    assert rerun.code == 0, rerun.err
+    assert any(key.startswith("recipes/") for key in remote.keys())
+    assert run_artver(repo, "verify", "-r", "origin").code == 0
