@@ -462,8 +462,13 @@ def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
         while written < len(view):
             written += os.pwrite(fd, view[written:], offset + written)
     except OSError as error:
-        raise CacheError(f"cannot write a download into the cache ({temp}): {(error.strerror or str(error)).lower()}; "
-                         f"free some space or fix the cache directory, then run the command again") from None
+        raise _download_error(temp, (error.strerror or str(error)).lower()) from None
+
+
+def _download_error(temp: str, reason: str) -> CacheError:
+    """A rebuild's temp file could not be written or read back: a local problem."""
+    return CacheError(f"cannot write a download into the cache ({temp}): {reason}; "
+                      f"free some space or fix the cache directory, then run the command again")
 
 
 class _InOrderHash:
@@ -490,7 +495,7 @@ class _InOrderHash:
         try:
             self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
-            raise CacheError(f"cannot read back {path}: {(error.strerror or str(error)).lower()}") from None
+            raise _download_error(path, (error.strerror or str(error)).lower()) from None
 
     def __enter__(self) -> _InOrderHash:
         return self
@@ -525,11 +530,11 @@ class _InOrderHash:
             while self._hashed < end:
                 count = os.preadv(self._fd, [view[:min(len(view), end - self._hashed)]], self._hashed)
                 if count == 0:
-                    raise CacheError(f"{self._path} ended early while it was hashed; run the command again")
+                    raise _download_error(self._path, "it was cut short while it was written")
                 self._hasher.update(view[:count])
                 self._hashed += count
         except OSError as error:
-            raise CacheError(f"cannot read back {self._path}: {(error.strerror or str(error)).lower()}") from None
+            raise _download_error(self._path, (error.strerror or str(error)).lower()) from None
 
 
 def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:
