@@ -2,22 +2,26 @@
 
 Push (write ordering, docs/design.md "Chunks"): the cached file is cut into chunks
 (chunking.py); chunks the remote's packs already hold are not sent; the others go into
-new packs, each pack before its index; the recipe goes up last, so a recipe in the
+new packs, uploaded while the rest of the file is still being cut, each pack before its
+index; the recipe goes up last, once every pack has its index, so a recipe in the
 remote vouches for every chunk it lists (as a directory listing does for its files).
 
 Fetch: the recipe is read as untrusted input (chunking.parse_recipe); every chunk a
 cached file already holds (chunk_index.py) is copied from it, the others are read from
-their packs by coalesced ranged reads; each chunk is hashed before it is written, and
-the rebuilt file is hashed whole before it gets its cache name. A file is rebuilt in a
-temp file of its full size, written at each chunk's offset: memory stays bounded by
-the reads in flight, whatever the file's size.
+their packs by coalesced ranged reads (in the order of the file); each chunk is hashed
+before it is written, and the rebuilt file is hashed whole before it gets its cache name
+(read back as its written prefix grows, so the hash follows the reads: _InOrderHash).
+A file is rebuilt in a temp file of its full size, written at each chunk's offset:
+memory stays bounded by the reads in flight, whatever the file's size.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,6 +46,8 @@ PACK_JOBS = 4  # packs of one file built and uploaded at once
 # single PUT needs: a 512 MiB new file pushed in 2.4 times less extra time than with 32 MiB
 # packs (measured: docs/benchmarks.md, "Chunks").
 CHUNK_PACK_FACTOR = 3
+LOOKUP_BATCH = 1024  # chunk hashes looked up in the remote's indexes at once while a file is cut
+READ_PIECE = 4 * 1024 * 1024  # bytes of consecutive chunks read at once into a pack (memory: one per pack job)
 READ_JOBS = 4  # ranged reads of one file at once (each holds up to MAX_SPAN bytes a few times over: memory)
 T = TypeVar("T")
 
@@ -121,44 +127,58 @@ class ChunkedRemote:
     # -- push ---------------------------------------------------------------------------------
 
     def push_file(self, cache: Cache, file_hash: str, size: int, on_bytes: ByteCallback) -> Moved:
-        """Upload the chunks of the cached file that the remote lacks, then its recipe."""
+        """Upload the chunks of the cached file that the remote lacks, then its recipe.
+
+        One read cuts the file; its new chunks are packed and uploaded while the rest is
+        still being cut (a pack is handed to an upload as soon as it is full), up to
+        PACK_JOBS packs at once, each pack before its index. The recipe goes up only
+        once every pack has its index in the remote: a push killed anywhere leaves at
+        most packs and indexes of chunks no recipe lists (docs/design.md, "Chunks")."""
         path = cache.path_of(file_hash)
         algorithm = hashing.algorithm_of(file_hash)
+        self.packed.mark_packed()
+        self.packed.refresh()
+        moved = Moved()
+        refs: list[ChunkRef] = []
         try:
-            with open(path, "rb") as handle:
-                refs = [ref for ref, _ in chunking.chunks_of(handle, algorithm)]
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
             raise CacheError(f"cannot read cache object {path}: {(error.strerror or str(error)).lower()}") from None
-        if sum(ref.length for ref in refs) != size:
-            raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
-        self.index.record(file_hash, refs)
-        self.packed.mark_packed()
-        held = set(self.packed.locate(sorted({ref.hash for ref in refs})))
-        moved = Moved()
-        new: list[ChunkRef] = []
-        seen: set[str] = set()
-        for ref in refs:
+        try:
+            if os.fstat(fd).st_size != size:
+                raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
+            with _PackUploads(self.packed, path, CHUNK_PACK_FACTOR * self.packed.settings.pack_size,
+                              on_bytes, moved) as uploads:
+                seen: set[str] = set()
+                batch: list[ChunkRef] = []
+                for ref in _cut(fd, path, algorithm):
+                    refs.append(ref)
+                    batch.append(ref)
+                    if len(batch) >= LOOKUP_BATCH:
+                        self._pack_new(batch, seen, uploads, moved, on_bytes)
+                        batch = []
+                self._pack_new(batch, seen, uploads, moved, on_bytes)
+                if sum(ref.length for ref in refs) != size:
+                    raise CacheError(f"cache object {path} is not {size} bytes long; run 'artver verify'")
+                uploads.flush()
+                self.index.record(file_hash, refs)  # while the last packs go up
+        finally:
+            os.close(fd)
+        self._upload_recipe(cache, file_hash, size, refs)
+        return moved
+
+    def _pack_new(self, batch: list[ChunkRef], seen: set[str], uploads: _PackUploads, moved: Moved,
+                  on_bytes: ByteCallback) -> None:
+        """Hand the chunks of ``batch`` that neither the remote's packs nor an earlier part of
+        the file hold to ``uploads``; count the others as deduplicated."""
+        held = self.packed.locate(sorted({ref.hash for ref in batch} - seen)) if batch else {}
+        for ref in batch:
             if ref.hash in held or ref.hash in seen:
                 moved.deduplicated += ref.length
                 on_bytes(ref.length)
                 continue
             seen.add(ref.hash)
-            new.append(ref)
-        groups = _groups(new, CHUNK_PACK_FACTOR * self.packed.settings.pack_size)
-        lock = threading.Lock()
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            def upload(group: list[ChunkRef]) -> None:
-                members = self.packed.upload_pack(_read_chunks(fd, group, path), on_bytes)
-                self.packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
-                with lock:
-                    moved.transferred += sum(ref.length for ref in group)
-
-            _parallel(PACK_JOBS, upload, groups)
-        finally:
-            os.close(fd)
-        self._upload_recipe(cache, file_hash, size, refs)
-        return moved
+            uploads.add(ref)
 
     def _upload_recipe(self, cache: Cache, file_hash: str, size: int, refs: list[ChunkRef]) -> None:
         temp = cache.new_temp()
@@ -204,14 +224,15 @@ class ChunkedRemote:
             try:
                 os.ftruncate(fd, size)
                 wanted = set(recipe.places)
-                if use_local:
-                    copied = self._copy_local(cache, fd, recipe, wanted, temp)
-                    moved.deduplicated += sum(len(recipe.places[hash_value]) * recipe.lengths[hash_value]
-                                              for hash_value in copied)
-                    on_bytes(moved.deduplicated)
-                    wanted -= copied
-                moved.transferred += self._read_remote(fd, recipe, wanted, temp, on_bytes)
-                actual = _hash_file(temp, hashing.algorithm_of(file_hash))
+                with _InOrderHash(temp, size, hashing.algorithm_of(file_hash)) as whole:
+                    if use_local:
+                        copied = self._copy_local(cache, fd, recipe, wanted, temp, whole)
+                        moved.deduplicated += sum(len(recipe.places[hash_value]) * recipe.lengths[hash_value]
+                                                  for hash_value in copied)
+                        on_bytes(moved.deduplicated)
+                        wanted -= copied
+                    moved.transferred += self._read_remote(fd, recipe, wanted, temp, on_bytes, whole)
+                    actual = whole.finish()
                 stat = StatKey.of(os.fstat(fd))
             finally:
                 os.close(fd)
@@ -227,7 +248,8 @@ class ChunkedRemote:
         self.index.record(file_hash, recipe.chunks)
         return cache.path_of(file_hash), stat, moved
 
-    def _copy_local(self, cache: Cache, fd: int, recipe: _Recipe, wanted: set[str], temp: str) -> set[str]:
+    def _copy_local(self, cache: Cache, fd: int, recipe: _Recipe, wanted: set[str], temp: str,
+                    whole: _InOrderHash) -> set[str]:
         """Write into ``fd`` every wanted chunk a cached file holds (checked against its hash);
         the chunks copied."""
         copied: set[str] = set()
@@ -250,6 +272,7 @@ class ChunkedRemote:
                     if len(data) == length and hashing.hash_bytes(data, hashing.algorithm_of(hash_value)) == hash_value:
                         for target in recipe.places[hash_value]:
                             _pwrite_all(fd, data, target, temp)
+                            whole.written(target, length)
                         copied.add(hash_value)
                         break
         finally:
@@ -274,7 +297,8 @@ class ChunkedRemote:
             indexed += 1
         return indexed
 
-    def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback) -> int:
+    def _read_remote(self, fd: int, recipe: _Recipe, wanted: set[str], temp: str, on_bytes: ByteCallback,
+                     whole: _InOrderHash) -> int:
         located = self.packed.locate(sorted(wanted))
         missing = wanted - set(located)
         if missing:
@@ -296,10 +320,14 @@ class ChunkedRemote:
                     raise outcome
                 for target in recipe.places[hash_value]:
                     _pwrite_all(fd, outcome, target, temp)
+                    whole.written(target, len(outcome))
             with lock:
                 total += span.length
 
-        _parallel(READ_JOBS, read, packs.spans(members, MAX_GAP, MAX_SPAN))
+        # In the order of the file, so that the whole-file hash follows close behind the reads.
+        spans = sorted(packs.spans(members, MAX_GAP, MAX_SPAN),
+                       key=lambda span: min(recipe.places[member.hash][0] for member in span.members))
+        _parallel(READ_JOBS, read, spans)
         return total
 
 
@@ -326,27 +354,105 @@ class _BoundedSink:
         return iter(b"".join(self._parts).splitlines(keepends=True))
 
 
-def _groups(refs: list[ChunkRef], pack_size: int) -> list[list[ChunkRef]]:
-    result: list[list[ChunkRef]] = []
-    current: list[ChunkRef] = []
-    filled = 0
-    for ref in refs:
-        if current and filled + ref.length > pack_size:
-            result.append(current)
-            current, filled = [], 0
-        current.append(ref)
-        filled += ref.length
-    if current:
-        result.append(current)
-    return result
+class _PackUploads:
+    """The packs of one file's new chunks, uploaded while the file is still being cut: a
+    pack is handed to a worker as soon as it is full, PACK_JOBS at once, each pack
+    uploaded before its index. Leaving the block normally waits for every upload and
+    raises the first failure; leaving it by an exception starts no more (KeyboardInterrupt:
+    without waiting, as transfer.parallel does). Each upload reads the file through a
+    descriptor of its own, so none outlives a descriptor it depends on."""
+
+    def __init__(self, packed: PackedRemote, path: str, pack_size: int, on_bytes: ByteCallback, moved: Moved) -> None:
+        self._packed = packed
+        self._path = path
+        self._pack_size = pack_size
+        self._on_bytes = on_bytes
+        self._moved = moved
+        self._group: list[ChunkRef] = []
+        self._filled = 0
+        self._futures: list[Future[None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=PACK_JOBS, thread_name_prefix="artver-pack")
+
+    def __enter__(self) -> _PackUploads:
+        return self
+
+    def add(self, ref: ChunkRef) -> None:
+        if self._group and self._filled + ref.length > self._pack_size:
+            self._submit()
+        self._group.append(ref)
+        self._filled += ref.length
+
+    def flush(self) -> None:
+        if self._group:
+            self._submit()
+
+    def _submit(self) -> None:
+        for future in self._futures:  # a failed upload stops the cut: no point reading on
+            if future.done() and future.exception() is not None:
+                future.result()
+        group, self._group, self._filled = self._group, [], 0
+        self._futures.append(self._pool.submit(self._upload, group))
+
+    def _upload(self, group: list[ChunkRef]) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            raise CacheError(f"cannot read cache object {self._path}: {(error.strerror or str(error)).lower()}") from None
+        try:
+            members = self._packed.upload_pack(_read_chunks(fd, group, self._path), self._on_bytes)
+        finally:
+            os.close(fd)
+        self._packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
+        with self._lock:
+            self._moved.transferred += sum(ref.length for ref in group)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            try:
+                for future in self._futures:
+                    future.result()
+            except BaseException:
+                self._stop.set()
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            self._pool.shutdown(wait=True)
+            return
+        self._stop.set()
+        self._pool.shutdown(wait=not issubclass(kind, KeyboardInterrupt), cancel_futures=True)
 
 
-def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[str, bytes]]:
-    for ref in group:
-        data = os.pread(fd, ref.length, ref.offset)
-        if len(data) != ref.length:
+def _cut(fd: int, path: str, algorithm: str) -> Iterator[ChunkRef]:
+    """The chunks of the file open as ``fd``, in order (one streaming read)."""
+    try:
+        with open(fd, "rb", buffering=0, closefd=False) as handle:
+            for ref, _ in chunking.chunks_of(handle, algorithm):
+                yield ref
+    except OSError as error:
+        raise CacheError(f"cannot read cache object {path}: {(error.strerror or str(error)).lower()}") from None
+
+
+def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[str, memoryview]]:
+    """Each chunk of ``group`` (in file order) with its bytes; consecutive chunks are read
+    together, up to READ_PIECE bytes at a time, into one buffer reused for every read (a
+    fresh allocation per read would cost a page fault per 4 KiB read). A chunk's bytes are
+    valid until the next one is asked for: the caller writes each before it asks again."""
+    buffer = memoryview(bytearray(max(READ_PIECE, max((ref.length for ref in group), default=0))))
+    start = 0
+    while start < len(group):
+        first = group[start]
+        end = start + 1
+        while end < len(group) and group[end].offset == group[end - 1].end and group[end].end - first.offset <= len(buffer):
+            end += 1
+        length = group[end - 1].end - first.offset
+        if os.preadv(fd, [buffer[:length]], first.offset) != length:
             raise CacheError(f"cache object {path} changed while it was pushed; run 'artver verify'")
-        yield ref.hash, data
+        for ref in group[start:end]:
+            yield ref.hash, buffer[ref.offset - first.offset:ref.end - first.offset]
+        start = end
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
@@ -356,15 +462,79 @@ def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
         while written < len(view):
             written += os.pwrite(fd, view[written:], offset + written)
     except OSError as error:
-        raise CacheError(f"cannot write a download into the cache ({temp}): {(error.strerror or str(error)).lower()}; "
-                         f"free some space or fix the cache directory, then run the command again") from None
+        raise _download_error(temp, (error.strerror or str(error)).lower()) from None
 
 
-def _hash_file(path: str, algorithm: str) -> str:
-    """The hash of what was written (read back through a descriptor of its own: the one
-    that wrote it is write-only)."""
-    return hashing.hash_file(path, algorithm)[0]
+def _download_error(temp: str, reason: str) -> CacheError:
+    """A rebuild's temp file could not be written or read back: a local problem."""
+    return CacheError(f"cannot write a download into the cache ({temp}): {reason}; "
+                      f"free some space or fix the cache directory, then run the command again")
 
+
+class _InOrderHash:
+    """The hash of a file written out of order (chunks at their offsets, by several
+    threads), taken while it is written: each region is read back from the file and
+    hashed once it and everything before it have been written, so the hashing overlaps
+    the downloads instead of being a pass of its own at the end. What is hashed is what
+    the file holds on disk (read back through a descriptor of its own), and ``finish``
+    hashes whatever is left to the last byte: every byte is hashed once, in order, after
+    it was written, whatever the order of the writes. Each region must be written once
+    (a recipe places each chunk at its own offset)."""
+
+    def __init__(self, path: str, size: int, algorithm: str) -> None:
+        self._path = path
+        self._size = size
+        self._algorithm = algorithm
+        self._hasher = hashing.new_hasher(algorithm)
+        self._pending: list[tuple[int, int]] = []  # heap of written (start, end) beyond the prefix
+        self._written = 0  # bytes written from the start, without a gap
+        self._hashed = 0
+        self._lock = threading.Lock()  # guards _pending and _written
+        self._hashing = threading.Lock()  # one thread hashes at a time, in order
+        self._buffer = bytearray(hashing.CHUNK_SIZE)
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            raise _download_error(path, (error.strerror or str(error)).lower()) from None
+
+    def __enter__(self) -> _InOrderHash:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+    def written(self, offset: int, length: int) -> None:
+        with self._lock:
+            heapq.heappush(self._pending, (offset, offset + length))
+            while self._pending and self._pending[0][0] <= self._written:
+                self._written = max(self._written, heapq.heappop(self._pending)[1])
+        if self._hashing.acquire(blocking=False):  # else the thread hashing now goes on (or finish does)
+            try:
+                while True:
+                    with self._lock:
+                        end = self._written
+                    if end <= self._hashed:
+                        break
+                    self._hash_to(end)
+            finally:
+                self._hashing.release()
+
+    def finish(self) -> str:
+        with self._hashing:
+            self._hash_to(self._size)
+        return f"{self._algorithm}:{self._hasher.hexdigest()}"
+
+    def _hash_to(self, end: int) -> None:
+        view = memoryview(self._buffer)
+        try:
+            while self._hashed < end:
+                count = os.preadv(self._fd, [view[:min(len(view), end - self._hashed)]], self._hashed)
+                if count == 0:
+                    raise _download_error(self._path, "it was cut short while it was written")
+                self._hasher.update(view[:count])
+                self._hashed += count
+        except OSError as error:
+            raise _download_error(self._path, (error.strerror or str(error)).lower()) from None
 
 
 def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:

@@ -208,7 +208,7 @@ class PackedRemote:
         self.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
         return members
 
-    def upload_pack(self, entries: Iterable[tuple[str, bytes]], on_bytes: ByteCallback) -> list[Member]:
+    def upload_pack(self, entries: Iterable[tuple[str, bytes | memoryview]], on_bytes: ByteCallback) -> list[Member]:
         """Write ``entries`` (hash, verified bytes) into a new pack and upload it (no index)."""
         temp, fd = self.cache.create_temp()
         members: list[Member] = []
@@ -364,7 +364,7 @@ def _read_cache_object(cache: Cache, hash_value: str, size: int) -> bytes:
     return data
 
 
-def _write_all(fd: int, data: bytes, hasher: xxhash.xxh3_128 | None, temp: str, what: str = "") -> int:
+def _write_all(fd: int, data: bytes | memoryview, hasher: xxhash.xxh3_128 | None, temp: str, what: str = "") -> int:
     if hasher is not None:
         hasher.update(data)
     view = memoryview(data)

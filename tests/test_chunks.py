@@ -377,9 +377,32 @@ def _kill_when(processes, running, ready: Callable[[], bool], what: str) -> None
     assert processes.wait(running) == -signal.SIGKILL, f"{what}: the kill did not land"
 
 
+def _assert_every_index_vouches_for_intact_packs(remote: RemoteUnderTest) -> None:
+    """What a reader trusts in the remote is true: each index is whole (named by its bytes) and
+    lists only packs that are whole, with every member's bytes hashing to its name."""
+    from artver import hashing, packs
+
+    keys = remote.keys()
+    for key in keys:
+        name = packs.name_in_key(key, packs.INDEX_PREFIX)
+        if name is None:
+            continue
+        data = remote.get_raw(key)
+        assert packs.name_of_bytes(data) == name, f"{key} is not whole"
+        for member in packs.parse_index(data.splitlines(keepends=True), key):
+            pack_key = packs.pack_key(member.location.pack)
+            assert pack_key in keys, f"{key} lists {pack_key}, which is not in the remote"
+            pack = remote.get_raw(pack_key)
+            assert packs.name_of_bytes(pack) == member.location.pack, f"{pack_key} is not whole"
+            piece = pack[member.location.offset:member.location.end]
+            assert hashing.hash_bytes(piece, hashing.algorithm_of(member.hash)) == member.hash
+
+
 @pytest.mark.parametrize("packs_before_kill", [1, 6])
 def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kill: int, repo: Path, tmp_path: Path,
                                                                 processes, run_artver) -> None:  # type: ignore[no-untyped-def]
+    """Packs go up while the file is still being cut, several at once: wherever the kill lands,
+    no recipe is in the remote and every index lists only whole packs of intact members."""
     from tests.support.cli import run_artver_process
     from tests.support.remotes import directory_remote
 
@@ -396,6 +419,7 @@ def test_a_chunked_push_and_pull_killed_mid_way_finish_on_rerun(packs_before_kil
     _kill_when(processes, running, lambda: packs_dir.is_dir() and len(list(packs_dir.iterdir())) >= packs_before_kill,
                "push")
     assert not any(key.startswith("recipes/") for key in remote.keys())  # the recipe goes up last
+    _assert_every_index_vouches_for_intact_packs(remote)
     rerun = run_artver_process(repo, "push")
     assert rerun.code == 0, rerun.err
     assert run_artver_process(repo, "verify", "-r", "origin").code == 0
@@ -448,3 +472,64 @@ def test_a_lost_chunk_index_is_rebuilt_from_the_cache(repo: Path, tmp_path: Path
     assert pulled["deduplicated"] >= 0.7 * len(v2)
     assert (clone / "model.bin").read_bytes() == v2
     assert (clone / ".artver" / "chunks" / ".gitignore").read_text().endswith("*\n")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_file_written_out_of_order_is_hashed_as_its_bytes_on_disk(seed: int, tmp_path: Path) -> None:
+    """The rebuild's whole-file hash is taken while chunks are written, in any order and from
+    several threads: it must read back each region only once everything before it is written
+    (a region read early would be hashed as zeros and the right file refused)."""
+    import threading
+
+    from artver import hashing
+    from artver.remote_chunks import _InOrderHash
+
+    rng = random.Random(seed)
+    data = rng.randbytes(3 * MiB + 12345)
+    refs = _cuts(data)
+    rng.shuffle(refs)
+    path = tmp_path / "rebuilt"
+    path.write_bytes(b"")
+    os.truncate(path, len(data))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with _InOrderHash(str(path), len(data), "xxh128") as whole:
+            def write(part: list[ChunkRef]) -> None:
+                for ref in part:
+                    os.pwrite(fd, data[ref.offset:ref.end], ref.offset)
+                    whole.written(ref.offset, ref.length)
+
+            threads = [threading.Thread(target=write, args=(refs[number::3],)) for number in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert whole.finish() == hashing.hash_bytes(data, "xxh128")
+    finally:
+        os.close(fd)
+
+
+def test_a_failed_pack_upload_fails_the_push_and_leaves_no_recipe(repo: Path, tmp_path: Path, run_artver) -> None:  # type: ignore[no-untyped-def]
+    """Packs go up while the file is still being cut: an upload that fails must fail the file's
+    push (not be lost in a worker thread), and no recipe may vouch for chunks that never arrived.
+    Once the remote is fixed, the same push completes."""
+    from tests.support.remotes import directory_remote
+
+    store = tmp_path / "store"
+    store.mkdir()
+    remote = directory_remote(store)
+    _configure(run_artver, repo, remote, pack_size=str(MiB))
+    data = random.Random(23).randbytes(24 * MiB)
+    (repo / "model.bin").write_bytes(data)
+    assert run_artver(repo, "add", "model.bin").code == 0
+    commit_all(repo, "model")
+    (store / "packs").write_bytes(b"not a folder")  # every pack upload fails
+    failed = run_artver(repo, "push")
+    assert failed.code != 0
+    assert "packs" in failed.err
+    assert not any(key.startswith(("recipes/", "index/")) for key in remote.keys())
+    (store / "packs").unlink()
+    rerun = run_artver(repo, "push")
+    assert rerun.code == 0, rerun.err
+    assert any(key.startswith("recipes/") for key in remote.keys())
+    assert run_artver(repo, "verify", "-r", "origin").code == 0
