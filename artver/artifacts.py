@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_module
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -260,8 +261,15 @@ def walk_directory(root: Path, display: str, boundary: Path | None = None) -> li
     checkout walk the folder), never by their names alone (see tempfiles). A walk without
     the lock (status) may meet the temp files of a checkout running at that moment, as it
     may meet that checkout's half-updated folder."""
+    found = list(walk_unsorted(root, display, boundary))
+    found.sort(key=lambda item: item.relative)
+    return found
+
+
+def walk_unsorted(root: Path, display: str, boundary: Path | None = None) -> Iterator[WorkspaceFile]:
+    """walk_directory's files as they are found, in no particular order, with its checks: for a
+    caller that needs each file once and not all of them at once (a folder's signature)."""
     real_root = Path(os.path.realpath(boundary or root))
-    found: list[WorkspaceFile] = []
     pending = [("", str(root))]
     while pending:
         prefix, directory = pending.pop()
@@ -280,15 +288,13 @@ def walk_directory(root: Path, display: str, boundary: Path | None = None) -> li
                         f"{display + '/' + relative!r}: file name contains a backslash or control character; rename it to track it"
                     )
                 if item.is_file(follow_symlinks=False):  # the common case first: one d_type test
-                    found.append(WorkspaceFile(relative, item.path, FileStat.of(item.stat(follow_symlinks=False))))
+                    yield WorkspaceFile(relative, item.path, FileStat.of(item.stat(follow_symlinks=False)))
                 elif item.is_symlink():
-                    found.append(_symlinked_file(item.path, real_root, relative, f"{display}/{relative}"))
+                    yield _symlinked_file(item.path, real_root, relative, f"{display}/{relative}")
                 elif item.is_dir(follow_symlinks=False):
                     pending.append((relative + "/", item.path))
                 else:
                     raise UsageError(f"{display}/{relative}: not a regular file (device, socket or pipe); artver tracks only files")
-    found.sort(key=lambda item: item.relative)
-    return found
 
 
 def walk_part(folder: Path, display: str, part: str) -> list[WorkspaceFile]:

@@ -32,7 +32,7 @@ class ChunkedReader(io.RawIOBase):
         self._chunks: list[ChunkRef] = chunked.read_recipe(file_hash, size)
         self._starts = [chunk.offset for chunk in self._chunks]
         self._position = 0
-        self._held: dict[int, bytes] = {}  # chunk number -> verified bytes (the last read's)
+        self._held: dict[int, bytes | memoryview] = {}  # chunk number -> verified bytes (the last read's)
         self._hasher = hashing.new_hasher(hashing.algorithm_of(file_hash))
         self._hashed = 0  # bytes hashed in order from the start; -1 once a seek broke the order
 
@@ -74,7 +74,7 @@ class ChunkedReader(io.RawIOBase):
         self._position += len(piece)
         return len(piece)
 
-    def _chunk(self, number: int) -> bytes:
+    def _chunk(self, number: int) -> bytes | memoryview:
         if number not in self._held:
             wanted = self._chunks[number:number + READ_AHEAD]
             located = self._chunked.packed.locate(sorted({chunk.hash for chunk in wanted}))
@@ -83,7 +83,7 @@ class ChunkedReader(io.RawIOBase):
                 raise ObjectNotFoundError(f"{self._chunked.storage.url}: chunk {missing[0]} of {self._file_hash} "
                                           f"is in no pack")
             members = [Member(hash_value, location) for hash_value, location in located.items()]
-            got: dict[str, bytes] = {}
+            got: dict[str, bytes | memoryview] = {}
             for span in packs.spans(members, MAX_GAP, MAX_SPAN):
                 for hash_value, outcome in self._chunked.packed.read_span(span, hashing.ignore_bytes).items():
                     if isinstance(outcome, Exception):

@@ -74,7 +74,7 @@ def short(value: str, digits: int = 8) -> str:
     return f"{algorithm}:{digest[:digits]}"
 
 
-def hash_bytes(data: bytes, algorithm: str) -> str:
+def hash_bytes(data: bytes | memoryview, algorithm: str) -> str:
     hasher = new_hasher(algorithm)
     hasher.update(data)
     return f"{algorithm}:{hasher.hexdigest()}"

@@ -455,7 +455,7 @@ def _read_chunks(fd: int, group: list[ChunkRef], path: str) -> Iterator[tuple[st
         start = end
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int, temp: str) -> None:
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int, temp: str) -> None:
     view = memoryview(data)
     written = 0
     try:

@@ -270,7 +270,7 @@ class PackedRemote:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read_span(self, span: Span, on_bytes: ByteCallback) -> dict[str, bytes | Exception]:
+    def read_span(self, span: Span, on_bytes: ByteCallback) -> dict[str, bytes | memoryview | Exception]:
         """The verified bytes of each member of ``span``, or why a member could not be had. A
         member that cannot be had where the span says is looked for at its other places (an
         index may lie, or a pack be damaged, while another copy is intact). ObjectNotFoundError
@@ -281,10 +281,12 @@ class PackedRemote:
         except ObjectNotFoundError as gone:
             return {member.hash: self._read_elsewhere(member, gone) for member in span.members}
         on_bytes(len(data))
-        result: dict[str, bytes | Exception] = {}
+        result: dict[str, bytes | memoryview | Exception] = {}
+        # Members are views of the one buffer read, not copies: a span is held once, not twice.
+        view = memoryview(data)
         for member in span.members:
             start = member.location.offset - span.offset
-            piece = data[start:start + member.location.length]
+            piece = view[start:start + member.location.length]
             if _matches(piece, member):
                 result[member.hash] = piece
             else:
@@ -306,14 +308,14 @@ class PackedRemote:
                 return data
         return failure
 
-    def _read_again(self, member: Member, first: bytes) -> bytes | Exception:
+    def _read_again(self, member: Member, first: bytes | memoryview) -> bytes | Exception:
         """A member whose bytes were wrong, read alone again. Wrong bytes prove damage only
         when two reads bring the same ones and, for a short read, the store states the pack
         ends early: a response cut inside its headers can look like a complete, empty one."""
         location = member.location
         key = packs.pack_key(location.pack)
         where = f"{self.storage.url}: object {member.hash} in pack {key}"
-        seen = [first]
+        seen = [bytes(first)]
         for _ in range(READS - 1):
             again = self.storage.read_range(key, location.offset, location.length)
             if _matches(again, member):
@@ -329,7 +331,7 @@ class PackedRemote:
         return RemoteError(f"{where} arrived damaged {len(seen)} times; gave up after {len(seen)} reads. The remote's "
                            f"copy may be intact: check the network, then run the command again")
 
-    def install(self, cache: Cache, hash_value: str, data: bytes) -> StatKey:
+    def install(self, cache: Cache, hash_value: str, data: bytes | memoryview) -> StatKey:
         """Give verified member bytes their name in ``cache`` (the one the fetch fills,
         which need not be the one this remote writes its temp files to)."""
         temp, fd = cache.create_temp()
@@ -346,7 +348,7 @@ class PackedRemote:
         return stat
 
 
-def _matches(data: bytes, member: Member) -> bool:
+def _matches(data: bytes | memoryview, member: Member) -> bool:
     return len(data) == member.location.length and \
         hashing.hash_bytes(data, hashing.algorithm_of(member.hash)) == member.hash
 
@@ -471,7 +473,7 @@ def repack(packed: PackedRemote, plan: RepackPlan, check: Callable[[], None]) ->
         packed.storage.delete(packs.pack_key(pack))
 
 
-def _verified_bytes(packed: PackedRemote, members: Sequence[Member]) -> Iterable[tuple[str, bytes]]:
+def _verified_bytes(packed: PackedRemote, members: Sequence[Member]) -> Iterable[tuple[str, bytes | memoryview]]:
     """The bytes of ``members`` read from their packs, each checked against its hash; a member
     that cannot be read intact stops the repack (IntegrityError or RemoteError) before any
     index changes."""

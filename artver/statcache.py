@@ -207,26 +207,21 @@ class StatCache:
 
 def directory_signature(files: Iterable[tuple[str, StatFields]]) -> str | None:
     """A digest of every file's name, inode, size, mtime and exec bit below a tracked folder;
-    None if any file is too recent to trust (see ``trusted``). The lines are hashed in
-    batches, so memory does not grow with the folder."""
+    None if any file is too recent to trust (see ``trusted``). The files may come in any
+    order (a walk as it finds them): the digest is the count and the sum of one hash per
+    file, so it needs neither the list of files nor their order."""
     import xxhash
 
     now = time.time_ns()
-    hasher = xxhash.xxh3_128()
-    lines: list[str] = []
+    total = count = 0
     for relative, stat in files:
         mtime = stat.st_mtime_ns
         if mtime + (COARSE_WINDOW_NS if mtime % 1_000_000_000 == 0 else FINE_WINDOW_NS) > now:
             return None
-        lines.append(f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{mtime}\0{stat.st_mode & 0o100}\n")
-        if len(lines) >= _SIGNATURE_BATCH:
-            hasher.update("".join(lines).encode("utf-8", "surrogateescape"))
-            lines.clear()
-    hasher.update("".join(lines).encode("utf-8", "surrogateescape"))
-    return hasher.hexdigest()
-
-
-_SIGNATURE_BATCH = 4096  # lines hashed at once
+        line = f"{relative}\0{stat.st_ino}\0{stat.st_size}\0{mtime}\0{stat.st_mode & 0o100}"
+        total += xxhash.xxh3_128_intdigest(line.encode("utf-8", "surrogateescape"))
+        count += 1
+    return f"{count}:{total % (1 << 128):032x}"
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -571,7 +571,7 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
                 record(member.hash, error)
             return
         for hash_value, outcome in outcomes.items():
-            if isinstance(outcome, bytes):
+            if isinstance(outcome, (bytes, memoryview)):
                 record(hash_value, packed.install(cache, hash_value, outcome))
             elif isinstance(outcome, ObjectNotFoundError):
                 whole(hash_value)  # its pack is gone and no other pack has it
@@ -747,7 +747,7 @@ def _read_member(packed: PackedRemote, member: Member, progress: Progress = NO_P
     outcome = packed.read_span(span, progress.advance)[member.hash]
     if isinstance(outcome, Exception):
         raise outcome
-    return outcome
+    return bytes(outcome)
 
 
 def download_to_temp(cache: Cache, storage: Storage, hash_value: str, packed: PackedRemote | None = None,

@@ -382,3 +382,26 @@ def test_the_one_scan_listing_check_agrees_with_the_line_by_line_parse(lines: li
     if fast is None:
         return
     assert fast == [listing.parse_entry(line, "x") for line in text.split("\n")[:-1]]
+
+
+_OLD_ENOUGH = 1_000_000_000  # an mtime far in the past: never too recent to trust
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=8), st.integers(1, 2**40), st.integers(0, 2**40),
+                          st.integers(_OLD_ENOUGH, 2 * _OLD_ENOUGH), st.sampled_from([0o100644, 0o100755])),
+                unique_by=lambda item: item[0], min_size=1, max_size=20),
+       st.randoms(use_true_random=False), st.integers(0, 3))
+def test_a_folder_signature_does_not_depend_on_walk_order_but_on_every_field(
+        files: list[tuple[str, int, int, int, int]], rng, field: int) -> None:
+    # checkout and status compute the signature from a walk in the order the filesystem gives.
+    from artver.statcache import FileStat, directory_signature
+
+    stats = [(name, FileStat(1, ino, size, mtime, mode)) for name, ino, size, mtime, mode in files]
+    shuffled = list(stats)
+    rng.shuffle(shuffled)
+    assert directory_signature(stats) == directory_signature(shuffled)
+    name, stat = stats[0]
+    changed = [stat._replace(st_ino=stat.st_ino + 1), stat._replace(st_size=stat.st_size + 1),
+               stat._replace(st_mtime_ns=stat.st_mtime_ns + 1), stat._replace(st_mode=stat.st_mode ^ 0o100)][field]
+    assert directory_signature([(name, changed), *stats[1:]]) != directory_signature(stats)
+    assert directory_signature(stats[1:]) != directory_signature(stats)

@@ -15,6 +15,7 @@ from artver.artifacts import (
     select,
     selected_entries,
     walk_directory,
+    walk_unsorted,
 )
 from artver.errors import ObjectMissingError
 from artver.pointer import DirPointer, FilePointer, ListingRef
@@ -74,11 +75,13 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
             return ArtifactStatus(tracked.path, "file", state, detail=OUTDATED_DETAIL)
         return ArtifactStatus(tracked.path, "file", state)
     if absolute.is_dir() and not absolute.is_symlink():
-        present = walk_directory(absolute, tracked.path)
         identity = content_hash_of(tracked, repo)
-        signature = directory_signature((item.relative, item.stat) for item in present)
+        # The signature alone first, from a walk that keeps nothing (see checkout).
+        signature = directory_signature((item.relative, item.stat) for item in walk_unsorted(absolute, tracked.path))
         if signature is not None and hasher.stats.directory_matches(tracked.path, identity, signature):
             return ArtifactStatus(tracked.path, "dir", State.CLEAN)  # nothing below it changed since it was last clean
+        present = walk_directory(absolute, tracked.path)
+        signature = directory_signature((item.relative, item.stat) for item in present)
     try:
         entries = entries_of(repo, pointer, tracked.pointer_path)
     except ObjectMissingError:
