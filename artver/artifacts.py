@@ -14,6 +14,7 @@ import stat as stat_module
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from artver import git, hashing, listing
 from artver import pointer as pointer_module
@@ -328,7 +329,10 @@ def _symlinked_file(path: str, real_root: Path, relative: str, where: str) -> Wo
     return WorkspaceFile(relative, str(target), FileStat.of(target.stat()))
 
 
-Preloaded = dict[str, tuple[StatKey, str]]
+class Preloaded(Protocol):
+    """Stat entries of many paths: a dict, or the database's rows read in order (RowsInOrder)."""
+
+    def get(self, path: str, /) -> tuple[StatKey, str] | None: ...
 
 
 @dataclass

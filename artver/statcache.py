@@ -107,18 +107,15 @@ class StatCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def under(self, prefix: str) -> dict[str, tuple[StatKey, str]]:
-        """Trusted entries for ``prefix`` itself and for paths below ``prefix/``."""
-        rows = self._rows(
-            "SELECT path, ino, size, mtime_ns, hash, recorded_ns FROM stat"
-            " WHERE path = ? OR (path >= ? AND path < ?)",
-            (prefix, prefix + "/", prefix + "0"),  # '0' is the character after '/'
-        )
-        return {
-            path: (StatKey(ino, size, mtime), hash_value)
-            for path, ino, size, mtime, hash_value, recorded in rows
-            if trusted(mtime, recorded)
-        }
+    def under(self, prefix: str) -> RowsInOrder:
+        """Trusted entries for ``prefix`` itself and for paths below ``prefix/``, read from the
+        database as they are asked for (see RowsInOrder)."""
+        return RowsInOrder(self, prefix)
+
+    def trusted_entry(self, path: str) -> tuple[StatKey, str] | None:
+        """The trusted entry of one path, if any."""
+        rows = self._rows("SELECT path, ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,))
+        return _entry(rows[0]) if rows else None
 
     def lookup(self, path: str, key: StatKey) -> str | None:
         rows = self._rows("SELECT ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,))
@@ -203,6 +200,61 @@ class StatCache:
     def close(self) -> None:
         self.flush()
         self._connection.close()
+
+
+class RowsInOrder:
+    """The trusted stat entries of the paths below a prefix, read a page at a time in path
+    order: asked in ascending order (walks and listings are sorted) each page is read once;
+    asked out of order, reading starts again from the path asked (a few times; after that,
+    each path is looked up alone). Memory is one page, whatever the size of the folder:
+    a dict of every entry of a folder of millions of files took hundreds of MiB."""
+
+    def __init__(self, stats: StatCache, prefix: str) -> None:
+        self._stats = stats
+        self._prefix = prefix
+        self._below = prefix + "/"
+        self._end = prefix + "0"  # '0' is the character after '/'
+        self._page: list[tuple] = []
+        self._index = 0
+        self._more = True  # rows may follow the page
+        self._last: str | None = None
+        self._restarts = 0
+
+    def get(self, path: str) -> tuple[StatKey, str] | None:
+        if not path.startswith(self._below):
+            return self._stats.trusted_entry(path) if path == self._prefix else None
+        if self._last is not None and path < self._last:
+            self._restarts += 1
+            if self._restarts > _MAX_RESTARTS:
+                return self._stats.trusted_entry(path)
+            self._read_from(path)
+        self._last = path
+        while True:
+            page, index = self._page, self._index
+            while index < len(page) and page[index][0] < path:
+                index += 1
+            self._index = index
+            if index < len(page):
+                return _entry(page[index]) if page[index][0] == path else None
+            if not self._more:
+                return None
+            self._read_from(path)  # every row of the page is before ``path``: read on from it
+
+    def _read_from(self, path: str) -> None:
+        self._page = self._stats._rows(
+            f"SELECT path, ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path >= ? AND path < ?"
+            f" ORDER BY path LIMIT {_PAGE}", (path, self._end))
+        self._index = 0
+        self._more = len(self._page) == _PAGE
+
+
+_PAGE = 4096  # stat rows read at once by RowsInOrder
+_MAX_RESTARTS = 16
+
+
+def _entry(row: tuple) -> tuple[StatKey, str] | None:
+    _, ino, size, mtime, hash_value, recorded = row
+    return (StatKey(ino, size, mtime), hash_value) if trusted(mtime, recorded) else None
 
 
 def directory_signature(files: Iterable[tuple[str, StatFields]]) -> str | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from artver import file_lock, git, verification, workspace
 from artver.artifacts import (
     Hasher,
+    Preloaded,
     Tracked,
     WorkspaceFile,
     content_hash_of,
@@ -246,7 +247,7 @@ class _Checkout:
         self._place_entries(tracked, absolute, entries, {item.relative: item for item in present}, preloaded)
 
     def _remove_unlisted(self, artifact: str, absolute: Path, present: list[WorkspaceFile], wanted: Container[str],
-                         preloaded: dict[str, tuple[StatKey, str]]) -> None:
+                         preloaded: Preloaded) -> None:
         """Delete the walked files the listing does not have, if their content is saved (or
         with --force) and Git does not track them; report the others as unsaved."""
         for item in present:
@@ -264,7 +265,7 @@ class _Checkout:
                 self.result.unsaved.append(path)
 
     def _place_entries(self, tracked: Tracked, absolute: Path, entries: tuple[Entry, ...],
-                       walked: dict[str, WorkspaceFile], preloaded: dict[str, tuple[StatKey, str]]) -> None:
+                       walked: dict[str, WorkspaceFile], preloaded: Preloaded) -> None:
         """Place every listed file not already there. The walk refused any symlinked folder
         inside, and holds every file's stat: no need to check parents or stat each entry again."""
         for entry in entries:
@@ -291,7 +292,7 @@ class _Checkout:
         # Whether the cache has the object is found out when it is placed: one stat, not two.
         self.to_place.append(wanted)
 
-    def _already_there(self, wanted: _Wanted, item: WorkspaceFile, folder: Path, preloaded: dict) -> bool:
+    def _already_there(self, wanted: _Wanted, item: WorkspaceFile, folder: Path, preloaded: Preloaded) -> bool:
         """True (and counted) if a walked regular file already holds the wanted content and mode."""
         if item.path != os.path.join(folder, item.relative):  # a symlink inside the folder: the slow path
             return False
@@ -315,7 +316,7 @@ class _Checkout:
         self.result.git_tracked.append(path)
         return False
 
-    def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None, preloaded: dict | None = None) -> None:
+    def _want(self, wanted: _Wanted, target: Path, folder: Path | None = None, preloaded: Preloaded | None = None) -> None:
         """Plan to place one file; ``folder`` is its tracked directory, if any."""
         if target.is_symlink() and not workspace.is_link_into(target, self.repo.cache) \
                 and _link_inside(target, folder) is None:
@@ -385,7 +386,7 @@ class _Checkout:
             progress.advance(item.size)
         progress.finish()
 
-    def _saved(self, path: str, target: Path, stat: StatFields, preloaded: dict | None = None,
+    def _saved(self, path: str, target: Path, stat: StatFields, preloaded: Preloaded | None = None,
                folder: Path | None = None) -> bool:
         """Is the content at ``target`` in the cache, so that replacing it loses nothing?"""
         if target.is_symlink():
