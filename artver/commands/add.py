@@ -20,9 +20,10 @@ from artver.paths import check_relative, own_folder_in, reserved_name_in
 from artver.pointer import Pointer
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import StatFields
+from artver.statcache import FileStat, StatFields
 
 ADD_THREADS = 4
+ADD_WINDOW = 1024  # files submitted to the threads at a time
 
 
 @dataclass(frozen=True)
@@ -279,17 +280,21 @@ def _add_directory(repo: Repo, relative: str, absolute: Path, hasher: Hasher,
 
         # Small files are dominated by opening and creating files, which the kernel does in
         # parallel: a few threads use the second core (hashing releases the GIL too).
+        # Submitted a window at a time: a future per file of a folder of millions, all at
+        # once, held hundreds of MiB.
         with ThreadPoolExecutor(max_workers=ADD_THREADS) as pool:
-            futures: list[tuple[WorkspaceFile, Future[Stored]]] = [(item, pool.submit(store, item)) for item in pending]
-            try:
-                for item, future in futures:
-                    stored = future.result()
-                    hasher.record(f"{relative}/{item.relative}", stored.source_stat, stored.hash)
-                    resolved[item.relative] = (stored.hash, stored.source_stat)
-            except BaseException:
-                for _, future in futures:
-                    future.cancel()  # one refusal ends the add: read no more files
-                raise
+            for start in range(0, len(pending), ADD_WINDOW):
+                futures: list[tuple[WorkspaceFile, Future[Stored]]] = [
+                    (item, pool.submit(store, item)) for item in pending[start:start + ADD_WINDOW]]
+                try:
+                    for item, future in futures:
+                        stored = future.result()
+                        hasher.record(f"{relative}/{item.relative}", stored.source_stat, stored.hash)
+                        resolved[item.relative] = (stored.hash, FileStat.of(stored.source_stat))
+                except BaseException:
+                    for _, future in futures:
+                        future.cancel()  # one refusal ends the add: read no more files
+                    raise
         verification.mark(repo, hasher.stats, [resolved[item.relative][0] for item in pending])
         progress.finish()
 
