@@ -347,7 +347,7 @@ def fetch_into(cache: Cache, located: Located, session: transfer.Session, progre
             entries = tuple(chosen)
         objects = {entry.hash: entry.size for entry in entries}
     installed: list[tuple[str, StatKey]] = []
-    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed, packed,
+    _raise_failures(transfer.fetch(cache, session.storage, objects, session.jobs, progress, installed.extend, packed,
                                    reading_chunks(packed)))
     return entries, installed
 

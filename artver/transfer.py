@@ -443,12 +443,13 @@ def fetch(
     objects: dict[str, int],
     jobs: int,
     progress: Progress = NO_PROGRESS,
-    installed: list[tuple[str, StatKey]] | None = None,
+    on_installed: Callable[[list[tuple[str, StatKey]]], None] | None = None,
     packed: PackedRemote | None = None,
     chunked: ChunkedRemote | None = None,
 ) -> TransferSummary:
     """Download every object in ``objects`` that the cache lacks, verifying each one.
-    The objects installed are appended to ``installed`` with the stat of their cache file.
+    The objects installed are handed to ``on_installed`` with the stat of their cache file,
+    a batch at a time (and not kept here: a pull of millions of files records them as it goes).
     With ``packed``, objects its packs hold are read as ranges of their packs (members
     close together in one request); the others, and members of a pack that is gone, are
     downloaded whole. With ``chunked``, a large file the remote holds as a recipe is rebuilt
@@ -464,7 +465,11 @@ def fetch(
     def download(hash_value: str) -> None:
         keys[hash_value] = download_verified(cache, storage, hash_value, progress, objects[hash_value] or None)
 
-    done: list[str] = []
+    def deliver(hashes: list[str]) -> None:
+        items = [(hash_value, keys.pop(hash_value)) for hash_value in hashes]
+        if on_installed is not None and items:
+            on_installed(items)
+
     whole: list[str] = []
     if not todo:
         return summary
@@ -476,21 +481,19 @@ def fetch(
             batch = todo[start:start + FETCH_BATCH]
             located = _packed_locations(packed, batch, objects)
             if located and packed is not None:
-                done += _fetch_members(cache, summary, packed, located, keys, jobs, progress, download)
+                deliver(_fetch_members(cache, summary, packed, located, keys, jobs, progress, download))
             whole += (hash_value for hash_value in batch if hash_value not in located)
             del located
         whole.sort()
         large = [hash_value for hash_value in whole if may_be_chunked(objects[hash_value])]
         recipes = chunked.recipes_present(large) if chunked is not None and large else set()
         if recipes and chunked is not None:
-            done += _fetch_chunked(summary, cache, chunked, [hash_value for hash_value in whole if hash_value in recipes],
-                                   objects, keys, progress)
+            deliver(_fetch_chunked(summary, cache, chunked, [hash_value for hash_value in whole if hash_value in recipes],
+                                   objects, keys, progress))
             whole = [hash_value for hash_value in whole if hash_value not in recipes]
-        done += _transfer_each(summary, whole, objects, download, jobs, progress, None)
+        deliver(_transfer_each(summary, whole, objects, download, jobs, progress, None))
     finally:
         progress.finish()
-    if installed is not None:
-        installed.extend((hash_value, keys[hash_value]) for hash_value in done)
     summary.failed.sort(key=lambda failure: failure.object)
     return summary
 

@@ -7,7 +7,6 @@ from artver.artifacts import listing_members, open_stats, required_objects
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
-from artver.statcache import StatKey
 from artver.transfer import TransferSummary
 
 
@@ -53,14 +52,13 @@ def fetch_unlocked(
             objects.pop(listing, None)
         if report is not None:
             needed.update(objects)
-    installed: list[tuple[str, StatKey]] = []
-    summary = transfer.merge(
-        summary,
-        transfer.fetch(repo.cache, storage, objects, session.jobs, report.clock if report else progress, installed,
-                       session.packed_over(storage), session.chunked_over(storage)),
-    )
     with open_stats(repo) as stats:
-        stats.mark_verified(installed)  # hashed while downloading: no need to read them again
+        # Hashed while downloading: recorded as verified, a batch at a time, not read again.
+        summary = transfer.merge(
+            summary,
+            transfer.fetch(repo.cache, storage, objects, session.jobs, report.clock if report else progress,
+                           stats.mark_verified, session.packed_over(storage), session.chunked_over(storage)),
+        )
     if report is not None:
         listings = set(listing_members(repo, items)) | set(unknown_listings)
         report.done("downloaded", "deciding what to download", needed, listings, summary)
