@@ -287,9 +287,12 @@ def push(
     listings = listings or {}
     summary = TransferSummary(storage.url)
     in_cache = cache.present(objects)
-    sizes = dict(objects)
+    # Listings are recorded without a size; the cache file knows it. Filled in ``objects``
+    # itself (the caller's map, now with better sizes), not in a copy of it: a push may name
+    # millions of objects.
+    sizes = objects
     for hash_value in in_cache:
-        if not sizes[hash_value]:  # listings are recorded without a size; the cache file knows it
+        if not sizes[hash_value]:
             sizes[hash_value] = os.stat(cache.path_of(hash_value)).st_size
     known = {hash_value: listings[hash_value] for hash_value in listings if hash_value in objects}
     found = remote_sizes(storage, sorted(known), jobs) if known else {}
