@@ -443,13 +443,8 @@ def report(s: Session) -> None:
             print(f"  {name:8s} {p1 / MiB:11.1f} MiB {p2 / MiB:11.1f} MiB {100 * p2 / spec['v2_bytes']:7.1f}% "
                   f"{pl / MiB:14.1f} MiB {100 * pl / spec['v2_bytes']:7.1f}%  {samples}")
     print("\nTimed commands (medians): wall s, cpu s, peak MiB; ratio to DVC's wall time")
-    for key, per_tool in results.items():
-        dvc = per_tool.get("dvc")
-        for name, m in per_tool.items():
-            ratio = f"{m.median_s / dvc.median_s:.2f}x" if dvc and dvc.samples and name != "dvc" else ""
-            samples = "/".join(f"{x.wall_s:.1f}" for x in m.samples)
-            print(f"  {'/'.join(key[1:]):34s} {name:13s} {m.median_s:8.2f}s cpu {m.median_cpu_s:7.2f}s "
-                  f"{m.peak_mib:7.1f} MiB {ratio:>7s}  ({samples})")
+    for line in bench_remote.ratio_lines(results, lambda key: "/".join(key[1:]), 34, 13, 7):
+        print(line)
     if "new-file" in f:
         for name, values in f["new-file"]["stored"].items():
             print(f"  new-file stored by {name}: {values[-1][0] / MiB:.1f} MiB in {values[-1][1]} objects")
@@ -539,11 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(f"{phase}: {error}")
                 log(f"{phase} FAILED: {error}")
     finally:
-        if relay is not None:
-            relay.stop()
-        if server is not None:
-            server.stop()
-            log("SeaweedFS stopped")
+        bench_remote.stop_servers(relay, server, log)
         if not args.keep:
             bench.remove_run_dir(run_dir)
             shutil.rmtree(CHUNK_DATA, ignore_errors=True)  # gigabytes; regenerated in seconds

@@ -166,21 +166,14 @@ def main(argv: list[str] | None = None) -> int:
                     errors.append(f"{tool.name}: {error}")
                     log(f"FAILED: {error}")
     finally:
-        if server is not None:
-            server.stop()
-            log("SeaweedFS stopped")
+        bench_remote.stop_servers(None, server, log)
         if not args.keep:
             bench.remove_run_dir(run_dir)
             shutil.rmtree(bench_chunks.CHUNK_DATA, ignore_errors=True)  # the model; bench.py keeps its dataset
     info["load_average_at_end"] = os.getloadavg()
     print(f"\nimport from a SeaweedFS-backed source (medians of {repeats}); load at end {info['load_average_at_end']}")
-    for key, per_tool in runner.results.items():
-        dvc = per_tool.get("dvc")
-        for name, m in per_tool.items():
-            ratio = f"{m.median_s / dvc.median_s:.2f}x" if dvc and dvc.samples and name != "dvc" else ""
-            samples = "/".join(f"{x.wall_s:.1f}" for x in m.samples)
-            print(f"  {key[2]:16s} {name:7s} {m.median_s:8.2f}s cpu {m.median_cpu_s:7.2f}s {m.peak_mib:7.1f} MiB "
-                  f"{ratio:>6s}  ({samples})")
+    for line in bench_remote.ratio_lines(runner.results, lambda key: key[2], 16, 7, 6):
+        print(line)
     for error in errors:
         print(f"ERROR {error[:3000]}")
     if args.json:

@@ -685,11 +685,7 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{phase}: {error}")
                 log(f"{phase} FAILED: {error}")
     finally:
-        if relay is not None:
-            relay.stop()
-        if server is not None:
-            server.stop()
-            log("SeaweedFS stopped")
+        br.stop_servers(relay, server, log)
         if not args.keep:
             bench.remove_run_dir(run_dir)
     info["load_average_at_end"] = os.getloadavg()

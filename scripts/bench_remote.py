@@ -192,6 +192,31 @@ def tool_env(tool: Tool, extra: dict[str, str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- per-tool commands
 
 
+def stop_servers(relay, server, log_line: Callable[[str], None]) -> None:  # type: ignore[no-untyped-def]
+    """Stop a run's counting relay and SeaweedFS, those that were started (each by its own
+    stop, which ends the process by its id)."""
+    if relay is not None:
+        relay.stop()
+    if server is not None:
+        server.stop()
+        log_line("SeaweedFS stopped")
+
+
+def ratio_lines(results: dict, key_text: Callable[[tuple[str, ...]], str], key_width: int, name_width: int,
+                ratio_width: int) -> list[str]:
+    """One line per timed command and tool of a Runner's results: median wall and CPU, peak
+    memory, the ratio to DVC's median wall time in the same run, and the samples."""
+    lines = []
+    for key, per_tool in results.items():
+        dvc = per_tool.get("dvc")
+        for name, m in per_tool.items():
+            ratio = f"{m.median_s / dvc.median_s:.2f}x" if dvc and dvc.samples and name != "dvc" else ""
+            samples = "/".join(f"{x.wall_s:.1f}" for x in m.samples)
+            lines.append(f"  {key_text(key):{key_width}s} {name:{name_width}s} {m.median_s:8.2f}s cpu "
+                         f"{m.median_cpu_s:7.2f}s {m.peak_mib:7.1f} MiB {ratio:>{ratio_width}s}  ({samples})")
+    return lines
+
+
 def remote_setup_argv(tool: Tool, site: RemoteSite, url: str) -> list[list[str]]:
     exe = str(tool.executable)
     if tool.name == "artver":
