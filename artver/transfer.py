@@ -258,6 +258,12 @@ def _transfer_each(
     return done
 
 
+def vouches(stated: Size, local_size: int) -> bool:
+    """Whether a listing the remote holds, of the size the store states, vouches for its files
+    (it went up after all of them): it must be there whole. An unknown size vouches for nothing."""
+    return stated is not None and stated >= local_size
+
+
 def push(
     cache: Cache,
     storage: Storage,
@@ -298,8 +304,7 @@ def push(
     found = remote_sizes(storage, sorted(known), jobs) if known else {}
     vouched: set[str] = set()
     for listing, files in known.items():
-        stated = found.get(listing)
-        if stated is not None and stated >= sizes[listing]:  # an unknown size vouches for nothing
+        if vouches(found.get(listing), sizes[listing]):
             vouched.update(files)
     # Lists and comprehensions rather than set algebra over ``objects``: a push may name
     # millions of objects, and every temporary set of them costs tens of MiB.

@@ -81,7 +81,7 @@ def _drop_vouched(repo: Repo, storage: Storage, items: list[Tracked],
         return items, set(), set()
     found = transfer.remote_sizes(storage, sorted(cached), jobs)
     vouched = {listing_hash for listing_hash in cached
-               if (size := found.get(listing_hash)) is not None and size >= os.stat(repo.cache.path_of(listing_hash)).st_size}
+               if transfer.vouches(found.get(listing_hash), os.stat(repo.cache.path_of(listing_hash)).st_size)}
     if not vouched:
         return items, set(), set()
     kept = [item for item in items
