@@ -24,7 +24,7 @@ from artver.listing import Entry
 from artver.paths import check_artifact_path, check_no_symlink_escape, fs_name_ok
 from artver.pointer import DirPointer, FilePointer, InlineListing, ListingRef, Pointer
 from artver.repo import Repo
-from artver.statcache import FileStat, StatCache, StatFields, StatKey
+from artver.statcache import FileStat, StatCache, StatFields, StatKey, directory_signature
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,28 @@ def walk_unsorted(root: Path, display: str, boundary: Path | None = None) -> Ite
                     pending.append((relative + "/", item.path))
                 else:
                     raise UsageError(f"{display}/{relative}: not a regular file (device, socket or pipe); artver tracks only files")
+
+
+@dataclass(frozen=True)
+class ChangedFolder:
+    """A tracked folder whose signature did not match: its files, sorted, and the signature
+    of exactly those stats (None if some file is too recent to trust)."""
+
+    files: list[WorkspaceFile]
+    signature: str | None
+
+
+def walk_if_changed(stats: StatCache, folder: Path, path: str, identity: str) -> ChangedFolder | None:
+    """None if the folder at ``path`` has the signature recorded when it last matched
+    ``identity``; else its files. The signature is first taken from a walk that keeps nothing
+    (an unchanged folder of millions of files costs a stat each, not a list of them); only a
+    changed folder is walked again into a list, and its signature is taken from that list,
+    which is what the caller compares (the folder may have changed in between)."""
+    signature = directory_signature((item.relative, item.stat) for item in walk_unsorted(folder, path))
+    if signature is not None and stats.directory_matches(path, identity, signature):
+        return None
+    files = walk_directory(folder, path)
+    return ChangedFolder(files, directory_signature((item.relative, item.stat) for item in files))
 
 
 def walk_part(folder: Path, display: str, part: str) -> list[WorkspaceFile]:

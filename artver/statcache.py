@@ -118,11 +118,8 @@ class StatCache:
         return _entry(rows[0]) if rows else None
 
     def lookup(self, path: str, key: StatKey) -> str | None:
-        rows = self._rows("SELECT ino, size, mtime_ns, hash, recorded_ns FROM stat WHERE path = ?", (path,))
-        row = rows[0] if rows else None
-        if row is None or StatKey(row[0], row[1], row[2]) != key or not trusted(row[2], row[4]):
-            return None
-        return row[3]
+        entry = self.trusted_entry(path)
+        return entry[1] if entry is not None and entry[0] == key else None
 
     def _rows(self, query: str, parameters: tuple[str, ...]) -> list[tuple]:
         try:

@@ -32,8 +32,8 @@ from artver.artifacts import (
     select,
     selected_entries,
     walk_directory,
+    walk_if_changed,
     walk_part,
-    walk_unsorted,
 )
 from artver.errors import ArtverError, ObjectMissingError, UnsafePathError
 from artver.listing import Entry
@@ -41,7 +41,7 @@ from artver.paths import check_no_symlink_escape
 from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import StatFields, StatKey, directory_signature
+from artver.statcache import StatFields, StatKey
 from artver.status_states import State
 
 
@@ -199,18 +199,13 @@ class _Checkout:
         present: list[WorkspaceFile] = []
         if absolute.is_dir():
             try:
-                # First the signature alone, from a walk that keeps nothing: an unchanged folder
-                # of millions of files costs a stat each, not a list of them.
-                signature = directory_signature((item.relative, item.stat)
-                                                for item in walk_unsorted(absolute, tracked.path))
-                if signature is not None and self.hasher.stats.directory_matches(tracked.path, identity, signature):
-                    self.result.unchanged += len(entries)  # nothing below it changed since it last matched
-                    return
-                present = walk_directory(absolute, tracked.path)
+                changed = walk_if_changed(self.hasher.stats, absolute, tracked.path, identity)
             except UnsafePathError as error:
                 raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
-            # The signature of what is compared below (the folder may have changed since).
-            signature = directory_signature((item.relative, item.stat) for item in present)
+            if changed is None:
+                self.result.unchanged += len(entries)  # nothing below it changed since it last matched
+                return
+            present, signature = changed.files, changed.signature
             walked = {item.relative: item for item in present}
         # Loaded only past the signature check: an unchanged folder of millions of files needs neither.
         preloaded = self.hasher.stats.under(tracked.path)

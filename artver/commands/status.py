@@ -14,14 +14,12 @@ from artver.artifacts import (
     part_as_artifact,
     select,
     selected_entries,
-    walk_directory,
-    walk_unsorted,
+    walk_if_changed,
 )
 from artver.errors import ObjectMissingError
 from artver.pointer import DirPointer, FilePointer, ListingRef
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import directory_signature
 from artver.status_states import CloudState, State
 
 OUTDATED_DETAIL = "another revision's data; this revision's is not in the cache: run 'artver pull'"
@@ -76,12 +74,10 @@ def _status_of(repo: Repo, tracked: Tracked, hasher: Hasher) -> ArtifactStatus:
         return ArtifactStatus(tracked.path, "file", state)
     if absolute.is_dir() and not absolute.is_symlink():
         identity = content_hash_of(tracked, repo)
-        # The signature alone first, from a walk that keeps nothing (see checkout).
-        signature = directory_signature((item.relative, item.stat) for item in walk_unsorted(absolute, tracked.path))
-        if signature is not None and hasher.stats.directory_matches(tracked.path, identity, signature):
+        changed = walk_if_changed(hasher.stats, absolute, tracked.path, identity)
+        if changed is None:
             return ArtifactStatus(tracked.path, "dir", State.CLEAN)  # nothing below it changed since it was last clean
-        present = walk_directory(absolute, tracked.path)
-        signature = directory_signature((item.relative, item.stat) for item in present)
+        present, signature = changed.files, changed.signature
     try:
         entries = entries_of(repo, pointer, tracked.pointer_path)
     except ObjectMissingError:
