@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Result, run_artver_process
+from tests.support.cli import Result, assert_one_line_error, run_artver_process
 from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.support.remotes import directory_remote, tamper
 
@@ -424,3 +424,38 @@ def test_hostile_pack_and_chunk_settings_in_the_committed_config(repo: Path, run
         f"[core]\nhash = xxh128\nremote = origin\n\n[remote.origin]\nurl = {store}\n{setting}\n")
     one_line_error(run_artver(repo, "push"), needle)
     assert list(store.iterdir()) == []
+
+
+def test_a_hostile_listing_the_remote_already_holds(repo: Path, tmp_path: Path, run_artver) -> None:
+    """A committed pointer names a listing object that writes into .git; the remote holds it
+    (pushed by whoever committed it). push finds the directory vouched for by that listing and,
+    since it does not parse listings the remote holds, has nothing to do; pull and checkout
+    parse it before anything is written, and refuse it in one line naming the pointer."""
+    from artver import hashing, listing, pointer
+    from artver.repo import open_repo
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    assert run_artver(repo, "remote", "add", "o", str(remote), "--default").code == 0
+    opened = open_repo(repo)
+    file_hash = opened.cache.add_bytes(b"[core]\n\tfsmonitor = evil\n")
+    data = listing.LISTING_HEADER + f"{file_hash} 25 - .git/config\n".encode()
+    listing_hash = opened.cache.add_bytes(data)
+    assert listing_hash == hashing.hash_bytes(data, "xxh128")
+    (repo / "data.art").write_bytes(pointer.format_pointer(pointer.DirPointer(pointer.ListingRef(listing_hash, 1, 25))))
+    commit_all(repo, "hostile listing")
+    for hash_value in (file_hash, listing_hash):  # what the committer's push would have left in the remote
+        algorithm, _, digest = hash_value.partition(":")
+        target = remote / algorithm / digest[:2] / digest[2:]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(opened.cache.path_of(hash_value), target)
+
+    pushed = run_artver(repo, "push")
+    assert pushed.code == 0, pushed.err
+    assert "Everything is up to date" in pushed.out
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    for command in (["pull"], ["checkout"]):
+        assert_one_line_error(run_artver(clone, *command), "data.art")
+        assert not (clone / "data").exists()
+    assert not (clone / ".git" / "config").read_text().count("fsmonitor")
