@@ -57,9 +57,20 @@ class Tracked:
 
 @dataclass(frozen=True, slots=True)
 class WorkspaceFile:
+    """One file found by a walk of a tracked folder. Its absolute path is not kept but made
+    when asked for: a walk of millions of files keeps the folder's path once, not once per file."""
+
     relative: str  # inside the artifact directory
-    path: str  # absolute, as a string: directories of a million files make pathlib too slow here
+    folder: str  # the tracked folder, absolute, as a string (directories of a million files make pathlib too slow here)
     stat: FileStat  # not an os.stat_result: a walk of millions of files keeps one per file
+    # A symlink's target (absolute, inside the tracked folder), whose stat ``stat`` is; None
+    # for a regular file.
+    target: str | None = None
+
+    @property
+    def path(self) -> str:
+        """Absolute, as a string: the file's own path, or a symlink's target."""
+        return self.target if self.target is not None else f"{self.folder}/{self.relative}"
 
     @property
     def absolute(self) -> Path:
@@ -271,7 +282,11 @@ def walk_unsorted(root: Path, display: str, boundary: Path | None = None) -> Ite
     """walk_directory's files as they are found, in no particular order, with its checks: for a
     caller that needs each file once and not all of them at once (a folder's signature)."""
     real_root = Path(os.path.realpath(boundary or root))
-    pending = [("", str(root))]
+    folder = str(root)
+    pending = [("", folder)]
+    # Device and mode are the same few numbers for every file: one int object each, shared,
+    # instead of two per file (a walk of millions of files keeps every stat).
+    shared: dict[int, int] = {}
     while pending:
         prefix, directory = pending.pop()
         try:
@@ -289,9 +304,12 @@ def walk_unsorted(root: Path, display: str, boundary: Path | None = None) -> Ite
                         f"{display + '/' + relative!r}: file name contains a backslash or control character; rename it to track it"
                     )
                 if item.is_file(follow_symlinks=False):  # the common case first: one d_type test
-                    yield WorkspaceFile(relative, item.path, FileStat.of(item.stat(follow_symlinks=False)))
+                    found = item.stat(follow_symlinks=False)
+                    yield WorkspaceFile(relative, folder, FileStat(
+                        shared.setdefault(found.st_dev, found.st_dev), found.st_ino, found.st_size, found.st_mtime_ns,
+                        shared.setdefault(found.st_mode, found.st_mode)))
                 elif item.is_symlink():
-                    yield _symlinked_file(item.path, real_root, relative, f"{display}/{relative}")
+                    yield _symlinked_file(item.path, real_root, folder, relative, f"{display}/{relative}")
                 elif item.is_dir(follow_symlinks=False):
                     pending.append((relative + "/", item.path))
                 else:
@@ -331,16 +349,16 @@ def walk_part(folder: Path, display: str, part: str) -> list[WorkspaceFile]:
     except (FileNotFoundError, NotADirectoryError):
         return []  # absent, or a file is where a folder on the way should be
     if stat_module.S_ISREG(found.st_mode):
-        return [WorkspaceFile(part, str(target), FileStat.of(found))]
+        return [WorkspaceFile(part, str(folder), FileStat.of(found))]
     if stat_module.S_ISLNK(found.st_mode):
-        return [_symlinked_file(str(target), Path(os.path.realpath(folder)), part, f"{display}/{part}")]
+        return [_symlinked_file(str(target), Path(os.path.realpath(folder)), str(folder), part, f"{display}/{part}")]
     if stat_module.S_ISDIR(found.st_mode):
-        return [WorkspaceFile(f"{part}/{item.relative}", item.path, item.stat)
+        return [WorkspaceFile(f"{part}/{item.relative}", str(folder), item.stat, item.target)
                 for item in walk_directory(target, f"{display}/{part}", folder)]
     raise UsageError(f"{display}/{part}: not a regular file (device, socket or pipe); artver tracks only files")
 
 
-def _symlinked_file(path: str, real_root: Path, relative: str, where: str) -> WorkspaceFile:
+def _symlinked_file(path: str, real_root: Path, folder: str, relative: str, where: str) -> WorkspaceFile:
     target = Path(os.path.realpath(path))
     if not target.is_relative_to(real_root):
         raise UnsafePathError(f"{where}: symlink points outside the tracked folder (to {target}); replace it by a copy or remove it")
@@ -348,7 +366,7 @@ def _symlinked_file(path: str, real_root: Path, relative: str, where: str) -> Wo
         raise UsageError(f"{where}: broken symlink; remove it or fix its target")
     if target.is_dir():
         raise UsageError(f"{where}: symlink to a folder; artver stores files only (replace the link by the folder)")
-    return WorkspaceFile(relative, str(target), FileStat.of(target.stat()))
+    return WorkspaceFile(relative, folder, FileStat.of(target.stat()), str(target))
 
 
 class Preloaded(Protocol):

@@ -32,7 +32,7 @@ def read_version(storage: Storage) -> int:
     seen: list[bytes] = []
     while True:
         try:
-            data = storage.read_range(MARKER_KEY, 0, MARKER_MAX)
+            data = bytes(storage.read_range(MARKER_KEY, 0, MARKER_MAX))
         except ObjectNotFoundError:
             return WHOLE_OBJECTS
         match = _MARKER.fullmatch(data)

@@ -218,7 +218,7 @@ def _create_own(storage: Storage, creator: CreatingExclusively, key: str, body: 
 
 def _delete_mutex_if_ours(storage: Storage, token: str) -> None:
     try:
-        holder = parse_body(storage.read_range(MUTEX_KEY, 0, MAX_BODY + 1))
+        holder = parse_body(bytes(storage.read_range(MUTEX_KEY, 0, MAX_BODY + 1)))
     except ObjectNotFoundError:
         return
     if holder is not None and holder.token == token:
@@ -260,7 +260,7 @@ def _live(entry: Listed, now: float, stale_after: float) -> bool:
 def _locked_error(storage: Storage, entry: Listed, stale_after: float) -> RemoteLockedError:
     """The one-line error naming who holds ``entry``, as its body says."""
     try:
-        holder = parse_body(storage.read_range(entry.key, 0, MAX_BODY + 1))
+        holder = parse_body(bytes(storage.read_range(entry.key, 0, MAX_BODY + 1)))
     except ObjectNotFoundError:
         holder = None
     stale_at = _utc(entry.written + stale_after)

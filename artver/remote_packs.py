@@ -301,7 +301,7 @@ class PackedRemote:
             if location == member.location or location.length != member.location.length:
                 continue
             try:
-                data = self.storage.read_range(packs.pack_key(location.pack), location.offset, location.length)
+                data = bytes(self.storage.read_range(packs.pack_key(location.pack), location.offset, location.length))
             except ObjectNotFoundError:
                 continue
             if _matches(data, Member(member.hash, location)):
@@ -317,7 +317,7 @@ class PackedRemote:
         where = f"{self.storage.url}: object {member.hash} in pack {key}"
         seen = [bytes(first)]
         for _ in range(READS - 1):
-            again = self.storage.read_range(key, location.offset, location.length)
+            again = bytes(self.storage.read_range(key, location.offset, location.length))
             if _matches(again, member):
                 return again
             if again in seen:

@@ -106,10 +106,10 @@ class RecordingStorage:
         with self._lock:
             self.downloaded.add(key)
 
-    def read_range(self, key: str, offset: int, length: int) -> bytes:
+    def read_range(self, key: str, offset: int, length: int) -> bytes | bytearray:
         data = self._timed("read_range", f"{key} [{offset}, +{length}]",
                            lambda: self.open_storage().read_range(key, offset, length))
-        assert isinstance(data, bytes)
+        assert isinstance(data, (bytes, bytearray))
         return data
 
     def delete(self, key: str) -> None:

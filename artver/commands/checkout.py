@@ -17,7 +17,7 @@ import bisect
 import dataclasses
 import os
 import shutil
-from collections.abc import Container
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,13 +68,56 @@ _VERIFIED_BATCH = 20_000  # files whose objects' verification records are read a
 
 @dataclass(frozen=True, slots=True)
 class _Wanted:
-    path: str  # repository-relative
-    hash: str
-    size: int
-    executable: bool
+    """A file to place: ``entry`` of the listing of the tracked folder ``folder`` (or, with
+    ``folder`` empty, a tracked file whose repository-relative path is ``entry.path``). The
+    listing's own entry is kept, not a copy with its path joined: a checkout of millions of
+    files plans one of these per file."""
+
+    folder: str
+    entry: Entry
     # The stat of the file it replaces, taken when that file's content was found in the
     # cache (see workspace.materialize); None if nothing is replaced or --force skipped the check.
     saved: os.stat_result | None = None
+
+    @property
+    def path(self) -> str:
+        """Repository-relative."""
+        return f"{self.folder}/{self.entry.path}" if self.folder else self.entry.path
+
+    @property
+    def hash(self) -> str:
+        return self.entry.hash
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+    @property
+    def executable(self) -> bool:
+        return self.entry.executable
+
+
+def _paired(entries: Sequence[Entry], present: Sequence[WorkspaceFile]) -> Iterator[tuple[Entry, WorkspaceFile | None]]:
+    """Each entry with the walked file at its path, or None. Both come in path order (a
+    listing's entries are sorted, and so is walk_directory), so one pass pairs them: no
+    dict of a walk of millions of files."""
+    files = iter(present)
+    item = next(files, None)
+    for entry in entries:
+        while item is not None and item.relative < entry.path:
+            item = next(files, None)
+        yield entry, item if item is not None and item.relative == entry.path else None
+
+
+def _unlisted(present: Sequence[WorkspaceFile], entries: Sequence[Entry]) -> Iterator[WorkspaceFile]:
+    """The walked files at no entry's path, by the same single pass as _paired."""
+    listed = iter(entries)
+    entry = next(listed, None)
+    for item in present:
+        while entry is not None and entry.path < item.relative:
+            entry = next(listed, None)
+        if entry is None or entry.path != item.relative:
+            yield item
 
 
 def checkout(
@@ -163,7 +206,7 @@ class _Checkout:
             if absolute.is_dir() and not absolute.is_symlink():
                 if not self._clear_folder(tracked.path, absolute):
                     return
-            self._want(_Wanted(tracked.path, pointer.hash, pointer.size, False), absolute)
+            self._want(_Wanted("", Entry(tracked.path, pointer.hash, pointer.size)), absolute)
             return
         try:
             entries = selected_entries(self.repo, tracked)
@@ -195,7 +238,6 @@ class _Checkout:
         identity = content_hash_of(tracked, self.repo)
         # Every file of the folder as found, with its stat; none if the folder is absent (a fresh
         # clone), so nothing is in the way of any file.
-        walked: dict[str, WorkspaceFile] = {}
         present: list[WorkspaceFile] = []
         if absolute.is_dir():
             try:
@@ -206,12 +248,11 @@ class _Checkout:
                 self.result.unchanged += len(entries)  # nothing below it changed since it last matched
                 return
             present, signature = changed.files, changed.signature
-            walked = {item.relative: item for item in present}
         # Loaded only past the signature check: an unchanged folder of millions of files needs neither.
         preloaded = self.hasher.stats.under(tracked.path)
         if present:
-            self._remove_unlisted(tracked.path, absolute, present, {entry.path for entry in entries}, preloaded)
-        self._place_entries(tracked, absolute, entries, walked, preloaded)
+            self._remove_unlisted(tracked.path, absolute, _unlisted(present, entries), preloaded)
+        self._place_entries(tracked, absolute, _paired(entries, present), preloaded)
         if signature is not None and placed_before == self._counts():
             # Everything already matched: remember the folder's signature for the next command.
             self.hasher.stats.record_directory(tracked.path, identity, signature)
@@ -236,18 +277,15 @@ class _Checkout:
             present = walk_part(absolute, tracked.path, tracked.part.path)
         except UnsafePathError as error:
             raise UnsafePathError(f"{tracked.pointer_path}: {error}") from None
-        wanted = {entry.path for entry in entries}
         preloaded = self.hasher.stats.under(tracked.selected_path)
-        self._remove_unlisted(tracked.path, absolute, present, wanted, preloaded)
-        self._place_entries(tracked, absolute, entries, {item.relative: item for item in present}, preloaded)
+        self._remove_unlisted(tracked.path, absolute, _unlisted(present, entries), preloaded)
+        self._place_entries(tracked, absolute, _paired(entries, present), preloaded)
 
-    def _remove_unlisted(self, artifact: str, absolute: Path, present: list[WorkspaceFile], wanted: Container[str],
+    def _remove_unlisted(self, artifact: str, absolute: Path, unlisted: Iterable[WorkspaceFile],
                          preloaded: Preloaded) -> None:
-        """Delete the walked files the listing does not have, if their content is saved (or
-        with --force) and Git does not track them; report the others as unsaved."""
-        for item in present:
-            if item.relative in wanted:
-                continue
+        """Delete the walked files the listing does not have (``unlisted``), if their content
+        is saved (or with --force) and Git does not track them; report the others as unsaved."""
+        for item in unlisted:
             path = f"{artifact}/{item.relative}"
             target = absolute / item.relative
             if not self._git_allows(path):
@@ -259,13 +297,13 @@ class _Checkout:
             else:
                 self.result.unsaved.append(path)
 
-    def _place_entries(self, tracked: Tracked, absolute: Path, entries: tuple[Entry, ...],
-                       walked: dict[str, WorkspaceFile], preloaded: Preloaded) -> None:
-        """Place every listed file not already there. The walk refused any symlinked folder
-        inside, and holds every file's stat: no need to check parents or stat each entry again."""
-        for entry in entries:
-            wanted_file = _Wanted(f"{tracked.path}/{entry.path}", entry.hash, entry.size, entry.executable)
-            found = walked.get(entry.path)
+    def _place_entries(self, tracked: Tracked, absolute: Path, paired: Iterable[tuple[Entry, WorkspaceFile | None]],
+                       preloaded: Preloaded) -> None:
+        """Place every listed file not already there; ``paired``: each entry with the walked
+        file at its path, if any. The walk refused any symlinked folder inside, and holds
+        every file's stat: no need to check parents or stat each entry again."""
+        for entry, found in paired:
+            wanted_file = _Wanted(tracked.path, entry)
             if found is None:
                 self._want_absent(wanted_file)
             elif not self._already_there(wanted_file, found, absolute, preloaded):
@@ -289,7 +327,7 @@ class _Checkout:
 
     def _already_there(self, wanted: _Wanted, item: WorkspaceFile, folder: Path, preloaded: Preloaded) -> bool:
         """True (and counted) if a walked regular file already holds the wanted content and mode."""
-        if item.path != os.path.join(folder, item.relative):  # a symlink inside the folder: the slow path
+        if item.target is not None:  # a symlink inside the folder: the slow path
             return False
         stat = item.stat
         if stat.st_size != wanted.size or bool(stat.st_mode & 0o100) != wanted.executable:

@@ -63,9 +63,11 @@ class Storage(Protocol):
         a TransientRemoteError, never a short success. Once this returns or raises, it
         writes nothing more to ``sink``."""
 
-    def read_range(self, key: str, offset: int, length: int) -> bytes:
+    def read_range(self, key: str, offset: int, length: int) -> bytes | bytearray:
         """Bytes ``offset`` to ``offset + length`` of the object (fewer if the object ends
-        first; none if it ends before ``offset``). ``offset >= 0``, ``length >= 1``."""
+        first; none if it ends before ``offset``). ``offset >= 0``, ``length >= 1``. The
+        result may be a ``bytearray`` the caller then owns: a backend that receives a range in
+        pieces gathers them into one without copying it again."""
 
     def delete(self, key: str) -> None:
         """Remove the key; a missing key is not an error (a missing container is)."""

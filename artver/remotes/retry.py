@@ -129,7 +129,7 @@ class RetryingStorage:
     def download(self, key: str, sink: Sink, on_bytes: ByteCallback) -> None:
         self._run(f"the download of {key}", lambda: self.inner.download(key, sink, on_bytes), sink.rewind)
 
-    def read_range(self, key: str, offset: int, length: int) -> bytes:
+    def read_range(self, key: str, offset: int, length: int) -> bytes | bytearray:
         return self._run(f"a read of {key}", lambda: self.inner.read_range(key, offset, length))
 
     def delete(self, key: str) -> None:

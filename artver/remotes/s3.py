@@ -367,21 +367,25 @@ class S3Storage:
         except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
 
-    def read_range(self, key: str, offset: int, length: int) -> bytes:
+    def read_range(self, key: str, offset: int, length: int) -> bytes | bytearray:
         check_range(offset, length)
-        parts: list[bytes] = []
+        # One growing buffer, not a list of pieces joined at the end: a span is held once
+        # while it arrives, not twice (several spans are read at once on a pull).
+        data = bytearray()
         meter = self._speed.meter(f"{self.url}: {key}")
         try:
             raw, headers, status = self._get(key, f"bytes={offset}-{offset + length - 1}")
-            read_body(raw, headers, parts.append, f"{self.url}: {key}", meter.moved)
+            read_body(raw, headers, data.extend, f"{self.url}: {key}", meter.moved)
         except botocore.exceptions.ClientError as error:
             if _code(error) in ("InvalidRange", "416"):
                 return b""  # the object ends before ``offset``
             raise _translate(error, self, key) from None
         except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
-        data = b"".join(parts)
-        return data[offset : offset + length] if status == 200 else data[:length]  # 200: the store ignored Range
+        if status == 200:  # the store ignored Range and sent the whole object
+            return bytes(data[offset : offset + length])
+        del data[length:]  # never more than asked for, whatever the server sent
+        return data
 
     def delete(self, key: str) -> None:
         try:
