@@ -5,6 +5,7 @@ operation of both paths is checked by tests/test_storage_contract.py.)"""
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import tomllib
@@ -171,3 +172,25 @@ def test_the_listing_parser_reads_keys_sizes_and_the_next_page() -> None:
     bare = b"<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>3</Size></Contents></ListBucketResult>"
     page = parse_listing(bare)
     assert page.items == [("k", 3)] and not page.truncated and page.token is None
+
+
+def test_a_ranged_read_keeps_exactly_its_range_however_the_body_arrives() -> None:
+    """A ranged read fills one buffer from the body's pieces (s3._Filling): whatever their
+    sizes, and whether the store honoured Range (the body is the range) or ignored it (the
+    body is the whole object, skipped up to the range), the result is the range's bytes,
+    shorter only where the object ends."""
+    from artver.remotes.s3 import _Filling
+
+    generator = random.Random(7)
+    for _ in range(2000):
+        whole = generator.randbytes(generator.randint(0, 300))
+        offset, length = generator.randint(0, len(whole) + 5), generator.randint(1, 120)
+        for ignored_range in (False, True):
+            body = whole if ignored_range else whole[offset:offset + length + generator.randint(0, 3)]
+            filling = _Filling(offset if ignored_range else 0, length)
+            position = 0
+            while position < len(body):
+                size = generator.randint(1, 50)
+                filling.write(body[position:position + size])
+                position += size
+            assert bytes(filling.result()) == whole[offset:offset + length]

@@ -369,23 +369,19 @@ class S3Storage:
 
     def read_range(self, key: str, offset: int, length: int) -> bytes | bytearray:
         check_range(offset, length)
-        # One growing buffer, not a list of pieces joined at the end: a span is held once
-        # while it arrives, not twice (several spans are read at once on a pull).
-        data = bytearray()
         meter = self._speed.meter(f"{self.url}: {key}")
         try:
             raw, headers, status = self._get(key, f"bytes={offset}-{offset + length - 1}")
-            read_body(raw, headers, data.extend, f"{self.url}: {key}", meter.moved)
+            # 200: the store ignored Range and sends the whole object, of which the range is kept
+            filling = _Filling(offset if status == 200 else 0, length)
+            read_body(raw, headers, filling.write, f"{self.url}: {key}", meter.moved)
         except botocore.exceptions.ClientError as error:
             if _code(error) in ("InvalidRange", "416"):
                 return b""  # the object ends before ``offset``
             raise _translate(error, self, key) from None
         except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
-        if status == 200:  # the store ignored Range and sent the whole object
-            return bytes(data[offset : offset + length])
-        del data[length:]  # never more than asked for, whatever the server sent
-        return data
+        return filling.result()
 
     def delete(self, key: str) -> None:
         try:
@@ -418,6 +414,33 @@ class _PassedOn(Exception):
         super().__init__(str(error))
         self.error = error
 
+
+class _Filling:
+    """Keeps bytes ``skip`` to ``skip + length`` of a response body in one buffer allocated
+    once: a ranged read is held once while it arrives, with no pieces to join and no
+    buffer growing (a pull reads several spans of megabytes at once). Bytes beyond the
+    range, whatever a server sends, are dropped."""
+
+    def __init__(self, skip: int, length: int) -> None:
+        self._buffer = bytearray(length)
+        self._skip = skip
+        self._seen = 0
+        self._filled = 0
+
+    def write(self, chunk: bytes) -> None:
+        start = self._seen
+        self._seen += len(chunk)
+        low = max(self._skip - start, 0)
+        high = min(self._skip + len(self._buffer) - start, len(chunk))
+        if low < high:
+            at = start + low - self._skip
+            self._buffer[at:at + high - low] = memoryview(chunk)[low:high]
+            self._filled = at + high - low
+
+    def result(self) -> bytearray:
+        """The range's bytes (fewer than asked for if the object ends first)."""
+        del self._buffer[self._filled:]
+        return self._buffer
 
 class _Passing:
     """Calls ``write``; whatever it raises comes out wrapped in _PassedOn, so that it reaches
