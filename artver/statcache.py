@@ -147,14 +147,9 @@ class StatCache:
         except sqlite3.OperationalError:
             pass
 
-    def verified_objects(self) -> dict[str, StatKey]:
-        """Cache objects whose content was checked, with the stat they had then."""
-        rows = self._rows("SELECT hash, ino, size, mtime_ns FROM verified", ())
-        return {hash_value: StatKey(ino, size, mtime) for hash_value, ino, size, mtime in rows}
-
     def verified_among(self, hashes: Iterable[str]) -> dict[str, StatKey]:
-        """verified_objects, for these objects only (memory bounded by the question, not by
-        the cache)."""
+        """Which of these cache objects were checked, with the stat they had then (memory
+        bounded by the question, not by the cache)."""
         wanted = sorted(set(hashes))
         found: dict[str, StatKey] = {}
         for start in range(0, len(wanted), _LOOKUP_BATCH):

@@ -11,6 +11,7 @@ object is moved to ``<cache>/quarantine/`` so it can never be used, and
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from artver import hashing
 from artver.errors import IntegrityError
@@ -23,7 +24,7 @@ def check(repo: Repo, stats: StatCache, hash_value: str, verified: dict[str, Sta
     None if it was corrupt (it is quarantined). FileNotFoundError if it is not in the cache."""
     path = repo.cache.path_of(hash_value)
     key = StatKey.of(os.stat(path))
-    known = verified.get(hash_value) if verified is not None else stats.verified_objects().get(hash_value)
+    known = (verified if verified is not None else stats.verified_among([hash_value])).get(hash_value)
     if known == key:
         return key
     actual, _ = hashing.hash_file(path, hashing.algorithm_of(hash_value))
@@ -35,6 +36,21 @@ def check(repo: Repo, stats: StatCache, hash_value: str, verified: dict[str, Sta
     if verified is not None:
         verified[hash_value] = key
     return key
+
+
+CHECK_BATCH = 20_000  # objects whose verification records are read at a time
+
+
+def corrupt_among(repo: Repo, stats: StatCache, hashes: Sequence[str]) -> set[str]:
+    """Which of ``hashes`` no longer hold what their names say (check: quarantined), reading
+    the verification records a batch at a time: memory bounded by the batch, not by the
+    number of objects (a push of millions of files checks every one)."""
+    corrupt: set[str] = set()
+    for start in range(0, len(hashes), CHECK_BATCH):
+        batch = hashes[start:start + CHECK_BATCH]
+        verified = stats.verified_among(batch)
+        corrupt.update(hash_value for hash_value in batch if not check(repo, stats, hash_value, verified))
+    return corrupt
 
 
 def mark(repo: Repo, stats: StatCache, hashes: list[str]) -> None:

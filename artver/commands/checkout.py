@@ -63,9 +63,6 @@ class CheckoutResult:
         return not self.unsaved and not self.missing and not self.corrupt and not self.git_tracked and not self.outdated
 
 
-_VERIFIED_BATCH = 20_000  # files whose objects' verification records are read at a time
-
-
 @dataclass(frozen=True, slots=True)
 class _Wanted:
     """A file to place: ``entry`` of the listing of the tracked folder ``folder`` (or, with
@@ -396,9 +393,9 @@ class _Checkout:
         root = str(self.repo.root)
         verified: dict[str, StatKey] = {}
         for number, item in enumerate(self.to_place):
-            if number % _VERIFIED_BATCH == 0:  # the records of the next batch only: memory bounded by the batch
+            if number % verification.CHECK_BATCH == 0:  # the records of the next batch only: memory bounded by the batch
                 verified = self.hasher.stats.verified_among(wanted.hash for wanted in
-                                                            self.to_place[number:number + _VERIFIED_BATCH])
+                                                            self.to_place[number:number + verification.CHECK_BATCH])
             try:
                 intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
             except FileNotFoundError:

@@ -51,7 +51,7 @@ from artver.oci_digests import DigestIndex
 from artver.oci_reference import parse_reference
 from artver.progress import NO_PROGRESS, Progress
 from artver.repo import Repo
-from artver.statcache import StatCache, StatKey
+from artver.statcache import StatCache
 
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_MOUNT_SOURCES = 8  # repositories asked to share a blob, at most, per publish
@@ -212,7 +212,6 @@ class _Job:
         self.stats = stats
         self.progress = progress
         self.uploaded = 0
-        self.verified: dict[str, StatKey] = stats.verified_objects()
 
     def known_digest(self, plan: LayerPlan) -> tuple[str, int] | None:
         """(sha256 digest, size) without reading the content, if it can be known."""
@@ -262,9 +261,10 @@ class _Job:
                 f"{plan.path}: object {hashing.short(missing[0])}{more} is not in the local cache; "
                 f"run 'artver fetch --rev {self.rev}' first"
             )
+        verified = self.stats.verified_among(objects)
         for item in objects:
             try:
-                intact = verification.check(self.repo, self.stats, item, self.verified)
+                intact = verification.check(self.repo, self.stats, item, verified)
             except FileNotFoundError:
                 raise ObjectMissingError(f"{plan.path}: object {hashing.short(item)} left the cache while being checked") from None
             if intact is None:

@@ -49,8 +49,7 @@ def push_items(
 
         def corrupt(hashes: list[str]) -> set[str]:
             # Never upload an object whose content no longer matches its name.
-            verified = stats.verified_objects()
-            return {hash_value for hash_value in hashes if not verification.check(repo, stats, hash_value, verified)}
+            return verification.corrupt_among(repo, stats, hashes)
 
         summary = transfer.push(repo.cache, storage, objects, session.jobs, report.clock if report else progress,
                                 corrupt, listings, session.packed_over(storage), session.chunked_over(storage))
