@@ -521,7 +521,11 @@ def _packed_locations(packed: PackedRemote | None, todo: list[str], objects: dic
 
 
 FETCH_BATCH = 20_000  # objects located in the indexes and read at a time (see fetch)
-READ_JOBS = 4  # ranged reads at once: each holds up to remote_packs.MAX_SPAN bytes, about three times over while it is split
+READ_JOBS = 4  # ranged reads at once, each held in memory once (its members are views of it) until installed
+# Bytes of one ranged read of small members: half the span a read may have elsewhere. Four such
+# reads in flight are most of a large pull's memory after the listing; a read of a few MiB
+# already costs far more in transfer than in its request.
+FETCH_SPAN = 4 * 1024 * 1024
 
 
 def _fetch_chunked(summary: TransferSummary, cache: Cache, chunked: ChunkedRemote, files: list[str],
@@ -539,7 +543,7 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
                    download_whole: Callable[[str], None]) -> list[str]:
     """Read the located members by coalesced ranged reads, several at once, install each
     verified member; record each outcome in ``summary``; return the hashes installed."""
-    from artver.remote_packs import MAX_GAP, MAX_SPAN
+    from artver.remote_packs import MAX_GAP
 
     members = [Member(hash_value, location) for hash_value, location in located.items()]
     done: list[str] = []
@@ -589,7 +593,7 @@ def _fetch_members(cache: Cache, summary: TransferSummary, packed: PackedRemote,
             else:
                 record(hash_value, outcome if isinstance(outcome, ArtverError) else RemoteError(str(outcome)))
 
-    parallel(min(jobs, READ_JOBS), one, packs.spans(members, MAX_GAP, MAX_SPAN))
+    parallel(min(jobs, READ_JOBS), one, packs.spans(members, MAX_GAP, FETCH_SPAN))
     return done
 
 

@@ -391,30 +391,38 @@ class _Checkout:
         progress.start("Checking out", sum(item.size for item in self.to_place))
         bad: set[str] = set()
         root = str(self.repo.root)
-        verified: dict[str, StatKey] = {}
-        for number, item in enumerate(self.to_place):
-            if number % verification.CHECK_BATCH == 0:  # the records of the next batch only: memory bounded by the batch
-                verified = self.hasher.stats.verified_among(wanted.hash for wanted in
-                                                            self.to_place[number:number + verification.CHECK_BATCH])
-            try:
-                intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
-            except FileNotFoundError:
-                self.result.missing.append(item.path)  # planned without asking the cache (see _want_absent)
-                continue
-            if not intact:
-                bad.add(item.hash)
-                self.result.corrupt.append(item.path)
-                continue
-            try:
-                placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{item.path}", item.executable,
-                                               self.repo.link_modes, item.saved)
-            except (NotADirectoryError, FileExistsError, IsADirectoryError):
-                self.result.unsaved.append(item.path)  # a file or folder of the user's is in the way
-                continue
-            self.hasher.record(item.path, placed, item.hash)
-            self.result.updated.append(item.path)
-            progress.advance(item.size)
+        while self.to_place:
+            # A batch at a time, taken off the plan: the verification records of this batch
+            # only, and the plan shrinks as the list of placed paths grows.
+            batch = self.to_place[:verification.CHECK_BATCH]
+            del self.to_place[:verification.CHECK_BATCH]
+            verified = self.hasher.stats.verified_among(wanted.hash for wanted in batch)
+            for item in batch:
+                if self._place(item, root, bad, verified):
+                    progress.advance(item.size)
         progress.finish()
+
+    def _place(self, item: _Wanted, root: str, bad: set[str], verified: dict[str, StatKey]) -> bool:
+        """Place one planned file; False (and why, in the result) if it could not be."""
+        path = item.path  # one string per file, kept in the result
+        try:
+            intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
+        except FileNotFoundError:
+            self.result.missing.append(path)  # planned without asking the cache (see _want_absent)
+            return False
+        if not intact:
+            bad.add(item.hash)
+            self.result.corrupt.append(path)
+            return False
+        try:
+            placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{path}", item.executable,
+                                           self.repo.link_modes, item.saved)
+        except (NotADirectoryError, FileExistsError, IsADirectoryError):
+            self.result.unsaved.append(path)  # a file or folder of the user's is in the way
+            return False
+        self.hasher.record(path, placed, item.hash)
+        self.result.updated.append(path)
+        return True
 
     def _saved(self, path: str, target: Path, stat: StatFields, preloaded: Preloaded | None = None,
                folder: Path | None = None) -> bool:
