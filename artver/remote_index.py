@@ -45,7 +45,7 @@ import xxhash
 from artver import packs, sorted_lines
 from artver.packs import Location, Member
 
-FENCE_BYTES = 4096  # a lookup reads about two of these (docs/benchmarks.md)
+FENCE_BYTES = 2048  # a lookup reads about two of these (docs/benchmarks.md)
 READ_BYTES = 1024 * 1024  # bytes read at once when a local index is opened
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old was left by a killed load, not one running now
@@ -94,12 +94,15 @@ class _Opened:
         data = self.read(start, stop)
         wanted = key + b" "
         found = data.find(wanted)
-        while found >= 0:
-            if found == 0 or data[found - 1] == 0x0A:  # a line that is the whole hash, not a tail
-                line_end = data.find(b"\n", found)
-                _, number, offset, length = data[found:line_end if line_end >= 0 else len(data)].split(b" ")
-                yield self.pack(int(number)), int(offset), int(length)
-            found = data.find(wanted, found + len(wanted))
+        while found > 0 and data[found - 1] != 0x0A:  # not a line start (cannot be, in a valid index)
+            found = data.find(wanted, found + 1)
+        # The lines of one hash follow each other (an index out of order may hide some of its own)
+        while found >= 0 and data.startswith(wanted, found):
+            line_end = data.find(b"\n", found)
+            line_end = len(data) if line_end < 0 else line_end
+            _, number, offset, length = data[found:line_end].split(b" ")
+            yield self.pack(int(number)), int(offset), int(length)
+            found = line_end + 1
 
     def member_keys(self) -> Iterator[bytes]:
         """Every member line as a sort key '<pack> <offset, padded> <hash> <length>\\n'."""
@@ -332,9 +335,11 @@ class RemoteIndex:
             if not hash_value or " " in hash_value or "\n" in hash_value:
                 continue
             key = hash_value.encode()
-            places = {Location(pack, offset, length) for index in indexes for pack, offset, length in index.lookup(key)}
+            places = [Location(pack, offset, length) for index in indexes for pack, offset, length in index.lookup(key)]
+            if len(places) > 1:  # the same place in two indexes is one place
+                places = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
             if places:
-                found[hash_value] = sorted(places, key=lambda place: (place.pack, place.offset, place.length))
+                found[hash_value] = places
         return found
 
     def members(self) -> Iterator[Member]:

@@ -80,7 +80,7 @@ def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
     return tmp_path / "remotes" / "origin" if request.param == "file" else None
 
 
-@pytest.mark.parametrize("fence_bytes", [64, 4096])
+@pytest.mark.parametrize("fence_bytes", [64, 2048])
 def test_lookups_find_exactly_what_a_scan_of_every_line_finds(folder: Path | None, fence_bytes: int,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(remote_index, "FENCE_BYTES", fence_bytes)
