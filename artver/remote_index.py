@@ -47,6 +47,11 @@ from artver.packs import Location, Member
 
 FENCE_BYTES = 2048  # a lookup reads about two of these (docs/benchmarks.md)
 READ_BYTES = 1024 * 1024  # bytes read at once when a local index is opened
+_RUN_BYTES = 16 * 1024  # bytes read at once while following the lines of one hash
+# Places of one hash in one index, at most: an object is packed more than once only when
+# clones push it at once, and consolidation keeps each place once; beyond this an index
+# lies, and the rest of its lines for that hash are not read.
+PLACES_PER_INDEX = 1000
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old was left by a killed load, not one running now
 _LOCAL_NAME = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{32})")
@@ -82,27 +87,40 @@ class _Opened:
         return name
 
     def lookup(self, key: bytes) -> Iterator[tuple[str, int, int]]:
-        """(pack, offset, length) of each line of hash ``key``. In a sorted index they lie
-        from the last fence before ``key`` to the first fence past it; in an unsorted one
-        some may be missed, never a line of another hash."""
+        """(pack, offset, length) of each line of hash ``key``, at most PLACES_PER_INDEX. In a
+        sorted index the first of them starts between the last fence below ``key`` and the
+        next fence, and the others follow it. The fences are places in the file, so what is
+        read stays bounded even in an unsorted (hostile) index; there some lines may be
+        missed, never a line of another hash returned."""
         first = bisect.bisect_left(self.fence_hashes, key)
-        last = bisect.bisect_right(self.fence_hashes, key)
         start = self.fence_starts[first - 1] if first else self.body
-        stop = self.fence_starts[last] if last < len(self.fence_starts) else self.end
-        if stop <= start:
+        stop = self.fence_starts[first] + packs.MAX_INDEX_LINE if first < len(self.fence_starts) else self.end
+        if min(stop, self.end) <= start:
             return
-        data = self.read(start, stop)
+        data = self.read(start, min(stop, self.end))
         wanted = key + b" "
         found = data.find(wanted)
         while found > 0 and data[found - 1] != 0x0A:  # not a line start (cannot be, in a valid index)
             found = data.find(wanted, found + 1)
-        # The lines of one hash follow each other (an index out of order may hide some of its own)
-        while found >= 0 and data.startswith(wanted, found):
-            line_end = data.find(b"\n", found)
-            line_end = len(data) if line_end < 0 else line_end
-            _, number, offset, length = data[found:line_end].split(b" ")
+        if found < 0:
+            return
+        position, chunk, at, count = start + found, data, found, 0
+        while True:  # the run of lines of this hash, read on as it goes past what was read
+            line_end = chunk.find(b"\n", at)
+            if line_end < 0:
+                if at == 0 or position >= self.end:
+                    return  # a line longer than a read: not in a valid index
+                chunk, at = self.read(position, min(self.end, position + _RUN_BYTES)), 0
+                continue
+            if not chunk.startswith(wanted, at):
+                return
+            _, number, offset, length = chunk[at:line_end].split(b" ")
             yield self.pack(int(number)), int(offset), int(length)
-            found = line_end + 1
+            count += 1
+            if count == PLACES_PER_INDEX:
+                return
+            position += line_end + 1 - at
+            at = line_end + 1
 
     def member_keys(self) -> Iterator[bytes]:
         """Every member line as a sort key '<pack> <offset, padded> <hash> <length>\\n'."""

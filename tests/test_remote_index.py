@@ -297,3 +297,34 @@ def test_removed_indexes_lose_their_files(tmp_path: Path) -> None:
         assert index.places([members[1].hash]) == {members[1].hash: [members[1].location]}
     assert [path.name[0] for path in folder.iterdir()] == ["b"]
     assert (folder.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_lookup_reads_little_even_in_a_hostile_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fences are places in the file: whatever the order of its lines, a lookup reads at
+    most about two fences' worth (and the run of lines of its hash), never the whole index;
+    and one hash listed thousands of times gives at most PLACES_PER_INDEX places."""
+    sizes: list[int] = []
+
+    def read_bytes(data: bytes, start: int, end: int) -> bytes:
+        sizes.append(end - start)
+        return data[start:end]
+
+    monkeypatch.setattr(remote_index, "_read_bytes", read_bytes)
+    rng = random.Random(14)
+    members = members_of(20_000, seed=15)
+    lines = packs.index_bytes(members).splitlines(keepends=True)
+    head = [line for line in lines if not line.startswith((b"xxh128:", b"sha256:"))]
+    body = sorted(lines[len(head):], reverse=True)  # every line out of order
+    repeated = f"xxh128:{'7' * 32}"
+    many = sorted(f"{repeated} 0 {HEADER + number} 1\n".encode() for number in range(3 * remote_index.PLACES_PER_INDEX))
+    with RemoteIndex(None) as index:
+        index.add_blocks("0" * 32, packs.index_blocks(io.BytesIO(b"".join(head + body)), "index 0", 4096))
+        index.add_blocks("1" * 32, packs.index_blocks(io.BytesIO(b"".join(head + many)), "index 1", 4096))
+        wanted = rng.sample(sorted({member.hash for member in members}), 2000)
+        sizes.clear()
+        found = index.places(wanted)  # what is found is true
+        assert all(set(places) <= set(brute_force([members], [hash_value])[hash_value])
+                   for hash_value, places in found.items())
+        bound = 2 * remote_index.FENCE_BYTES + 2 * packs.MAX_INDEX_LINE
+        assert max(sizes) <= bound and sum(sizes) <= 2 * len(wanted) * bound
+        assert len(index.places([repeated])[repeated]) == remote_index.PLACES_PER_INDEX
