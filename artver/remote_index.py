@@ -56,6 +56,7 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old was left by a killed load, not one running now
 _LOCAL_NAME = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{32})")
 _PACK_LINE_BYTES = len(b"pack ") + 32 + 1
+_PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")
 _OFFSET_DIGITS = 13  # MAX_OFFSET has 13 digits: offsets padded to it sort as numbers
 
 
@@ -171,19 +172,19 @@ class _Scanner:
     def _head(self, block: bytes, base: int) -> int:
         """The header and pack lines in ``block``; where the member lines start, if here."""
         position = 0
-        while position < len(block):
-            end = block.index(b"\n", position) + 1
-            line = block[position:end]
-            if not self._header:
-                if line != packs.INDEX_HEADER:
-                    raise _Damaged()
-                self._header = True
-            elif line.startswith(b"pack ") and len(line) == _PACK_LINE_BYTES:
-                self.pack_count += 1
-            else:
-                self.body = self._target = base + position
-                break
-            position = end
+        if not block:
+            return position
+        if not self._header:
+            if not block.startswith(packs.INDEX_HEADER):
+                raise _Damaged()
+            self._header = True
+            position = len(packs.INDEX_HEADER)
+        pack_lines = _PACK_LINES.match(block, position)
+        assert pack_lines is not None  # the pattern matches the empty string
+        self.pack_count += (pack_lines.end() - position) // _PACK_LINE_BYTES
+        position = pack_lines.end()
+        if position < len(block):
+            self.body = self._target = base + position
         return position
 
     def _fences(self, block: bytes, base: int, position: int) -> None:
