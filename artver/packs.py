@@ -99,15 +99,20 @@ def index_lines(members: Iterable[Member]) -> Iterator[bytes]:
             location = member.location
             names.add(location.pack)
             write(f"{member.hash} {location.pack} {location.offset} {location.length}\n".encode())
-        ordered = sorted(names)
-        numbers = {name.encode(): str(number).encode() for number, name in enumerate(ordered)}
-        yield INDEX_HEADER
-        for name in ordered:
-            yield b"pack %s\n" % name.encode()
-        spool.seek(0)
-        lines = (b"%s %s %s" % (hash_value, numbers[pack], rest)
-                 for hash_value, pack, rest in (line.split(b" ", 2) for line in spool))
-        yield from sorted_lines.sorted_unique(lines)
+        yield from _spooled_lines(spool, names)
+
+
+def _spooled_lines(spool: BinaryIO, names: set[str]) -> Iterator[bytes]:
+    """index_lines from its spool of '<hash> <pack name> <offset> <length>' lines."""
+    ordered = sorted(names)
+    numbers = {name.encode(): str(number).encode() for number, name in enumerate(ordered)}
+    yield INDEX_HEADER
+    for name in ordered:
+        yield b"pack %s\n" % name.encode()
+    spool.seek(0)
+    lines = (b"%s %s %s" % (hash_value, numbers[pack], rest)
+             for hash_value, pack, rest in (line.split(b" ", 2) for line in spool))
+    yield from sorted_lines.sorted_unique(lines)
 
 
 def name_of_bytes(data: bytes) -> str:
@@ -343,10 +348,16 @@ def index_blocks(handle: BinaryIO, where: str, block_size: int = INDEX_BLOCK) ->
     if handle.read(len(INDEX_HEADER)) == INDEX_HEADER:
         yield from parse_index_blocks(handle, where, block_size)
         return
-    members = (Member(hash_value.decode(), Location(section.pack, int(offset), int(length)))
-               for section in parse_index_sections(handle, where, block_size)
-               for hash_value, offset, length in (line.split(b" ") for line in section.lines.splitlines()))
-    yield from index_lines(members)
+    with tempfile.TemporaryFile() as spool:
+        names: set[str] = set()
+        for section in parse_index_sections(handle, where, block_size):
+            names.add(section.pack)
+            # '<hash> <offset> <length>' lines, validated: the pack's name after the hash
+            spool.write(_BEFORE_OFFSET.sub(b" %s " % section.pack.encode(), section.lines))
+        yield from _spooled_lines(spool, names)
+
+
+_BEFORE_OFFSET = re.compile(rb" (?=[0-9]+ [0-9]+\n)")  # in a validated line, only the space after the hash
 
 
 def _raise_exact_error(handle: BinaryIO, where: str) -> NoReturn:
