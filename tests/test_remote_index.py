@@ -328,3 +328,19 @@ def test_a_lookup_reads_little_even_in_a_hostile_index(monkeypatch: pytest.Monke
         bound = 2 * remote_index.FENCE_BYTES + 2 * packs.MAX_INDEX_LINE
         assert max(sizes) <= bound and sum(sizes) <= 2 * len(wanted) * bound
         assert len(index.places([repeated])[repeated]) == remote_index.PLACES_PER_INDEX
+
+
+def test_temp_files_of_killed_loads_are_deleted_once_stale(tmp_path: Path) -> None:
+    """A temp file is left only by a load that was killed; one a day old is deleted when the
+    folder is next read, a recent one (maybe a load running in another process) is not."""
+    folder = tmp_path / "remotes" / "origin"
+    with RemoteIndex(folder) as index:
+        index.add_index("a" * 32, members_of(10, seed=16))
+    stale, recent = folder / f"{remote_index.TEMP_PREFIX}stale", folder / f"{remote_index.TEMP_PREFIX}recent"
+    stale.write_bytes(b"artver pack index 2\n")
+    recent.write_bytes(b"artver pack index 2\n")
+    old = stale.stat().st_mtime - remote_index.STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    with RemoteIndex(folder) as index:
+        assert index.index_names() == {"a" * 32}
+    assert not stale.exists() and recent.exists()
