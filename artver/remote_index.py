@@ -36,6 +36,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +226,9 @@ class RemoteIndex:
         self._opened: dict[str, _Opened] = {}
         self._files: dict[str, Path] = {}  # the local file of each opened index kept on disk
         self._fds: list[int] = []  # closed by close(), not before: a lookup may still be reading
+        # Also closed when this object is dropped without close() (a PackedRemote is not
+        # closed by its users): a long-lived Python session must not collect open files.
+        weakref.finalize(self, _close_fds, self._fds)
         self._scanned = False
 
     def __enter__(self) -> RemoteIndex:
@@ -235,9 +239,7 @@ class RemoteIndex:
 
     def close(self) -> None:
         with self._lock:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds.clear()
+            _close_fds(self._fds)
             self._opened.clear()
             self._files.clear()
             self._scanned = False
@@ -416,6 +418,13 @@ class _LocalFile:
         os.close(self.fd)
         with contextlib.suppress(OSError):
             os.unlink(self.temp)
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 def _open_fd(fd: int, name: str, content: str) -> _Opened:

@@ -344,3 +344,22 @@ def test_temp_files_of_killed_loads_are_deleted_once_stale(tmp_path: Path) -> No
     with RemoteIndex(folder) as index:
         assert index.index_names() == {"a" * 32}
     assert not stale.exists() and recent.exists()
+
+
+def test_an_index_dropped_without_close_closes_its_files(tmp_path: Path) -> None:
+    """A PackedRemote is not closed by its users; a long-lived Python session calling
+    artver.api again and again must not collect open files."""
+    import gc
+
+    folder = tmp_path / "remotes" / "origin"
+    with RemoteIndex(folder) as index:
+        for name in ("a", "b", "c"):
+            index.add_index(name * 32, members_of(50, seed=17))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        index = RemoteIndex(folder)
+        assert index.index_names() == {"a" * 32, "b" * 32, "c" * 32}
+        assert len(os.listdir("/proc/self/fd")) >= before + 3  # the three files, open
+        del index
+        gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
