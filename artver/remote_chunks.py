@@ -406,7 +406,7 @@ class _PackUploads:
             members = self._packed.upload_pack(_read_chunks(fd, group, self._path), self._on_bytes)
         finally:
             os.close(fd)
-        self._packed.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
+        self._packed.write_index(members)
         with self._lock:
             self._moved.transferred += sum(ref.length for ref in group)
 

@@ -1,121 +1,235 @@
-"""What a packed remote holds, learnt from its index objects and kept in a local database.
+"""What a packed remote holds, learnt from its index objects and kept as local files.
 
-Index objects never change once written (their name is the hash of their bytes), so
-the database only ever needs the names it has not seen: a refresh lists ``index/``
-(one request per thousand indexes), downloads the new ones, checks each against its
-name, parses it as untrusted input (packs.parse_index_sections) and records its members;
-names no longer listed (consolidated or removed by gc) lose their rows. A lookup is
-then a database query: no request, and memory that does not grow with the remote.
+Index objects never change once written (their name is the hash of their bytes), so a
+clone only ever needs the ones it has not seen: a refresh lists ``index/`` (one request
+per thousand indexes), downloads the new ones, checks each against its name, validates
+it as untrusted input (packs.index_blocks) and keeps it as a local file in index format
+2 (members sorted by hash; an index of format 1 is converted). Names no longer listed
+(consolidated or removed by gc) lose their files.
 
-The database is only a cache of the remote: ``.artver/remotes/<id>.db`` (a folder that git-ignores itself), deleted and
-rebuilt when damaged, replaced by one in memory where ``.artver`` cannot be written.
-What it says is never trusted for content: every member read is checked against its
-own hash (remote_packs.py).
+A lookup needs no database: each local index, once opened, has a table of *fences* (the
+hash and place of the first member line after every FENCE_BYTES bytes), so the lines of
+a hash lie between two fences found by bisection; those few KiB are read (os.pread, not
+mmap: pages a lookup touches would count in the process's memory) and searched for the
+line that starts with the whole hash. Opening a local file reads it once, a MiB at a
+time, to check it against the content hash in its name and to build the fences in the
+same pass: cheap, and a file that is damaged, cut short or half written is never used
+(it is deleted, and the index is downloaded again).
+
+The files are only a cache of the remote: ``.artver/remotes/<id>/<index name>.<content
+hash>`` (``.artver/remotes/`` git-ignores itself), each written under a temp name and
+renamed, so a load that is killed leaves nothing half-known. Where the folder cannot be
+written, indexes learnt now are kept in memory (those already there are still read).
+What they say is never trusted for content: every member read is checked against its
+own hash (remote_packs.py). Their order is not trusted either: a lookup compares the
+whole hash of every line it returns, so an unsorted (hostile) index can only hide its
+own members (docs/security.md).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import json
-import sqlite3
+import functools
+import os
+import re
+import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from artver import cache_database, packs
+import xxhash
+
+from artver import packs, sorted_lines
 from artver.packs import Location, Member
 
-SCHEMA_VERSION = 3  # 3: members keyed by their index line (2 split it into columns)
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS indexes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
-    "CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
-    # One row per member per index that lists it: two indexes may list the same member (a
-    # consolidated index and the ones it replaces, until they are deleted). ``line`` is the
-    # member's line of the index as it stands, '<hash> <offset> <length>', validated by
-    # packs.parse_index_sections: keyed by it, the places of a hash are one range of keys
-    # (the hash and a space), and loading an index splits nothing into columns (splitting
-    # cost more than all the rest of a load but the sort).
-    "CREATE TABLE IF NOT EXISTS members (line TEXT NOT NULL, idx INTEGER NOT NULL, pack INTEGER NOT NULL,"
-    " PRIMARY KEY (line, idx)) WITHOUT ROWID",
-    # No index on members(idx): it would make loading a large index much slower, and rows are
-    # deleted by index only when indexes are merged or repacked, where one scan is cheap.
-)
-_JSON_FROM = 4096  # bytes of member lines (about 80 members) from which a section goes as JSON
-_ROWS_AT_ONCE = 10_000  # member lines of short sections staged by one executemany
-# Every place of each hash of a JSON array (?1): the member lines from '<hash> ' up to, not
-# including, '<hash>!' (the column compares bytes, and '!' is the byte after ' ').
-_PLACES = (
-    "SELECT wanted.value, m.line, p.name FROM json_each(?1) AS wanted"
-    " JOIN members m ON m.line >= wanted.value || ' ' AND m.line < wanted.value || '!'"
-    " JOIN packs p ON p.id = m.pack"
-)
+FENCE_BYTES = 2048  # a lookup reads about two of these (docs/benchmarks.md)
+READ_BYTES = 1024 * 1024  # bytes read at once when a local index is opened
+_RUN_BYTES = 16 * 1024  # bytes read at once while following the lines of one hash
+# Places of one hash in one index, at most: an object is packed more than once only when
+# clones push it at once, and consolidation keeps each place once; beyond this an index
+# lies, and the rest of its lines for that hash are not read.
+PLACES_PER_INDEX = 1000
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old was left by a killed load, not one running now
+_LOCAL_NAME = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{32})")
+_PACK_LINE_BYTES = len(b"pack ") + 32 + 1
+_PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")
+_OFFSET_DIGITS = 13  # MAX_OFFSET has 13 digits: offsets padded to it sort as numbers
+
+
+class _Damaged(Exception):
+    """A local index file that is not what was written (checked at open)."""
 
 
 @dataclass(frozen=True)
-class _Staging:
-    """The connection of a recording transaction, and the ids of the packs it has seen."""
+class _Opened:
+    """One local index, checked and ready for lookups (immutable: shared between threads)."""
 
-    connection: sqlite3.Connection
-    pack_ids: dict[str, int]
+    name: str
+    pack_count: int
+    fence_hashes: list[bytes]  # the hash of the member line at each fence, in file order
+    fence_starts: list[int]  # where that line starts
+    body: int  # where the member lines start
+    end: int  # the file's size
+    read: Callable[[int, int], bytes]  # bytes start..end of the index
+    pack_names: dict[int, str] = field(default_factory=dict)  # read when first needed
 
-    def pack_id(self, pack: str) -> int:
-        found = self.pack_ids.get(pack)
-        if found is None:
-            self.connection.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (pack,))
-            (found,) = self.connection.execute("SELECT id FROM packs WHERE name = ?", (pack,)).fetchone()
-            self.pack_ids[pack] = found
-        return found
+    def pack(self, number: int) -> str:
+        """The name of pack ``number``: its line is the one at that place after the header
+        (pack lines are all one length), read when first needed, not at open: an index
+        may list many more packs than a command needs."""
+        name = self.pack_names.get(number)
+        if name is None:
+            start = len(packs.INDEX_HEADER) + _PACK_LINE_BYTES * number + len(b"pack ")
+            name = self.pack_names.setdefault(number, self.read(start, start + 32).decode("ascii"))
+        return name
+
+    def lookup(self, key: bytes) -> Iterator[tuple[str, int, int]]:
+        """(pack, offset, length) of each line of hash ``key``, at most PLACES_PER_INDEX. In a
+        sorted index the first of them starts between the last fence below ``key`` and the
+        next fence, and the others follow it. The fences are places in the file, so what is
+        read stays bounded even in an unsorted (hostile) index; there some lines may be
+        missed, never a line of another hash returned."""
+        first = bisect.bisect_left(self.fence_hashes, key)
+        start = self.fence_starts[first - 1] if first else self.body
+        stop = self.fence_starts[first] + packs.MAX_INDEX_LINE if first < len(self.fence_starts) else self.end
+        if min(stop, self.end) <= start:
+            return
+        data = self.read(start, min(stop, self.end))
+        wanted = key + b" "
+        found = data.find(wanted)
+        while found > 0 and data[found - 1] != 0x0A:  # not a line start (cannot be, in a valid index)
+            found = data.find(wanted, found + 1)
+        if found < 0:
+            return
+        position, chunk, at, count = start + found, data, found, 0
+        while True:  # the run of lines of this hash, read on as it goes past what was read
+            line_end = chunk.find(b"\n", at)
+            if line_end < 0:
+                if at == 0 or position >= self.end:
+                    return  # a line longer than a read: not in a valid index
+                chunk, at = self.read(position, min(self.end, position + _RUN_BYTES)), 0
+                continue
+            if not chunk.startswith(wanted, at):
+                return
+            _, number, offset, length = chunk[at:line_end].split(b" ")
+            yield self.pack(int(number)), int(offset), int(length)
+            count += 1
+            if count == PLACES_PER_INDEX:
+                return
+            position += line_end + 1 - at
+            at = line_end + 1
+
+    def member_keys(self) -> Iterator[bytes]:
+        """Every member line as a sort key '<pack> <offset, padded> <hash> <length>\\n'."""
+        names: dict[bytes, bytes] = {}
+        position = self.body
+        while position < self.end:
+            block = self.read(position, min(self.end, position + READ_BYTES))
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                raise _Damaged(self.name)
+            position += cut
+            for line in block[:cut].splitlines():
+                hash_value, number, offset, length = line.split(b" ")
+                name = names.get(number) or names.setdefault(number, self.pack(int(number)).encode())
+                yield b"%s %s %s %s\n" % (name, offset.rjust(_OFFSET_DIGITS, b"0"), hash_value, length)
 
 
-def _stage_sections(staging: _Staging, sections: Iterable[packs.Section], in_sqlite: bool) -> None:
-    """Put the member lines of ``sections`` into ``incoming``: a long section as one JSON
-    array that SQLite makes rows of (json_each), where it can; short ones (packs of a few
-    members, or an index that repeats a pack line before every member), or all of them
-    with an SQLite built without JSON, row by row, a bounded batch at a time: a statement
-    per section of one member would cost more than the line parser did."""
-    connection = staging.connection
-    rows: list[tuple[str, int]] = []
-    for section in sections:
-        pack = staging.pack_id(section.pack)
-        if in_sqlite and len(section.lines) >= _JSON_FROM:
-            connection.execute("INSERT INTO incoming (line, pack) SELECT value, ?2 FROM json_each(?1)",
-                               (_json_strings(section.lines), pack))
-            continue
-        rows.extend((line, pack) for line in section.lines.decode().splitlines())
-        if len(rows) >= _ROWS_AT_ONCE:
-            connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
-            rows.clear()
-    connection.executemany("INSERT INTO incoming (line, pack) VALUES (?, ?)", rows)
+class _Scanner:
+    """Reads a local index of format 2 once, in pieces: its content hash, pack names and
+    fences. The file is checked against its name only at the end, so anything found before
+    is suspect until then: a piece that breaks the format raises _Damaged."""
+
+    def __init__(self) -> None:
+        self.hasher = xxhash.xxh3_128()
+        self._rest = b""
+        self._base = 0  # where _rest starts in the file
+        self._header = False
+        self.pack_count = 0
+        self.body: int | None = None
+        self._target = 0  # the next fence: the first line starting at or after it
+        self.fence_hashes: list[bytes] = []
+        self.fence_starts: list[int] = []
+
+    def feed(self, piece: bytes) -> None:
+        self.hasher.update(piece)
+        buffer = self._rest + piece if self._rest else piece
+        cut = buffer.rfind(b"\n") + 1
+        block, self._rest = buffer[:cut], buffer[cut:]
+        base = self._base
+        self._base += cut
+        try:
+            position = self._head(block, base) if self.body is None else 0
+            if self.body is not None:
+                self._fences(block, base, position)
+        except (ValueError, UnicodeDecodeError):
+            raise _Damaged() from None
+
+    def _head(self, block: bytes, base: int) -> int:
+        """The header and pack lines in ``block``; where the member lines start, if here."""
+        position = 0
+        if not block:
+            return position
+        if not self._header:
+            if not block.startswith(packs.INDEX_HEADER):
+                raise _Damaged()
+            self._header = True
+            position = len(packs.INDEX_HEADER)
+        pack_lines = _PACK_LINES.match(block, position)
+        assert pack_lines is not None  # the pattern matches the empty string
+        self.pack_count += (pack_lines.end() - position) // _PACK_LINE_BYTES
+        position = pack_lines.end()
+        if position < len(block):
+            self.body = self._target = base + position
+        return position
+
+    def _fences(self, block: bytes, base: int, position: int) -> None:
+        end = base + len(block)
+        while self._target < end:
+            before = self._target - 1 - base
+            start = 0 if before < position else block.index(b"\n", before) + 1
+            start = max(start, position)
+            if start >= len(block):
+                return  # the line starts in the next piece
+            self.fence_hashes.append(block[start:block.index(b" ", start)])
+            self.fence_starts.append(base + start)
+            self._target = base + start + FENCE_BYTES
+
+    def finish(self, name: str, content: str, read: Callable[[int, int], bytes]) -> _Opened:
+        if self._rest or not self._header or self.hasher.hexdigest() != content:
+            raise _Damaged(name)
+        body = self._base if self.body is None else self.body
+        return _Opened(name, self.pack_count, self.fence_hashes, self.fence_starts, body, self._base, read)
 
 
-def _json_strings(lines: bytes) -> str:
-    """The lines of a packs.Section as a JSON array of strings: they are validated ASCII
-    without quotes or backslashes, so each line is a JSON string as it stands."""
-    return '["' + lines[:-1].decode("ascii").replace("\n", '","') + '"]'
+def _read_file(fd: int, start: int, end: int) -> bytes:
+    return os.pread(fd, end - start, start)
 
 
-def _location(line: str, pack: str) -> tuple[str, Location]:
-    hash_value, offset, length = line.split(" ")
-    return hash_value, Location(pack, int(offset), int(length))
-
-
-def _reads_json(connection: sqlite3.Connection) -> bool:
-    try:
-        connection.execute("SELECT count(*) FROM json_each('[]')").fetchone()
-    except sqlite3.OperationalError:
-        return False
-    return True
+def _read_bytes(data: bytes, start: int, end: int) -> bytes:
+    return data[start:end]
 
 
 class RemoteIndex:
     """The members of one remote's packs. Use as a context manager. Safe to share between
-    threads: one lock orders every use of the connection."""
+    threads: one lock orders changes; lookups read opened indexes, which never change."""
 
-    def __init__(self, path: Path | None) -> None:
-        self._database = cache_database.CacheDatabase(path, SCHEMA_VERSION, ("members", "packs", "indexes"), _TABLES,
-                                                      "what this clone knows of its remotes' packs")
+    def __init__(self, folder: Path | None) -> None:
+        self._folder = folder
+        self._writable = folder is not None and _prepare(folder)
         self._lock = threading.RLock()
+        self._opened: dict[str, _Opened] = {}
+        self._files: dict[str, Path] = {}  # the local file of each opened index kept on disk
+        self._fds: list[int] = []  # closed by close(), not before: a lookup may still be reading
+        # Also closed when this object is dropped without close() (a PackedRemote is not
+        # closed by its users): a long-lived Python session must not collect open files.
+        weakref.finalize(self, _close_fds, self._fds)
+        self._scanned = False
 
     def __enter__(self) -> RemoteIndex:
         return self
@@ -124,61 +238,108 @@ class RemoteIndex:
         self.close()
 
     def close(self) -> None:
-        self._database.close()
+        with self._lock:
+            _close_fds(self._fds)
+            self._opened.clear()
+            self._files.clear()
+            self._scanned = False
+
+    def _indexes(self) -> dict[str, _Opened]:
+        """Every known index, opened: on first use, each local file is checked (a damaged
+        one is deleted, so it is unknown and downloaded again)."""
+        with self._lock:
+            if not self._scanned:
+                self._scanned = True
+                if self._folder is not None and self._folder.is_dir():
+                    self._open_folder(self._folder)
+            return dict(self._opened)
+
+    def _open_folder(self, folder: Path) -> None:
+        for entry in sorted(os.scandir(folder), key=lambda each: each.name):
+            match = _LOCAL_NAME.fullmatch(entry.name)
+            if match is None:
+                if entry.name.startswith(TEMP_PREFIX) and self._writable:
+                    with contextlib.suppress(OSError):
+                        if entry.stat().st_mtime < time.time() - STALE_TEMP_SECONDS:
+                            os.unlink(entry.path)
+                continue
+            name, content = match[1], match[2]
+            if name in self._opened:
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue
+            try:
+                opened = _open_fd(fd, name, content)
+            except (_Damaged, OSError):
+                os.close(fd)
+                if self._writable:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+                continue
+            self._fds.append(fd)
+            self._opened[name] = opened
+            self._files[name] = Path(entry.path)
 
     def index_names(self) -> set[str]:
-        with self._lock, self._database.use() as connection:
-            return {name for (name,) in connection.execute("SELECT name FROM indexes")}
+        return set(self._indexes())
 
     def add_index(self, name: str, members: Iterable[Member]) -> None:
-        """Record index ``name`` with its members, all or nothing: ``members`` may raise
-        half-way (a damaged index), and then nothing of it is recorded."""
-        self.add_rows(name, ((member.hash, member.location.pack, member.location.offset, member.location.length)
-                             for member in members))
+        """Record index ``name`` listing ``members`` (in any order)."""
+        self.add_blocks(name, packs.index_lines(members))
 
-    def add_rows(self, name: str, rows: Iterable[packs.Row]) -> None:
-        """add_index, from (hash, pack, offset, length) rows (packs.parse_index_rows)."""
-        with self._recording(name) as staging:
-            if staging is not None:
-                staging.connection.executemany(
-                    "INSERT INTO incoming (line, pack) VALUES (?, ?)",
-                    ((f"{hash_value} {offset} {length}", staging.pack_id(pack)) for hash_value, pack, offset, length in rows))
-
-    def add_sections(self, name: str, sections: Iterable[packs.Section]) -> None:
-        """add_index, from packs.parse_index_sections (the way to load a large index): the
-        member lines of a section go to SQLite as one JSON array of strings and become rows
-        there, with no Python object made per member. ``sections`` may raise half-way, and
-        then nothing of the index is recorded."""
-        with self._recording(name) as staging:
-            if staging is not None:
-                _stage_sections(staging, sections, _reads_json(staging.connection))
-
-    @contextlib.contextmanager
-    def _recording(self, name: str) -> Iterator[_Staging | None]:
-        """One transaction that records index ``name`` from the rows put into the temp table
-        ``incoming`` (None: the index is known already); rolled back if the body raises.
-        Rows are staged, then inserted in key order: random inserts into the members B-tree
-        are several times slower for a large index than one sorted pass."""
-        with self._lock, self._database.use() as database, database as connection:
-            cursor = connection.execute("INSERT OR IGNORE INTO indexes (name) VALUES (?)", (name,))
-            if not cursor.rowcount:
-                yield None
+    def add_blocks(self, name: str, blocks: Iterable[bytes]) -> None:
+        """Record index ``name`` from its bytes in format 2 (packs.index_blocks), all or
+        nothing: ``blocks`` may raise half-way (a damaged index), and then nothing of it is
+        recorded; a process killed meanwhile leaves at most a temp file. Where the file
+        cannot be written (read-only folder, full disk), the index is kept in memory."""
+        if name in self._indexes():
+            return
+        with self._lock:
+            if name in self._opened:
                 return
-            connection.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (line TEXT, pack INTEGER)")
-            connection.execute("DELETE FROM incoming")
-            yield _Staging(connection, {})
-            connection.execute("INSERT OR IGNORE INTO members SELECT line, ?, pack FROM incoming ORDER BY line",
-                               (cursor.lastrowid,))
-            connection.execute("DELETE FROM incoming")
+            scanner = _Scanner()
+            local = _LocalFile.create(self._folder) if self._writable and self._folder is not None else None
+            in_memory: list[bytes] = []
+            try:
+                for block in blocks:
+                    scanner.feed(block)
+                    if local is not None and not local.write(block):
+                        in_memory = [local.written()]
+                        local.discard()
+                        local = None
+                    if local is None:
+                        in_memory.append(block)
+                content = scanner.hasher.hexdigest()
+                if local is not None:
+                    assert self._folder is not None
+                    final = self._folder / f"{name}.{content}"
+                    if local.keep_as(final):
+                        self._fds.append(local.fd)
+                        self._opened[name] = scanner.finish(name, content, functools.partial(_read_file, local.fd))
+                        self._files[name] = final
+                        return
+                    in_memory = [local.written()]
+                    local.discard()
+                    local = None
+            except BaseException:
+                if local is not None:
+                    local.discard()
+                raise
+            data = b"".join(in_memory)
+            self._opened[name] = scanner.finish(name, content, functools.partial(_read_bytes, data))
 
     def remove_indexes(self, names: Iterable[str]) -> None:
-        with self._lock, self._database.use() as database, database as connection:
+        known = self._indexes()
+        with self._lock:
             for name in names:
-                row = connection.execute("SELECT id FROM indexes WHERE name = ?", (name,)).fetchone()
-                if row is not None:
-                    connection.execute("DELETE FROM members WHERE idx = ?", row)
-                    connection.execute("DELETE FROM indexes WHERE id = ?", row)
-            connection.execute("DELETE FROM packs WHERE id NOT IN (SELECT DISTINCT pack FROM members)")
+                if name in known:
+                    del self._opened[name]
+                    path = self._files.pop(name, None)
+                    if path is not None and self._writable:
+                        with contextlib.suppress(OSError):
+                            os.unlink(path)
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
         """Where each of ``hashes`` that a pack holds lies (the first of its places if several)."""
@@ -188,34 +349,110 @@ class RemoteIndex:
         """Every place the indexes give for each of ``hashes`` that a pack holds, each once.
         Several places are normal (two clones packed one object at once); one of them may
         also be a lie of a hostile or damaged index, which must not hide the others."""
+        known = self._indexes()
+        indexes = [known[name] for name in sorted(known)]
         found: dict[str, list[Location]] = {}
-        names: dict[str, str] = {}  # one string per pack, not one per member: a fetch may locate many thousands
-        with self._lock, self._database.use() as connection:
-            # each hash once, in key order: the B-tree is then walked forwards, not at random
-            for wanted, line, pack in connection.execute(_PLACES, (json.dumps(sorted(set(hashes))),)):
-                hash_value, offset, length = line.split(" ")
-                if hash_value == wanted:  # not a line that only starts with it
-                    found.setdefault(wanted, []).append(Location(names.setdefault(pack, pack), int(offset), int(length)))
-        for hash_value, places in found.items():
+        for hash_value in sorted(set(hashes)):
+            if not hash_value or " " in hash_value or "\n" in hash_value:
+                continue
+            key = hash_value.encode()
+            places = [Location(pack, offset, length) for index in indexes for pack, offset, length in index.lookup(key)]
             if len(places) > 1:  # the same place in two indexes is one place
-                found[hash_value] = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
+                places = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
+            if places:
+                found[hash_value] = places
         return found
 
     def members(self) -> Iterator[Member]:
-        """Every member of every pack (each place once), pack by pack in offset order: the
-        order of packs.index_bytes. Streamed, so memory does not grow with the remote; not
-        for use while other threads change the database."""
-        query = ("SELECT DISTINCT m.line, p.name FROM members m JOIN packs p ON p.id = m.pack"
-                 " ORDER BY p.name, CAST(substr(m.line, instr(m.line, ' ') + 1) AS INTEGER), m.line")
-        with self._database.use() as connection:
-            with self._lock:
-                cursor = connection.execute(query)
-            for line, pack in cursor:
-                yield Member(*_location(line, pack))
+        """Every member of every pack (each place once), pack by pack in offset order (then
+        hash). Memory stays bounded: the lines are sorted in runs (sorted_lines)."""
+        indexes = list(self._indexes().values())
+        keys = (key for index in indexes for key in index.member_keys())
+        pack: str | None = None
+        for line in sorted_lines.sorted_unique(keys):
+            pack_bytes, offset, hash_value, length = line.split(b" ")
+            if pack is None or pack_bytes.decode() != pack:
+                pack = pack_bytes.decode()
+            yield Member(hash_value.decode(), Location(pack, int(offset), int(length)))
 
 
+@dataclass
+class _LocalFile:
+    """A local index being written: a temp file in the folder, renamed once complete."""
+
+    fd: int
+    temp: str
+    size: int = 0
+
+    @staticmethod
+    def create(folder: Path) -> _LocalFile | None:
+        try:
+            fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+        except OSError:
+            return None
+        return _LocalFile(fd, temp)
+
+    def write(self, data: bytes) -> bool:
+        """False if it could not be written (a full disk): the caller keeps it in memory."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            return False
+        self.size += len(data)
+        return True
+
+    def written(self) -> bytes:
+        """The bytes written so far, read back."""
+        return os.pread(self.fd, self.size, 0) if self.size else b""
+
+    def keep_as(self, final: Path) -> bool:
+        try:
+            os.replace(self.temp, final)
+        except OSError:
+            return False
+        return True
+
+    def discard(self) -> None:
+        os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+
+
+def _open_fd(fd: int, name: str, content: str) -> _Opened:
+    scanner = _Scanner()
+    position = 0
+    while piece := os.pread(fd, READ_BYTES, position):
+        scanner.feed(piece)
+        position += len(piece)
+    return scanner.finish(name, content, functools.partial(_read_file, fd))
+
+
+def _prepare(folder: Path) -> bool:
+    """Make ``folder`` (and its parent, which git-ignores itself); True if it can be written.
+    The database an older artver kept for the remote (``<folder>.db``) is deleted."""
+    try:
+        if not folder.parent.is_dir():
+            folder.parent.mkdir()
+            (folder.parent / ".gitignore").write_text("# artver: what this clone knows of its remotes' packs\n*\n")
+        folder.mkdir(exist_ok=True)
+        for suffix in (".db", ".db-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{folder}{suffix}")
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def database_path(artver_dir: Path, remote_identity: str) -> Path:
-    """Where the database of the remote ``remote_identity`` (its URL and endpoint) lives."""
-    return artver_dir / "remotes" / f"{packs.name_of_bytes(remote_identity.encode())}.db"
+    """The folder of the local indexes of the remote ``remote_identity`` (its URL and
+    endpoint). (Named as when it was a database, for its callers.)"""
+    return artver_dir / "remotes" / packs.name_of_bytes(remote_identity.encode())

@@ -87,22 +87,22 @@ class _IndexSink:
 
 
 class PackedRemote:
-    """A remote's packs: its format version, its indexes (through the local database),
+    """A remote's packs: its format version, its indexes (through their local copies),
     and the reading and writing of members. Opened once per command."""
 
-    def __init__(self, storage: Storage, cache: Cache, database: Path | None, settings: PackSettings) -> None:
+    def __init__(self, storage: Storage, cache: Cache, index_folder: Path | None, settings: PackSettings) -> None:
         self.storage = storage
         self.cache = cache
         self.settings = settings
-        self._database = database
+        self._index_folder = index_folder
         self._version: int | None = None
         self._refreshed = False
 
     @functools.cached_property
     def index(self) -> RemoteIndex:
-        """The local database of this remote's indexes, opened (and created) on first use: a
-        remote without packs never needs one."""
-        return RemoteIndex(self._database)
+        """The local copies of this remote's indexes, opened (and their folder created) on
+        first use: a remote without packs never needs them."""
+        return RemoteIndex(self._index_folder)
 
     @property
     def version(self) -> int:
@@ -111,14 +111,14 @@ class PackedRemote:
         return self._version
 
     def refresh(self) -> None:
-        """Bring the local database up to the remote's indexes (once per command): one
+        """Bring the local indexes up to the remote's (once per command): one
         listing of ``index/``, a download of each new index. A remote without packs costs
         the marker request only."""
         if self._refreshed:
             return
         self._refreshed = True
         if self.version < remote_format.PACKED:
-            if self._database is not None and self._database.exists():  # e.g. a remote emptied and begun again
+            if self._index_folder is not None and self._index_folder.exists():  # e.g. a remote emptied and begun again
                 self.index.remove_indexes(self.index.index_names())
             return
         # An index deleted between the listing and its download was merged into a new one by
@@ -138,10 +138,10 @@ class PackedRemote:
                           f"consolidating them); run the command again")
 
     def _load_index(self, name: str) -> bool:
-        """Read index ``name`` into the database; False if it is gone from the remote. It is
-        downloaded into an unnamed temp file (no cache write: status --cloud works with a
-        read-only cache), checked against its name, then parsed a block at a time
-        (packs.parse_index_sections)."""
+        """Learn index ``name``; False if it is gone from the remote. It is downloaded into
+        an unnamed temp file (no cache write: status --cloud works with a read-only cache),
+        checked against its name, then validated a block at a time (packs.index_blocks) into
+        its local copy."""
         key = packs.index_key(name)
         where = f"{self.storage.url}: index {key}"
         with tempfile.TemporaryFile() as handle:
@@ -153,7 +153,7 @@ class PackedRemote:
             if sink.hasher.hexdigest() != name:
                 raise RemoteError(f"{where} is damaged (its content does not match its name); it was not used. "
                                   f"'artver verify -r' checks the remote")
-            self.index.add_sections(name, packs.parse_index_sections(handle, where))
+            self.index.add_blocks(name, packs.index_blocks(handle, where))
         return True
 
     def locate(self, hashes: Sequence[str]) -> dict[str, Location]:
@@ -173,16 +173,18 @@ class PackedRemote:
     # -- writing ---------------------------------------------------------------------------
 
     def mark_packed(self) -> None:
-        """Record format 2 in the remote before its first pack (a reader that finds no
-        marker looks for no packs)."""
-        if self.version >= remote_format.PACKED:
+        """Record format 3 in the remote before its first pack (a reader that finds no
+        marker looks for no packs) and before its first index of format 2 (an artver that
+        reads only index format 1 then stops at the marker, saying to upgrade)."""
+        if self.version >= remote_format.NEWEST:
             return
         if self.storage.exists([remote_format.MARKER_KEY]):
-            # A marker that says format 1 (what no marker means): uploads never replace an
-            # object, so it goes first, or the packs would stay invisible under it.
+            # A marker that says format 1 or 2: uploads never replace an object, so it goes
+            # first, or the new marker would not be written. Meanwhile a reader finds no
+            # marker and looks for no packs (docs/design.md, "Packs").
             self.storage.delete(remote_format.MARKER_KEY)
-        self._upload_bytes(remote_format.MARKER_KEY, remote_format.marker_bytes(remote_format.PACKED))
-        self._version = remote_format.PACKED
+        self._upload_bytes(remote_format.MARKER_KEY, remote_format.marker_bytes(remote_format.NEWEST))
+        self._version = remote_format.NEWEST
 
     def groups(self, objects: Sequence[tuple[str, int]]) -> list[list[tuple[str, int]]]:
         """``objects`` (in the order they should lie: by artifact path) cut into packs of
@@ -205,11 +207,12 @@ class PackedRemote:
         locally. The members are returned once both are in the remote."""
         members = self.upload_pack(((hash_value, _read_cache_object(self.cache, hash_value, size))
                                      for hash_value, size in group), on_bytes)
-        self.write_index(sorted(members, key=lambda each: (each.location.offset, each.hash)))
+        self.write_index(members)
         return members
 
     def upload_pack(self, entries: Iterable[tuple[str, bytes | memoryview]], on_bytes: ByteCallback) -> list[Member]:
         """Write ``entries`` (hash, verified bytes) into a new pack and upload it (no index)."""
+        self.mark_packed()
         temp, fd = self.cache.create_temp()
         members: list[Member] = []
         try:
@@ -241,20 +244,21 @@ class PackedRemote:
         self.index.remove_indexes(old)
         return len(old)
 
-    def write_index(self, ordered: Iterable[Member]) -> str:
-        """Upload an index of ``ordered`` (sorted as packs.index_lines needs), streamed
-        through a temp file, and record it locally; return its name."""
+    def write_index(self, members: Iterable[Member]) -> str:
+        """Upload an index (format 2, after the marker that announces it) of ``members``,
+        in any order, streamed through a temp file, and record it locally; return its name."""
+        self.mark_packed()
         temp = self.cache.new_temp()
         try:
             hasher = xxhash.xxh3_128()
             with open(temp, "xb") as handle:
-                for line in packs.index_lines(ordered):
+                for line in packs.index_lines(members):
                     hasher.update(line)
                     handle.write(line)
             name = hasher.hexdigest()
             self.storage.upload(packs.index_key(name), temp, hashing.ignore_bytes)
             with open(temp, "rb") as handle:
-                self.index.add_rows(name, packs.parse_index_rows(handle, f"index {name}"))
+                self.index.add_blocks(name, packs.parse_index_blocks(handle, f"index {name}"))
         finally:
             unlink_if_present(temp)
         return name
@@ -382,8 +386,8 @@ def _write_all(fd: int, data: bytes | memoryview, hasher: xxhash.xxh3_128 | None
 
 
 
-def open_packed(storage: Storage, cache: Cache, database: Path | None, settings: PackSettings) -> PackedRemote:
-    return PackedRemote(storage, cache, database, settings)
+def open_packed(storage: Storage, cache: Cache, index_folder: Path | None, settings: PackSettings) -> PackedRemote:
+    return PackedRemote(storage, cache, index_folder, settings)
 
 
 READING_ONLY = PackSettings(enabled=False, threshold=0, pack_size=DEFAULT_PACK_SIZE)
@@ -462,8 +466,7 @@ def repack(packed: PackedRemote, plan: RepackPlan, check: Callable[[], None]) ->
         wanted = plan.rewrite[start:start + len(group)]  # groups() keeps the order and cuts it in runs
         start += len(group)
         new_members += packed.upload_pack(_verified_bytes(packed, wanted), hashing.ignore_bytes)
-    everything = sorted([*plan.keep, *new_members], key=lambda each: (each.location.pack, each.location.offset, each.hash))
-    merged = packed.write_index(everything)
+    merged = packed.write_index([*plan.keep, *new_members])
     for name in sorted(plan.old_indexes - {merged}):
         check()
         packed.storage.delete(packs.index_key(name))

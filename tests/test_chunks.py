@@ -287,7 +287,8 @@ def test_any_sequence_of_edits_round_trips(edits: list[tuple[str, float, int]], 
             path.chmod(0o644)
         path.write_bytes(data)
         assert run_artver(repo, "add", "model.bin").code == 0
-        commit_all(repo, f"step {step}")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"step {step}")  # a truncate below 1 MiB changes nothing
         git(repo, "tag", f"s{step}")
         _push_json(run_artver, repo)
         versions.append(data)

@@ -814,7 +814,7 @@ def test_sigkill_during_s3_multipart_push_leaves_no_partial_object(
                 return None  # a killed push's lock object: it goes stale
             data = remote.get_raw(key)
             if key == "artver-format":
-                return None if data == b"artver remote format 2\n" else f"the format marker is partial: {data!r}"
+                return None if data == b"artver remote format 3\n" else f"the format marker is partial: {data!r}"
             if key.startswith(("packs/", "index/")):  # the small files, packed: named by their content
                 name = key.split("/", 1)[1]
                 ok = xxhash.xxh3_128(data).hexdigest() == name

@@ -300,7 +300,7 @@ def assert_remote_intact(target: Target) -> set[str]:
         key = full_key[len(target.prefix) + 1 :]
         data = target.get(full_key)
         if key == "artver-format":
-            assert data == b"artver remote format 2\n", f"partial format marker: {data!r}"
+            assert data == b"artver remote format 3\n", f"partial format marker: {data!r}"
             continue
         packed = PACKED_KEY.fullmatch(key)
         if packed:
@@ -317,12 +317,19 @@ def assert_remote_intact(target: Target) -> set[str]:
         if not key.startswith("index/"):
             continue
         pack = b""
-        for line in data.decode().splitlines()[1:]:
+        listed: list[bytes] = []  # index format 2 names a pack by its place among the pack lines
+        header, *lines = data.decode().splitlines()
+        for line in lines:
             if line.startswith("pack "):
                 assert f"packs/{line[5:]}" in contents, f"{key} lists a pack the remote lacks"
                 pack = contents[f"packs/{line[5:]}"]
+                listed.append(pack)
                 continue
-            hash_value, offset, length = line.split(" ")
+            if header == "artver pack index 2":
+                hash_value, number, offset, length = line.split(" ")
+                pack = listed[int(number)]
+            else:
+                hash_value, offset, length = line.split(" ")
             digest = hash_value.split(":")[1]
             assert xxh128(pack[int(offset):int(offset) + int(length)]) == digest, f"{key}: member {hash_value} is damaged"
             keys.add(f"xxh128/{digest[:2]}/{digest[2:]}")

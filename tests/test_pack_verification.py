@@ -47,10 +47,30 @@ def test_verify_r_reports_a_damaged_index(repo: Path, run_artver) -> None:
     store = _pushed(repo, run_artver, range(10))
     (index,) = [path for path in (store / "index").iterdir()]
     index.chmod(0o644)
-    index.write_bytes(index.read_bytes().replace(b"artver pack index 1\n", b"artver pack index 1\n\n"))
+    data = index.read_bytes()
+    header = data.index(b"\n") + 1
+    index.write_bytes(data[:header] + b"\n" + data[header:])
     result = run_artver(repo, "verify", "-r", "origin")
     assert result.code == 1
     assert f"remote object index/{index.name} is corrupt" in result.err
+
+
+def test_verify_r_reports_an_index_out_of_order(repo: Path, run_artver) -> None:
+    """An index of format 2 whose member lines are not sorted is read (a reader does not
+    check the order: it can only hide the index's own members), and verify -r reports it."""
+    import xxhash
+
+    store = _pushed(repo, run_artver, range(10))
+    (index,) = [path for path in (store / "index").iterdir()]
+    lines = index.read_bytes().splitlines(keepends=True)
+    members = [line for line in lines if not line.startswith((b"artver ", b"pack "))]
+    assert len(members) == 10 and members == sorted(members)
+    shuffled = b"".join(lines[:len(lines) - 10]) + b"".join(reversed(members))
+    (store / "index" / xxhash.xxh3_128_hexdigest(shuffled)).write_bytes(shuffled)
+    result = run_artver(repo, "verify", "-r", "origin")
+    assert result.code == 1
+    assert f"remote object index/{xxhash.xxh3_128_hexdigest(shuffled)} is out of order" in result.err
+    assert f"index/{index.name}" not in result.err
 
 
 def test_a_reader_finds_members_of_indexes_merged_after_it_listed_them(repo: Path, run_artver, tmp_path: Path,
@@ -72,21 +92,12 @@ def test_a_reader_finds_members_of_indexes_merged_after_it_listed_them(repo: Pat
         if not merged_once:  # another clone merges every index between our listing and our downloads
             merged_once = True
             indexes = sorted((store / "index").iterdir())
-            merged = b"artver pack index 1\n" + b"".join(
-                line for path in indexes for line in path.read_bytes().splitlines(keepends=True)[1:])
             import xxhash
 
-            # Re-sorted by pack name as the format requires.
-            blocks: dict[bytes, list[bytes]] = {}
-            current = b""
-            for line in merged.splitlines(keepends=True)[1:]:
-                if line.startswith(b"pack "):
-                    current = line
-                    blocks.setdefault(current, [])
-                else:
-                    blocks[current].append(line)
-            text = b"artver pack index 1\n" + b"".join(pack + b"".join(sorted(set(lines), key=lambda each: (int(each.split()[1]), each)))
-                                                      for pack, lines in sorted(blocks.items()))
+            from artver import packs
+
+            text = packs.index_bytes(member for path in indexes
+                                     for member in packs.parse_index(path.read_bytes().splitlines(keepends=True), "i"))
             merged_name = xxhash.xxh3_128_hexdigest(text)
             (store / "index" / merged_name).write_bytes(text)
             for path in indexes:

@@ -127,7 +127,7 @@ def test_packed_remote_holds_every_object_once(pushed) -> None:
             data = data[where.offset:where.offset + where.length]
         assert data == local[hash_value]
     assert any(where.packed for where in stored.values())
-    assert remote.get_raw("artver-format") == b"artver remote format 2\n"
+    assert remote.get_raw("artver-format") == b"artver remote format 3\n"
 
 
 def test_second_push_moves_nothing(pushed, run_artver) -> None:

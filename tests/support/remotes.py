@@ -162,14 +162,19 @@ def stored_objects(remote: RemoteUnderTest) -> dict[str, Stored]:
             found[f"{parts[0]}:{parts[1]}{parts[2]}"] = Stored(key, 0, None, False)
         elif parts[0] == "index":
             lines = remote.get_raw(key).decode().splitlines()
-            assert lines[0] == "artver pack index 1"
+            assert lines[0] in ("artver pack index 1", "artver pack index 2")
             pack = ""
+            pack_lines: list[str] = []
             for line in lines[1:]:
                 if line.startswith("pack "):
                     pack = "packs/" + line[5:]
-                else:
+                    pack_lines.append(pack)
+                elif lines[0] == "artver pack index 1":
                     hash_value, offset, length = line.split(" ")
                     found.setdefault(hash_value, Stored(pack, int(offset), int(length), True))
+                else:  # format 2: the pack by its place among the pack lines
+                    hash_value, number, offset, length = line.split(" ")
+                    found.setdefault(hash_value, Stored(pack_lines[int(number)], int(offset), int(length), True))
     return found
 
 
