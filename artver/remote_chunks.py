@@ -36,6 +36,7 @@ from artver.packs import Member
 from artver.remote_packs import MAX_GAP, MAX_SPAN, PackedRemote
 from artver.remotes.base import Storage, bool_setting
 from artver.statcache import StatKey
+from artver.threads import parallel
 
 DEFAULT_CHUNK_THRESHOLD = 16 * 1024 * 1024  # bytes: larger files are chunked (docs/benchmarks.md, "Chunks")
 MIN_CHUNK_THRESHOLD = 1024 * 1024  # the smallest threshold a remote may set; readers look for recipes from here
@@ -121,7 +122,7 @@ class ChunkedRemote:
             with lock:
                 found.update(keys[key] for key in present)
 
-        _parallel(READ_JOBS, check, batches)
+        parallel(READ_JOBS, check, batches)
         return found
 
     # -- push ---------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ class ChunkedRemote:
         # In the order of the file, so that the whole-file hash follows close behind the reads.
         spans = sorted(packs.spans(members, MAX_GAP, MAX_SPAN),
                        key=lambda span: min(recipe.places[member.hash][0] for member in span.members))
-        _parallel(READ_JOBS, read, spans)
+        parallel(READ_JOBS, read, spans)
         return total
 
 
@@ -359,7 +360,7 @@ class _PackUploads:
     pack is handed to a worker as soon as it is full, PACK_JOBS at once, each pack
     uploaded before its index. Leaving the block normally waits for every upload and
     raises the first failure; leaving it by an exception starts no more (KeyboardInterrupt:
-    without waiting, as transfer.parallel does). Each upload reads the file through a
+    without waiting, as threads.parallel does). Each upload reads the file through a
     descriptor of its own, so none outlives a descriptor it depends on."""
 
     def __init__(self, packed: PackedRemote, path: str, pack_size: int, on_bytes: ByteCallback, moved: Moved) -> None:
@@ -537,10 +538,6 @@ class _InOrderHash:
             raise _download_error(self._path, (error.strerror or str(error)).lower()) from None
 
 
-def _parallel(jobs: int, function: Callable[[T], None], items: list[T]) -> None:
-    from artver.transfer import parallel  # transfer imports this module
-
-    parallel(jobs, function, items)
 
 
 def reading_chunks(packed: PackedRemote) -> ChunkedRemote:

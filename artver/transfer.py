@@ -20,8 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -50,6 +49,7 @@ from artver.remote_packs import PackedRemote, open_packed, pack_settings
 from artver.remotes.base import Size, Storage, hard_linking
 from artver.remotes.retry import DEFAULT_RETRIES, RetryingStorage, RetryPolicy
 from artver.statcache import StatKey
+from artver.threads import parallel
 
 if TYPE_CHECKING:
     from artver.remotes import RemoteSpec
@@ -117,37 +117,6 @@ def stops_the_command(error: ArtverError) -> bool:
     if isinstance(error, (ContainerNotFoundError, RemoteGaveUpError, AccessDeniedError)):
         return True
     return isinstance(error, CacheError) and not isinstance(error, ObjectMissingError)
-
-
-def parallel(jobs: int, function: Callable[[T], None], items: Iterable[T]) -> None:
-    """Call ``function`` on every item, ``jobs`` at a time. The first exception stops
-    the others from starting and is raised once those under way have ended."""
-    items = list(items)
-    if jobs <= 1 or len(items) <= 1:
-        for item in items:
-            function(item)
-        return
-    stop = threading.Event()
-
-    def guarded(item: T) -> None:
-        if not stop.is_set():
-            function(item)
-
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="artver-transfer")
-    try:
-        for future in [pool.submit(guarded, item) for item in items]:
-            future.result()
-    except KeyboardInterrupt:
-        # Ctrl-C: start nothing new and do not wait; the transfers under way end at their own
-        # pace (each is atomic) while the process exits.
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    except BaseException:
-        stop.set()  # an error: start nothing new, but let no thread outlive this call
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
 
 
 def remote_sizes(storage: Storage, hashes: Sequence[str], jobs: int) -> dict[str, Size]:

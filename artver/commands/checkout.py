@@ -398,31 +398,34 @@ class _Checkout:
             del self.to_place[:verification.CHECK_BATCH]
             verified = self.hasher.stats.verified_among(wanted.hash for wanted in batch)
             for item in batch:
-                if self._place(item, root, bad, verified):
-                    progress.advance(item.size)
+                path = self._usable(item, bad, verified)
+                if path is None:
+                    continue
+                try:
+                    placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{path}", item.executable,
+                                                   self.repo.link_modes, item.saved)
+                except (NotADirectoryError, FileExistsError, IsADirectoryError):
+                    self.result.unsaved.append(path)  # a file or folder of the user's is in the way
+                    continue
+                self.hasher.record(path, placed, item.hash)
+                self.result.updated.append(path)
+                progress.advance(item.size)
         progress.finish()
 
-    def _place(self, item: _Wanted, root: str, bad: set[str], verified: dict[str, StatKey]) -> bool:
-        """Place one planned file; False (and why, in the result) if it could not be."""
-        path = item.path  # one string per file, kept in the result
+    def _usable(self, item: _Wanted, bad: set[str], verified: dict[str, StatKey]) -> str | None:
+        """The file's path if its cache object is there and intact; else None, and why in the
+        result. One path string per file, the one kept in the result."""
+        path = item.path
         try:
             intact = item.hash not in bad and verification.check(self.repo, self.hasher.stats, item.hash, verified)
         except FileNotFoundError:
             self.result.missing.append(path)  # planned without asking the cache (see _want_absent)
-            return False
+            return None
         if not intact:
             bad.add(item.hash)
             self.result.corrupt.append(path)
-            return False
-        try:
-            placed = workspace.materialize(self.repo.cache, item.hash, f"{root}/{path}", item.executable,
-                                           self.repo.link_modes, item.saved)
-        except (NotADirectoryError, FileExistsError, IsADirectoryError):
-            self.result.unsaved.append(path)  # a file or folder of the user's is in the way
-            return False
-        self.hasher.record(path, placed, item.hash)
-        self.result.updated.append(path)
-        return True
+            return None
+        return path
 
     def _saved(self, path: str, target: Path, stat: StatFields, preloaded: Preloaded | None = None,
                folder: Path | None = None) -> bool:

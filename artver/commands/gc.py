@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from artver import chunking, file_lock, hashing, listing, packs, remote_lock, transfer
+from artver import chunking, file_lock, hashing, listing, packs, remote_lock, threads, transfer
 from artver.artifacts import required_objects
 from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
@@ -141,7 +141,7 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
                 session.storage.delete(chunking.recipe_key(dead))
                 deleted_remote.add(dead)
             for phase in remote_phases:
-                transfer.parallel(session.jobs, delete, phase)
+                threads.parallel(session.jobs, delete, phase)
             if session.packed is not None and session.chunked is not None:
                 live_recipes = sorted(recipe for recipe in recipes if recipe is not None and recipe in gc_plan.live)
                 live = gc_plan.live | live_chunks(session.chunked, live_recipes)

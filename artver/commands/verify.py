@@ -7,7 +7,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from artver import file_lock, hashing, remote_format, transfer
+from artver import file_lock, hashing, remote_format, threads, transfer
 from artver.artifacts import open_stats, select, selected_entries
 from artver.errors import ArtverError, ObjectMissingError
 from artver.pack_verification import check_packs
@@ -122,7 +122,7 @@ def _verify_remote(repo: Repo, result: VerifyResult, objects: list[str], users: 
             if problem is not None:
                 result.problems.append(ObjectProblem(hash_value, "remote", problem, tuple(users.get(hash_value, ()))))
 
-    transfer.parallel(session.jobs, check, objects)
+    threads.parallel(session.jobs, check, objects)
     if errors:
         raise errors[0]
     if session.packed is not None and session.packed.version >= remote_format.PACKED:
