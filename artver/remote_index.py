@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,11 @@ _LOCAL_NAME = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{32})")
 _PACK_LINE_BYTES = len(b"pack ") + 32 + 1
 _PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")
 _OFFSET_DIGITS = 13  # MAX_OFFSET has 13 digits: offsets padded to it sort as numbers
+_TYPICAL_LINE_BYTES = 56  # an xxh128 member line of a pack of a few MiB
+# An index is read whole for a question about this many of its members or more, rather than
+# looked up hash by hash: a lookup costs a bisection, a read and a search (about the time
+# to read twenty lines), and a fetch asks about every object of a folder at once.
+_SCAN_FROM = 1 / 16
 
 
 class _Damaged(Exception):
@@ -123,6 +128,29 @@ class _Opened:
                 return
             position += line_end + 1 - at
             at = line_end + 1
+
+    def lines_about(self) -> int:
+        """About how many member lines the index has (from its size)."""
+        return (self.end - self.body) // _TYPICAL_LINE_BYTES
+
+    def scan(self, wanted: Mapping[bytes, object]) -> Iterator[tuple[bytes, str, int, int]]:
+        """(hash, pack, offset, length) of every line whose hash is in ``wanted``, at most
+        PLACES_PER_INDEX per hash, from one read of the whole index: cheaper than a lookup
+        per hash when many of the index's members are wanted."""
+        seen: dict[bytes, int] = {}
+        position = self.body
+        while position < self.end:
+            block = self.read(position, min(self.end, position + READ_BYTES))
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                return  # a line longer than a read: not in a valid index (as lookup)
+            position += cut
+            for line in block[:cut - 1].split(b"\n"):
+                key = line[:line.find(b" ")]
+                if key in wanted and seen.get(key, 0) < PLACES_PER_INDEX:
+                    seen[key] = seen.get(key, 0) + 1
+                    _, number, offset, length = line.split(b" ")
+                    yield key, self.pack(int(number)), int(offset), int(length)
 
     def member_keys(self) -> Iterator[bytes]:
         """Every member line as a sort key '<pack> <offset, padded> <hash> <length>\\n'."""
@@ -350,17 +378,20 @@ class RemoteIndex:
         Several places are normal (two clones packed one object at once); one of them may
         also be a lie of a hostile or damaged index, which must not hide the others."""
         known = self._indexes()
-        indexes = [known[name] for name in sorted(known)]
+        wanted = {hash_value.encode(): hash_value for hash_value in sorted(set(hashes))
+                  if hash_value and " " not in hash_value and "\n" not in hash_value}
         found: dict[str, list[Location]] = {}
-        for hash_value in sorted(set(hashes)):
-            if not hash_value or " " in hash_value or "\n" in hash_value:
-                continue
-            key = hash_value.encode()
-            places = [Location(pack, offset, length) for index in indexes for pack, offset, length in index.lookup(key)]
+        for name in sorted(known):
+            index = known[name]
+            if len(wanted) >= index.lines_about() * _SCAN_FROM:
+                lines = index.scan(wanted)
+            else:
+                lines = ((key, *place) for key in wanted for place in index.lookup(key))
+            for key, pack, offset, length in lines:
+                found.setdefault(wanted[key], []).append(Location(pack, offset, length))
+        for hash_value, places in found.items():
             if len(places) > 1:  # the same place in two indexes is one place
-                places = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
-            if places:
-                found[hash_value] = places
+                found[hash_value] = sorted(set(places), key=lambda place: (place.pack, place.offset, place.length))
         return found
 
     def members(self) -> Iterator[Member]:

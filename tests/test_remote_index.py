@@ -80,10 +80,17 @@ def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
     return tmp_path / "remotes" / "origin" if request.param == "file" else None
 
 
+# An index is looked up hash by hash, or read whole when many of its members are wanted
+# (remote_index._SCAN_FROM): both ways must find the same.
+WAYS = {"lookup": float("inf"), "scan": 0.0}
+
+
+@pytest.mark.parametrize("way", list(WAYS))
 @pytest.mark.parametrize("fence_bytes", [64, 2048])
-def test_lookups_find_exactly_what_a_scan_of_every_line_finds(folder: Path | None, fence_bytes: int,
+def test_lookups_find_exactly_what_a_scan_of_every_line_finds(folder: Path | None, fence_bytes: int, way: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(remote_index, "FENCE_BYTES", fence_bytes)
+    monkeypatch.setattr(remote_index, "_SCAN_FROM", WAYS[way])
     rng = random.Random(fence_bytes)
     first, second = members_of(3000, seed=1), members_of(500, seed=2)
     second.append(Member(first[7].hash, Location("f" * 32, HEADER, 100)))  # one hash in both indexes
@@ -233,13 +240,16 @@ def test_a_damaged_local_file_is_deleted_not_used(damage: str, tmp_path: Path) -
         assert index.places([members[999].hash]) == {members[999].hash: [members[999].location]}
 
 
-def test_a_hostile_unsorted_index_hides_only_its_own_members(folder: Path | None,
+@pytest.mark.parametrize("way", list(WAYS))
+def test_a_hostile_unsorted_index_hides_only_its_own_members(folder: Path | None, way: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """An index whose member lines are in any order (its bytes match its name: nothing but
     order is wrong) is read as it stands. A lookup compares the whole hash of each line it
     returns, so it never gives a place of another hash; the members of honest indexes, even
-    those the hostile one also claims, are all found at their places."""
+    those the hostile one also claims, are all found at their places. (Read whole, the
+    index hides nothing.)"""
     monkeypatch.setattr(remote_index, "FENCE_BYTES", 128)
+    monkeypatch.setattr(remote_index, "_SCAN_FROM", WAYS[way])
     rng = random.Random(10)
     honest = members_of(2000, seed=11)
     claims = [Member(member.hash, Location("e" * 32, HEADER, 5)) for member in rng.sample(honest, 200)]
@@ -259,7 +269,7 @@ def test_a_hostile_unsorted_index_hides_only_its_own_members(folder: Path | None
         for member in honest:
             assert member.location in found[member.hash]  # an honest place is never hidden
         missed = [member for member in own if member.location not in found.get(member.hash, [])]
-        assert missed  # the shuffle did hide some of its own
+        assert bool(missed) == (way == "lookup")  # the shuffle did hide some of its own from lookups
 
 
 def test_threads_share_one_index(tmp_path: Path) -> None:
@@ -310,6 +320,7 @@ def test_a_lookup_reads_little_even_in_a_hostile_index(monkeypatch: pytest.Monke
         return data[start:end]
 
     monkeypatch.setattr(remote_index, "_read_bytes", read_bytes)
+    monkeypatch.setattr(remote_index, "_SCAN_FROM", WAYS["lookup"])
     rng = random.Random(14)
     members = members_of(20_000, seed=15)
     lines = packs.index_bytes(members).splitlines(keepends=True)
@@ -327,6 +338,8 @@ def test_a_lookup_reads_little_even_in_a_hostile_index(monkeypatch: pytest.Monke
                    for hash_value, places in found.items())
         bound = 2 * remote_index.FENCE_BYTES + 2 * packs.MAX_INDEX_LINE
         assert max(sizes) <= bound and sum(sizes) <= 2 * len(wanted) * bound
+        assert len(index.places([repeated])[repeated]) == remote_index.PLACES_PER_INDEX
+        monkeypatch.setattr(remote_index, "_SCAN_FROM", WAYS["scan"])  # read whole: the same bound
         assert len(index.places([repeated])[repeated]) == remote_index.PLACES_PER_INDEX
 
 
