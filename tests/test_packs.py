@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from artver import hashing
+from artver import hashing, transfer
 from tests.support.cli import Result, assert_one_line_error
 from tests.support.git import SUBPROCESS_TIMEOUT, commit_all, git
 from tests.support.processes import Processes, Running
@@ -387,6 +387,32 @@ def halve(repo: Path, files: dict[str, bytes], run_artver) -> tuple[dict[str, by
     assert run_artver(repo, "add", "data").code == 0
     commit_all(repo, "half the data")
     return live, dead
+
+
+def test_gc_of_a_remote_without_packs_deletes_exactly_the_dead_objects(remote: RemoteUnderTest, repo: Path,
+                                                                       tmp_path: Path, run_artver) -> None:
+    """One object per file (``pack false``): gc deletes the dead ones whole, S3 in batches
+    (DeleteObjects), the others one request each, and nothing live."""
+    files = make_dataset(repo, folders=2, per_folder=40, sizes=(10, 2000))
+    assert run_artver(repo, "add", "data").code == 0
+    configure(run_artver, repo, remote, pack="false")
+    commit_all(repo, "data")
+    push_ok(run_artver, repo)
+    live, dead = halve(repo, files, run_artver)
+    push_ok(run_artver, repo)
+    stored_before = set(remote.keys())
+    assert {transfer.key_of(hash_of(content)) for content in files.values()} <= stored_before
+    result = run_artver(repo, "gc", "--workspace", "--cloud", "--yes", "--json")
+    assert result.code == 0, result.err
+    deleted = set(json.loads(result.out)["remote_deleted"])
+    assert {hash_of(content) for content in dead.values()} <= deleted
+    assert not {hash_of(content) for content in live.values()} & deleted
+    stored = set(remote.keys())
+    assert stored == stored_before - {transfer.key_of(hash_value) for hash_value in deleted}
+    assert not any(key.startswith(("packs/", "index/")) for key in stored)
+    other = clone(repo, tmp_path, "other")
+    assert run_artver(other, "pull").code == 0
+    assert_files(other, live)
 
 
 GC_KILL_POINTS = {

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, TransientRemoteError
-from artver.remotes.base import CreatingExclusively, Storage, creating_exclusively
+from artver.remotes.base import DELETE_BATCH, CreatingExclusively, Storage, creating_exclusively, deleting_many
 from artver.remotes.retry import RetryingStorage, RetryPolicy
 from tests.support.faultproxy import FaultPlan, Proxy
 from tests.support.faulty_storage import FaultyStorage
@@ -692,3 +692,25 @@ def test_transfer_settings_are_checked(settings: dict[str, str], message: str) -
     if key != "timeout":  # 'remote modify' checks timeout itself
         with pytest.raises(ConfigError, match=message):
             check_transfer_setting("origin", key, value)
+
+
+# ------------------------------------------------------------ deleting many at once
+
+
+def test_delete_many_is_an_ability_of_s3_only(backend: Backend) -> None:
+    found = deleting_many(backend.storage)
+    assert (found is not None) == backend.kind.startswith("s3")
+
+
+@pytest.mark.parametrize("backend", ["s3-direct", "s3-client"], indirect=True)
+def test_delete_many_removes_exactly_its_keys_and_ignores_missing_ones(backend: Backend) -> None:
+    for number in range(5):
+        backend.put_raw(f"xxh128/0{number}/kept-or-not", b"x" * number)
+    backend.put_raw("elsewhere", b"stays")
+    deleter = deleting_many(RetryingStorage(backend.storage, RetryPolicy(attempts=2), sleep=_no_wait))
+    assert deleter is not None  # the retrying wrapper passes the ability on
+    deleter.delete_many([f"xxh128/0{number}/kept-or-not" for number in (0, 2, 4)] + ["xxh128/ff/never-was"])
+    assert backend.raw_keys() == ["elsewhere", "xxh128/01/kept-or-not", "xxh128/03/kept-or-not"]
+    deleter.delete_many([])
+    with pytest.raises(ValueError):
+        deleter.delete_many([f"k{number}" for number in range(DELETE_BATCH + 1)])

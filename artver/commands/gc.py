@@ -17,7 +17,7 @@ from artver.errors import UsageError
 from artver.fsutil import unlink_if_present
 from artver.remote_chunks import live_chunks
 from artver.remote_packs import plan_repack, repack
-from artver.remotes.base import Storage
+from artver.remotes.base import DELETE_BATCH, Storage, deleting_many
 from artver.repo import Repo
 from artver.scope import Revisions, pointers_in_scope
 
@@ -140,8 +140,20 @@ def _apply(repo: Repo, gc_plan: GcPlan, remote: str | None = None) -> GcResult:
                 lock.check()
                 session.storage.delete(chunking.recipe_key(dead))
                 deleted_remote.add(dead)
+            deleter = deleting_many(session.storage)
+
+            def delete_batch(batch: list[str]) -> None:
+                assert deleter is not None
+                lock.check()
+                deleter.delete_many([transfer.key_of(hash_value) for hash_value in batch])
+                deleted_remote.update(batch)
+
             for phase in remote_phases:
-                threads.parallel(session.jobs, delete, phase)
+                if deleter is None:
+                    threads.parallel(session.jobs, delete, phase)
+                else:  # a thousand objects a request (S3 DeleteObjects)
+                    threads.parallel(session.jobs, delete_batch,
+                                     [phase[start:start + DELETE_BATCH] for start in range(0, len(phase), DELETE_BATCH)])
             if session.packed is not None and session.chunked is not None:
                 live_recipes = sorted(recipe for recipe in recipes if recipe is not None and recipe in gc_plan.live)
                 live = gc_plan.live | live_chunks(session.chunked, live_recipes)

@@ -118,6 +118,21 @@ class CreatingExclusively(Protocol):
         store's own clock (POSIX seconds; a directory remote: the file's mtime), across all pages."""
 
 
+DELETE_BATCH = 1000  # keys of one DeleteObjects request, the most S3 takes
+
+
+@runtime_checkable
+class DeletingMany(Protocol):
+    """An optional ability: delete many objects in one request (S3 DeleteObjects). Without
+    it, objects are deleted one request each: a directory deletes a file with one system
+    call, and the GCS emulator the tests run takes no batch requests."""
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove every one of ``keys`` (at most DELETE_BATCH); a key that is already gone is
+        no error. If the store refuses any key, RemoteError naming one of them (the others
+        may or may not be deleted: delete_many again, or delete, finishes the job)."""
+
+
 @runtime_checkable
 class Wrapping(Protocol):
     """A Storage that adds behaviour to another one (retries, faults in tests)."""
@@ -154,6 +169,10 @@ def presigning(storage: Storage) -> Presigning | None:
 
 def creating_exclusively(storage: Storage) -> CreatingExclusively | None:
     return ability(storage, CreatingExclusively)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
+
+
+def deleting_many(storage: Storage) -> DeletingMany | None:
+    return ability(storage, DeletingMany)  # type: ignore[type-abstract]  # mypy refuses a Protocol as a type argument; ability() checks it at run time
 
 
 # The longest a download link may last: both S3 SigV4 presigned URLs and GCS V4 signed URLs

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from artver.errors import ObjectNotFoundError, RemoteError, RemoteGaveUpError, TransientRemoteError
 from artver.hashing import ByteCallback
-from artver.remotes.base import CreatingExclusively, Sink, Size, Storage, creating_exclusively
+from artver.remotes.base import CreatingExclusively, Sink, Size, Storage, creating_exclusively, deleting_many
 
 T = TypeVar("T")
 
@@ -134,6 +134,13 @@ class RetryingStorage:
 
     def delete(self, key: str) -> None:
         self._run(f"the deletion of {key}", lambda: self.inner.delete(key))
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Retried whole: deleting what is already gone is no error."""
+        deleter = deleting_many(self.inner)
+        if deleter is None:  # deleting_many(self) said None: a caller that did not ask
+            raise RemoteError(f"{self.url}: this remote cannot delete objects in batches")
+        self._run(f"the deletion of {len(keys)} objects", lambda: deleter.delete_many(keys))
 
     def create_new(self, key: str, data: bytes) -> bool:
         """Retried like the rest, with one twist. An attempt that failed transiently may have

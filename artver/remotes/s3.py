@@ -38,7 +38,7 @@ from botocore.config import Config as BotoConfig
 from artver.errors import AccessDeniedError, ArtverError, ContainerNotFoundError, ObjectNotFoundError, RemoteError, TransientRemoteError
 from artver.hashing import ByteCallback
 from artver.remotes import s3_direct
-from artver.remotes.base import Sink, bool_setting, check_range, join_key, timeout_setting
+from artver.remotes.base import DELETE_BATCH, Sink, bool_setting, check_range, join_key, timeout_setting
 from artver.remotes.s3_responses import client_error, parse_listing, read_body, stated_size
 from artver.remotes.speed import SpeedMeter, low_speed_rule
 
@@ -388,6 +388,26 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
             raise _translate(error, self, key) from None
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """One DeleteObjects request (quiet: the answer lists only the keys it failed on)."""
+        if not keys:
+            return
+        if len(keys) > DELETE_BATCH:
+            raise ValueError(f"delete_many takes at most {DELETE_BATCH} keys, not {len(keys)}")
+        try:
+            answer = self._client.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": self._key(key)} for key in keys], "Quiet": True})
+        except Exception as error:  # noqa: BLE001 - the client library raises many unrelated types; _translate maps the known ones and re-raises the rest
+            raise _translate(error, self, keys[0]) from None
+        # The answer is the server's: only its short string fields are used, cut to a length.
+        refused = [failure for failure in answer.get("Errors") or () if isinstance(failure, dict)
+                   and failure.get("Code") != "NoSuchKey"]
+        if refused:
+            first = refused[0]
+            raise RemoteError(f"{self.url}: {len(refused)} of {len(keys)} objects were not deleted; the first, "
+                              f"{str(first.get('Key'))[:300]!r}: {str(first.get('Code'))[:100]} "
+                              f"{str(first.get('Message'))[:200]} (run the command again)")
 
     def url_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
