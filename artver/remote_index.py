@@ -138,23 +138,27 @@ class _Opened:
         PLACES_PER_INDEX per hash, from one read of the whole index: cheaper than a lookup
         per hash when many of the index's members are wanted."""
         seen: dict[bytes, int] = {}
-        position = self.body
-        while position < self.end:
-            block = self.read(position, min(self.end, position + READ_BYTES))
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                return  # a line longer than a read: not in a valid index (as lookup)
-            position += cut
-            for line in block[:cut - 1].split(b"\n"):
+        try:
+            for line in self._member_lines():
                 key = line[:line.find(b" ")]
                 if key in wanted and seen.get(key, 0) < PLACES_PER_INDEX:
                     seen[key] = seen.get(key, 0) + 1
                     _, number, offset, length = line.split(b" ")
                     yield key, self.pack(int(number)), int(offset), int(length)
+        except _Damaged:
+            return  # a line longer than a read: not in a valid index (as lookup)
 
     def member_keys(self) -> Iterator[bytes]:
         """Every member line as a sort key '<pack> <offset, padded> <hash> <length>\\n'."""
         names: dict[bytes, bytes] = {}
+        for line in self._member_lines():
+            hash_value, number, offset, length = line.split(b" ")
+            name = names.get(number) or names.setdefault(number, self.pack(int(number)).encode())
+            yield b"%s %s %s %s\n" % (name, offset.rjust(_OFFSET_DIGITS, b"0"), hash_value, length)
+
+    def _member_lines(self) -> Iterator[bytes]:
+        """Every member line (without its newline), read a block at a time. _Damaged if a
+        line is longer than a read (the file changed since it was checked at open)."""
         position = self.body
         while position < self.end:
             block = self.read(position, min(self.end, position + READ_BYTES))
@@ -162,10 +166,7 @@ class _Opened:
             if cut == 0:
                 raise _Damaged(self.name)
             position += cut
-            for line in block[:cut].splitlines():
-                hash_value, number, offset, length = line.split(b" ")
-                name = names.get(number) or names.setdefault(number, self.pack(int(number)).encode())
-                yield b"%s %s %s %s\n" % (name, offset.rjust(_OFFSET_DIGITS, b"0"), hash_value, length)
+            yield from block[:cut - 1].split(b"\n")
 
 
 class _Scanner:
