@@ -306,6 +306,7 @@ def push(
         storage.upload(key_of(hash_value), cache.path_of(hash_value), progress.advance)
 
     todo = sorted(hash_value for hash_value in objects if hash_value not in present and hash_value in in_cache)
+    del in_cache  # sets of every object are dropped as soon as they are used: tens of MiB each
     corrupt = validate(todo) if validate is not None and todo else set()
     for hash_value in sorted(corrupt):
         summary.failed.append(Failure(hash_value, "the cache object is corrupt (now quarantined); run 'artver fetch' or re-add the data"))
@@ -316,6 +317,7 @@ def push(
         packable = {hash_value for hash_value in files_first if packed.settings.packs(sizes[hash_value])}
         to_pack = [hash_value for hash_value in objects if hash_value in packable]  # artifact-path order
         files_first = [hash_value for hash_value in files_first if hash_value not in packable]
+        del packable
     to_chunk: list[str] = []
     if chunked is not None:
         chunkable = {hash_value for hash_value in files_first if chunked.settings.chunks(sizes[hash_value])}
@@ -327,10 +329,9 @@ def push(
     if to_chunk and chunked is not None:
         uploaded |= _push_chunked(summary, cache, chunked, to_chunk, sizes, progress)
     uploaded |= set(_transfer_each(summary, files_first, sizes, upload, jobs, progress, f"Pushing to {storage.url}"))
-    in_remote = present | uploaded
     listings_last = []
     for listing in (hash_value for hash_value in todo if hash_value in known):
-        missing = len(known[listing] - in_remote)
+        missing = sum(1 for hash_value in known[listing] if hash_value not in present and hash_value not in uploaded)
         if missing:
             summary.failed.append(Failure(listing, f"directory listing not uploaded: {missing} of its files are not in the "
                                                    f"remote (see the other failures); a rerun uploads it after them"))
