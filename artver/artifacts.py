@@ -243,8 +243,9 @@ def entries_of(repo: Repo, pointer: DirPointer, where: str) -> tuple[Entry, ...]
         return content.entries
     parsed = repo.parsed_listings.get(content.hash)
     if parsed is None:
-        data = repo.cache.read_bytes(content.hash, where)
-        parsed = listing.from_object_bytes(data, f"{where} (listing {hashing.short(content.hash)})")
+        label = f"{where} (listing {hashing.short(content.hash)})"
+        # The bytes are let go once decoded: a listing of millions of paths is held once while parsed.
+        parsed = listing.from_object_text(listing.object_text(repo.cache.read_bytes(content.hash, where), label), label)
         repo.parsed_listings[content.hash] = parsed
     return parsed
 

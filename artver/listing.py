@@ -174,14 +174,26 @@ def _ordinary_entries(text: str) -> list[Entry] | None:
 
 
 def from_object_bytes(data: bytes, where: str) -> tuple[Entry, ...]:
+    return from_object_text(object_text(data, where), where)
+
+
+def object_text(data: bytes, where: str) -> str:
+    """The entry lines of a listing object, decoded (without a copy of the bytes): a caller
+    that lets go of ``data`` before from_object_text holds one copy of a large listing, not
+    two, while its entries are made."""
     if not data.startswith(LISTING_HEADER):
         raise PointerError(f"{where}: not an artver listing (missing '{LISTING_HEADER.decode().strip()}' header)")
     try:
-        text = data[len(LISTING_HEADER):].decode("utf-8")
+        text = str(memoryview(data)[len(LISTING_HEADER):], "utf-8")
     except UnicodeDecodeError as error:
         raise PointerError(f"{where}: listing is not valid UTF-8 ({error.reason})") from None
     if text and not text.endswith("\n"):
         raise PointerError(f"{where}: listing is truncated (no final newline)")
+    return text
+
+
+def from_object_text(text: str, where: str) -> tuple[Entry, ...]:
+    """The entries of a listing object's text (object_text)."""
     ordinary = _ordinary_entries(text)
     if ordinary is not None:
         return check_entries(ordinary, where)
