@@ -718,10 +718,15 @@ def hostile_cases(remote: RemoteUnderTest, files: dict[str, bytes]) -> dict[str,
         "wrong-length": (header + f"pack {pack}\n{real} 14 {len(content) + 1}\n").encode(),
         "wrong-place": (header + f"pack {pack}\n{real} 15 {len(content)}\n").encode(),
         "a-pack-that-does-not-exist": (header + f"pack {'0' * 32}\n{real} 14 {len(content)}\n").encode(),
+        # Format 2, valid line by line but out of order (order is not checked at load), and
+        # lying about where the object lies.
+        "unsorted-format-2": (f"artver pack index 2\npack {pack}\nxxh128:{'f' * 32} 0 14 1\n"
+                              f"{real} 0 15 {len(content)}\n").encode(),
     }
 
 
-LYING_PLACES = ["offset-beyond-the-pack", "wrong-length", "wrong-place", "a-pack-that-does-not-exist"]
+LYING_PLACES = ["offset-beyond-the-pack", "wrong-length", "wrong-place", "a-pack-that-does-not-exist",
+                "unsorted-format-2"]
 
 
 @pytest.mark.parametrize("case", ["bad-hash", "huge-length", "a-line-of-megabytes", "non-ascii", "unknown-version",
@@ -736,7 +741,8 @@ def test_a_hostile_index_is_refused_and_nothing_of_it_used(case: str, local_remo
     data = hostile_cases(local_remote, files)[case]
     _, (honest,) = packed_keys(local_remote)
     for number in range(1000):  # read before the honest index (indexes are read in name order)
-        candidate = data + (f"xxh128:{number:032x} 14 1\n".encode() if case in LYING_PLACES else b"")
+        pack_number = "0 " if data.startswith(b"artver pack index 2\n") else ""
+        candidate = data + (f"xxh128:{number:032x} {pack_number}14 1\n".encode() if case in LYING_PLACES else b"")
         if xxhash.xxh3_128_hexdigest(candidate) < honest.split("/")[1] or case not in LYING_PLACES:
             data = candidate
             break
