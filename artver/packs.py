@@ -282,8 +282,8 @@ def parse_index_sections(handle: BinaryIO, where: str, block_size: int = INDEX_B
         _raise_exact_error(handle, where)
 
 
-_PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")
-_PACK_LINE_BYTES = 38  # 'pack ', 32 hex, newline
+PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")  # the run of pack lines of format 2
+PACK_LINE_BYTES = len(b"pack ") + 32 + 1  # every pack line is this long: pack n is at a known place
 
 
 def _member_grammar(pack_count: int) -> re.Pattern[bytes]:
@@ -321,10 +321,10 @@ def parse_index_blocks(handle: BinaryIO, where: str, block_size: int = INDEX_BLO
             _raise_exact_error(handle, where)
         start = 0
         if grammar is None:
-            matched = _PACK_LINES.match(block)
+            matched = PACK_LINES.match(block)
             assert matched is not None  # the pattern matches the empty string
             start = matched.end()
-            for at in range(5, start, _PACK_LINE_BYTES):
+            for at in range(5, start, PACK_LINE_BYTES):
                 name = block[at:at + 32]
                 if name <= last_pack:
                     _raise_exact_error(handle, where)

@@ -56,8 +56,6 @@ PLACES_PER_INDEX = 1000
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old was left by a killed load, not one running now
 _LOCAL_NAME = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{32})")
-_PACK_LINE_BYTES = len(b"pack ") + 32 + 1
-_PACK_LINES = re.compile(rb"(?:pack [0-9a-f]{32}\n)*+")
 _OFFSET_DIGITS = 13  # MAX_OFFSET has 13 digits: offsets padded to it sort as numbers
 _TYPICAL_LINE_BYTES = 56  # an xxh128 member line of a pack of a few MiB
 # An index is read whole for a question about this many of its members or more, rather than
@@ -89,7 +87,7 @@ class _Opened:
         may list many more packs than a command needs."""
         name = self.pack_names.get(number)
         if name is None:
-            start = len(packs.INDEX_HEADER) + _PACK_LINE_BYTES * number + len(b"pack ")
+            start = len(packs.INDEX_HEADER) + packs.PACK_LINE_BYTES * number + len(b"pack ")
             name = self.pack_names.setdefault(number, self.read(start, start + 32).decode("ascii"))
         return name
 
@@ -209,9 +207,9 @@ class _Scanner:
                 raise _Damaged()
             self._header = True
             position = len(packs.INDEX_HEADER)
-        pack_lines = _PACK_LINES.match(block, position)
+        pack_lines = packs.PACK_LINES.match(block, position)
         assert pack_lines is not None  # the pattern matches the empty string
-        self.pack_count += (pack_lines.end() - position) // _PACK_LINE_BYTES
+        self.pack_count += (pack_lines.end() - position) // packs.PACK_LINE_BYTES
         position = pack_lines.end()
         if position < len(block):
             self.body = self._target = base + position
